@@ -1,0 +1,21 @@
+"""The errors a user can cause. Each carries one clear line; the CLI prints it and exits 2."""
+
+
+class ConvkitError(Exception):
+    """A user-caused error: one clear line, the CLI exits with status 2 and no traceback."""
+
+
+class DataError(ConvkitError, ValueError):
+    """A bad data path, format or content (the message names the file or field)."""
+
+
+class ConfigError(ConvkitError, ValueError):
+    """A bad config key or value (the message lists what is valid)."""
+
+
+class ShapeError(ConvkitError, ValueError):
+    """An input tensor of the wrong layout or size for a block or model."""
+
+
+class CheckpointError(ConvkitError, ValueError):
+    """A checkpoint that cannot be loaded: missing, corrupt, unsafe or from another task."""

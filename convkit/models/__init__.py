@@ -1,0 +1,10 @@
+"""The model zoo: ``create_model(name, spatial_dims=2, in_channels=3, num_classes=...)`` and
+``list_models()``. Importing this package imports every model module, which registers
+its builders."""
+
+from convkit.models import alexnet, efficientnet, lenet, resnet, vgg  # noqa: F401  (registration)
+from convkit.models.base import Classifier
+from convkit.models.inflate import inflate
+from convkit.models.registry import create_model, get_entry, list_models, register_model
+
+__all__ = ["Classifier", "create_model", "get_entry", "inflate", "list_models", "register_model"]

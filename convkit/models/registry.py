@@ -1,0 +1,83 @@
+"""The model registry: every model module registers its builders with ``@register_model``;
+``create_model`` builds one by name. Registering a name twice is an error (as in
+torchvision's ``_api.py``); an unknown name fails with the closest valid names."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from convkit.errors import ConfigError
+from convkit.nn.layers import check_spatial_dims
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered builder and what input it takes: ``spatial_dims`` it supports
+    (empty for models on point sets or graphs) and the domain it was made for."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    spatial_dims: tuple[int, ...]
+    domain: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(spatial_dims: tuple[int, ...] = (1, 2, 3), domain: str = "any",
+                   name: str | None = None) -> Callable:
+    """Decorator registering ``builder(spatial_dims=..., in_channels=..., num_classes=...,
+    **options) -> nn.Module`` under its function name (or ``name``)."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or builder.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} is already registered")
+        _REGISTRY[key] = ModelEntry(key, builder, tuple(spatial_dims), domain)
+        return builder
+
+    return decorate
+
+
+def list_models(domain: str | None = None, spatial_dims: int | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally only those of a domain or that
+    accept a given ``spatial_dims``."""
+    return sorted(e.name for e in _REGISTRY.values()
+                  if (domain is None or e.domain == domain)
+                  and (spatial_dims is None or spatial_dims in e.spatial_dims))
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for ``name``; a ConfigError with close matches if unknown."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; valid: {', '.join(list_models())}"
+        raise ConfigError(f"unknown model {name!r}{hint}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, spatial_dims: int | None = 2, in_channels: int | None = 3,
+                 num_classes: int | None = 1000, **options) -> nn.Module:
+    """Build a registered model. Options that are ``None`` are dropped (so callers can
+    pass optional overrides straight through, as in timm). The model remembers how it
+    was built in ``model.build_args`` (used by ``inflate`` and by checkpoints)."""
+    entry = get_entry(name)
+    kwargs = {k: v for k, v in dict(spatial_dims=spatial_dims, in_channels=in_channels,
+                                    num_classes=num_classes, **options).items() if v is not None}
+    if entry.spatial_dims and "spatial_dims" in kwargs:
+        check_spatial_dims(kwargs["spatial_dims"])
+        if kwargs["spatial_dims"] not in entry.spatial_dims:
+            raise ConfigError(f"model {name!r} supports spatial_dims {list(entry.spatial_dims)}; "
+                              f"got {kwargs['spatial_dims']}")
+    elif not entry.spatial_dims:
+        kwargs.pop("spatial_dims", None)
+    try:
+        model = entry.builder(**kwargs)
+    except TypeError as e:  # an option the builder does not take
+        raise ConfigError(f"model {name!r}: {e}") from None
+    model.build_args = {"name": name, **kwargs}
+    return model

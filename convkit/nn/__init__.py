@@ -1,0 +1,41 @@
+"""The shared core: dimension-generic layers and blocks (``spatial_dims`` 1, 2 or 3).
+
+>>> from convkit.nn import ConvNormAct
+>>> block = ConvNormAct(spatial_dims=3, in_channels=1, out_channels=8)  # [N, 1, D, H, W] -> [N, 8, D, H, W]
+"""
+
+from convkit.nn.blocks import (
+    BasicBlock,
+    Bottleneck,
+    Conv2Plus1D,
+    ConvNormAct,
+    DepthwiseSeparable,
+    DilatedResidualBlock,
+    MBConv,
+    SqueezeExcitation,
+    StochasticDepth,
+    make_divisible,
+)
+from convkit.nn.layers import (
+    CausalConv1d,
+    ChannelLayerNorm,
+    GlobalPool,
+    act,
+    adaptive_pool,
+    check_input,
+    check_spatial_dims,
+    conv,
+    conv_transpose,
+    dropout,
+    global_pool,
+    norm,
+    pool,
+    same_padding,
+)
+
+__all__ = [
+    "BasicBlock", "Bottleneck", "CausalConv1d", "ChannelLayerNorm", "Conv2Plus1D", "ConvNormAct",
+    "DepthwiseSeparable", "DilatedResidualBlock", "GlobalPool", "MBConv", "SqueezeExcitation",
+    "StochasticDepth", "act", "adaptive_pool", "check_input", "check_spatial_dims", "conv",
+    "conv_transpose", "dropout", "global_pool", "make_divisible", "norm", "pool", "same_padding",
+]

@@ -1,0 +1,298 @@
+"""Dimension-generic blocks, each built only from the factories in ``layers`` and so
+written once for 1D, 2D and 3D. Inputs are ``[N, C, *spatial]``.
+
+Module and attribute names follow torchvision (``conv1``/``bn1``/``downsample``,
+``Conv2dNormActivation`` as a Sequential of conv-norm-act), so parameter counts and
+state-dict layouts line up with the reference implementations in 2D.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from convkit.errors import ConfigError
+from convkit.nn import layers as L
+from convkit.nn.layers import Size, check_input, check_spatial_dims, conv, dropout
+
+
+class ConvNormAct(nn.Sequential):
+    """conv → norm → activation, ``[N, C_in, *S] -> [N, C_out, *S']``.
+
+    The conv has no bias when a norm follows (``bias=None`` picks that). ``norm=None`` or
+    ``act=None`` drop that layer. Children are named ``0``, ``1``, ``2`` as in
+    torchvision's ``Conv2dNormActivation``.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 kernel_size: Size = 3, stride: Size = 1, padding="same", dilation: Size = 1,
+                 groups: int = 1, norm: str | None = "batch", act: str | None = "relu",
+                 bias: bool | None = None, causal: bool = False, norm_eps: float = 1e-5,
+                 norm_momentum: float = 0.1) -> None:
+        check_spatial_dims(spatial_dims)
+        if bias is None:
+            bias = norm in (None, "none", "identity")
+        layers: list[nn.Module] = [conv(spatial_dims, in_channels, out_channels, kernel_size,
+                                        stride, padding, dilation, groups, bias, causal)]
+        if norm not in (None, "none", "identity"):
+            layers.append(L.norm(spatial_dims, norm, out_channels, eps=norm_eps, momentum=norm_momentum))
+        if act not in (None, "none", "identity"):
+            layers.append(L.act(act))
+        super().__init__(*layers)
+        self.spatial_dims, self.in_channels, self.out_channels = spatial_dims, in_channels, out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, type(self).__name__)
+        return super().forward(x)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3-wide convs and an identity (or 1-wide projection)
+    shortcut. ``[N, C_in, *S] -> [N, planes, *S/stride]``; ``expansion = 1``."""
+
+    expansion = 1
+
+    def __init__(self, spatial_dims: int, in_channels: int, planes: int, stride: int = 1,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1,
+                 norm: str = "batch", act: str = "relu") -> None:
+        super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ConfigError("BasicBlock supports only groups=1 and base_width=64 "
+                              "(use Bottleneck for ResNeXt / Wide ResNet)")
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+        self.conv1 = conv(spatial_dims, in_channels, planes, 3, stride, "same", dilation, bias=False)
+        self.bn1 = L.norm(spatial_dims, norm, planes)
+        self.relu = L.act(act)
+        self.conv2 = conv(spatial_dims, planes, planes, 3, 1, "same", dilation, bias=False)
+        self.bn2 = L.norm(spatial_dims, norm, planes)
+        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion, stride, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "BasicBlock")
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck: 1-wide reduce, 3-wide (grouped) conv, 1-wide expand, with shortcut.
+
+    ``width = int(planes * base_width / 64) * groups``: ``groups=32, base_width=4`` is
+    ResNeXt 32x4d, ``base_width=128`` is Wide ResNet-2. The stride sits on the 3-wide conv
+    (ResNet v1.5). ``[N, C_in, *S] -> [N, 4 * planes, *S/stride]``.
+    """
+
+    expansion = 4
+
+    def __init__(self, spatial_dims: int, in_channels: int, planes: int, stride: int = 1,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1,
+                 norm: str = "batch", act: str = "relu") -> None:
+        super().__init__()
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = conv(spatial_dims, in_channels, width, 1, bias=False)
+        self.bn1 = L.norm(spatial_dims, norm, width)
+        self.conv2 = conv(spatial_dims, width, width, 3, stride, "same", dilation, groups, bias=False)
+        self.bn2 = L.norm(spatial_dims, norm, width)
+        self.conv3 = conv(spatial_dims, width, planes * self.expansion, 1, bias=False)
+        self.bn3 = L.norm(spatial_dims, norm, planes * self.expansion)
+        self.relu = L.act(act)
+        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion, stride, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "Bottleneck")
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+def _shortcut(spatial_dims: int, in_channels: int, out_channels: int, stride: int,
+              norm_kind: str) -> nn.Module | None:
+    """The 1-wide projection + norm a residual block needs when shape changes, else None."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(conv(spatial_dims, in_channels, out_channels, 1, stride, bias=False),
+                         L.norm(spatial_dims, norm_kind, out_channels))
+
+
+class SqueezeExcitation(nn.Module):
+    """Squeeze-and-excitation: channel gates from globally pooled features.
+    ``[N, C, *S] -> [N, C, *S]``; ``fc1``/``fc2`` are 1-wide convs as in torchvision."""
+
+    def __init__(self, spatial_dims: int, channels: int, squeeze_channels: int,
+                 act: str = "relu", gate: str = "sigmoid") -> None:
+        super().__init__()
+        self.spatial_dims, self.channels = spatial_dims, channels
+        self.fc1 = conv(spatial_dims, channels, squeeze_channels, 1)
+        self.fc2 = conv(spatial_dims, squeeze_channels, channels, 1)
+        self.activation = L.act(act)
+        self.scale_activation = L.act(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.channels, "SqueezeExcitation")
+        s = x.flatten(2).mean(-1).reshape(*x.shape[:2], *([1] * self.spatial_dims))
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
+        return x * s
+
+
+class StochasticDepth(nn.Module):
+    """Drops the whole residual branch per example with probability ``p`` while training
+    (and rescales survivors by ``1/(1-p)``); identity at eval. ``[N, ...] -> [N, ...]``."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"stochastic depth probability must be in [0, 1); got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class MBConv(nn.Module):
+    """EfficientNet's inverted residual: 1-wide expand → depthwise k-wide → SE → 1-wide
+    project, with stochastic depth on the residual. ``[N, C_in, *S] -> [N, C_out, *S/stride]``.
+
+    ``se_ratio`` is relative to the block's input channels (as in EfficientNet). Layout
+    matches torchvision's ``MBConv`` (``block`` = Sequential of the stages).
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int, expand_ratio: float, se_ratio: float = 0.25,
+                 stochastic_depth: float = 0.0, norm: str = "batch", act: str = "silu",
+                 norm_eps: float = 1e-5, norm_momentum: float = 0.1) -> None:
+        super().__init__()
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+        self.use_res_connect = stride == 1 and in_channels == out_channels
+        expanded = make_divisible(in_channels * expand_ratio, 8)
+        kw = dict(norm=norm, norm_eps=norm_eps, norm_momentum=norm_momentum)
+        layers: list[nn.Module] = []
+        if expanded != in_channels:
+            layers.append(ConvNormAct(spatial_dims, in_channels, expanded, 1, act=act, **kw))
+        layers.append(ConvNormAct(spatial_dims, expanded, expanded, kernel_size, stride,
+                                  groups=expanded, act=act, **kw))
+        if se_ratio > 0:
+            layers.append(SqueezeExcitation(spatial_dims, expanded,
+                                            max(1, int(in_channels * se_ratio)), act=act))
+        layers.append(ConvNormAct(spatial_dims, expanded, out_channels, 1, act=None, **kw))
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(stochastic_depth)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "MBConv")
+        out = self.block(x)
+        if self.use_res_connect:
+            out = self.stochastic_depth(out) + x
+        return out
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor``, never dropping below 90% of it
+    (the rule of the MobileNet/EfficientNet reference code)."""
+    min_value = divisor if min_value is None else min_value
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
+
+
+class DepthwiseSeparable(nn.Module):
+    """Depthwise k-wide conv-norm-act then pointwise 1-wide conv-norm-act (MobileNet).
+    ``[N, C_in, *S] -> [N, C_out, *S/stride]``."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 kernel_size: int = 3, stride: int = 1, dilation: int = 1,
+                 norm: str | None = "batch", act: str | None = "relu", causal: bool = False) -> None:
+        super().__init__()
+        self.depthwise = ConvNormAct(spatial_dims, in_channels, in_channels, kernel_size, stride,
+                                     dilation=dilation, groups=in_channels, norm=norm, act=act,
+                                     causal=causal)
+        self.pointwise = ConvNormAct(spatial_dims, in_channels, out_channels, 1, norm=norm, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class Conv2Plus1D(nn.Sequential):
+    """The factorised "(2+1)D" conv of R(2+1)D: a conv over the non-leading spatial axes
+    (``1×k×k``), norm + activation, then a conv over the leading (time) axis (``k×1×1``).
+
+    ``[N, C_in, T, *S] -> [N, C_out, T/stride, *S/stride]`` for ``spatial_dims`` 2 or 3.
+    ``mid_channels`` defaults to the count that matches a full ``k^d`` conv's parameters
+    (Tran et al. 2018), as torchvision's ``Conv2Plus1D`` does.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 mid_channels: int | None = None, kernel_size: int = 3, stride: int = 1,
+                 norm: str = "batch", act: str = "relu") -> None:
+        check_spatial_dims(spatial_dims)
+        if spatial_dims < 2:
+            raise ConfigError("Conv2Plus1D factorises time from space: spatial_dims must be 2 or 3")
+        k, rest = kernel_size, spatial_dims - 1
+        if mid_channels is None:
+            full = in_channels * out_channels * k ** spatial_dims
+            mid_channels = full // (in_channels * k ** rest + k * out_channels)
+        pad = (k - 1) // 2
+        super().__init__(
+            conv(spatial_dims, in_channels, mid_channels, (1,) + (k,) * rest, (1,) + (stride,) * rest,
+                 (0,) + (pad,) * rest, bias=False),
+            L.norm(spatial_dims, norm, mid_channels),
+            L.act(act),
+            conv(spatial_dims, mid_channels, out_channels, (k,) + (1,) * rest, (stride,) + (1,) * rest,
+                 (pad,) + (0,) * rest, bias=False),
+        )
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "Conv2Plus1D")
+        return super().forward(x)
+
+
+class DilatedResidualBlock(nn.Module):
+    """The residual block of TCN (Bai et al. 2018) / WaveNet: two dilated convs (causal in
+    1D by default), each followed by norm, activation and dropout, plus a 1-wide
+    projection shortcut when channels change. ``[N, C_in, L] -> [N, C_out, L]``.
+
+    ``norm``: "weight" (weight normalisation of the convs, as in TCN), "batch", or None.
+    Receptive field of the block: ``1 + 2 * (kernel_size - 1) * dilation``.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 kernel_size: int = 3, dilation: int = 1, causal: bool = True,
+                 dropout_p: float = 0.1, norm: str | None = "weight", act: str = "relu") -> None:
+        super().__init__()
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+        self.kernel_size, self.dilation = kernel_size, dilation
+        layers: list[nn.Module] = []
+        for cin in (in_channels, out_channels):
+            c = conv(spatial_dims, cin, out_channels, kernel_size, dilation=dilation,
+                     causal=causal, bias=norm != "batch")
+            if norm == "weight":
+                c = weight_norm(c)
+            layers += [c, L.norm(spatial_dims, norm if norm == "batch" else None, out_channels),
+                       L.act(act), dropout(spatial_dims, dropout_p)]
+        self.net = nn.Sequential(*layers)
+        self.downsample = (None if in_channels == out_channels
+                           else conv(spatial_dims, in_channels, out_channels, 1))
+        self.relu = L.act(act)
+
+    @property
+    def receptive_field(self) -> int:
+        """Input steps one output step depends on: ``1 + 2 (k - 1) d``."""
+        return 1 + 2 * (self.kernel_size - 1) * self.dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "DilatedResidualBlock")
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.net(x) + identity)
+
