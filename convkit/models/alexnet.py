@@ -15,24 +15,26 @@ from convkit.nn import adaptive_pool, conv, pool
 @dataclass(frozen=True)
 class AlexNetConfig:
     """Conv widths, the adaptive pool size before the classifier (6 per axis in torchvision),
-    the hidden units of the two dense layers and the dropout."""
+    the hidden units of the two dense layers, the dropout, and ``width_mult`` scaling every
+    conv width (1.0 as published)."""
 
     channels: tuple[int, ...] = (64, 192, 384, 256, 256)
     pool_size: int = 6
     hidden: int = 4096
     dropout: float = 0.5
+    width_mult: float = 1.0
 
 
 class AlexNet(Classifier):
-    """AlexNet: ``[N, C, *S]`` (every spatial size ≥ 31; 224 as published) ``-> [N, classes]``."""
+    """AlexNet: ``[N, C, *S]`` (every spatial size ≥ 63; 224 as published) ``-> [N, classes]``."""
 
-    min_input_size = 31
+    min_input_size = 63
 
     def __init__(self, cfg: AlexNetConfig, spatial_dims: int = 2, in_channels: int = 3,
                  num_classes: int = 1000) -> None:
         super().__init__()
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
-        c = cfg.channels
+        c = [max(1, int(w * cfg.width_mult)) for w in cfg.channels]
         d = spatial_dims
         self.features = nn.Sequential(
             conv(d, in_channels, c[0], 11, stride=4, padding=2), nn.ReLU(inplace=True), pool(d, "max", 3, 2),

@@ -32,7 +32,8 @@ class Classifier(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a ShapeError unless ``x`` is ``[N, in_channels, *S]`` with
         ``spatial_dims`` axes each at least ``min_input_size``."""
-        check_input(x, self.spatial_dims, self.in_channels, type(self).__name__, self.min_input_size)
+        name = getattr(self, "build_args", {}).get("name", type(self).__name__)
+        check_input(x, self.spatial_dims, self.in_channels, name, self.min_input_size)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C, *S] -> [N, num_features]``: everything up to the final linear layer."""

@@ -17,13 +17,15 @@ from convkit.nn import ConvNormAct, adaptive_pool, pool
 class VGGConfig:
     """Stages as ``(channels, number of convs)``; batch norm or not; the adaptive pool size
     before the classifier (7 per axis in torchvision; lower it for 3D, where 7³ positions
-    make the first dense layer 719M weights); hidden units; dropout."""
+    make the first dense layer 719M weights); hidden units; dropout; ``width_mult`` scales
+    every conv width (1.0 as published)."""
 
     stages: tuple[tuple[int, int], ...]
     batch_norm: bool = False
     pool_size: int = 7
     hidden: int = 4096
     dropout: float = 0.5
+    width_mult: float = 1.0
 
 
 VGG11 = ((64, 1), (128, 1), (256, 2), (512, 2), (512, 2))
@@ -43,6 +45,7 @@ class VGG(Classifier):
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
         d, layers, cin = spatial_dims, [], in_channels
         for channels, repeats in cfg.stages:
+            channels = max(1, int(channels * cfg.width_mult))
             for _ in range(repeats):
                 # torchvision keeps the conv bias even before batch norm: so do we (same counts)
                 layers.append(ConvNormAct(d, cin, channels, 3, norm="batch" if cfg.batch_norm else None,

@@ -218,8 +218,10 @@ class DepthwiseSeparable(nn.Module):
                                      dilation=dilation, groups=in_channels, norm=norm, act=act,
                                      causal=causal)
         self.pointwise = ConvNormAct(spatial_dims, in_channels, out_channels, 1, norm=norm, act=act)
+        self.spatial_dims, self.in_channels = spatial_dims, in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.spatial_dims, self.in_channels, "DepthwiseSeparable")
         return self.pointwise(self.depthwise(x))
 
 
