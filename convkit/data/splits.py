@@ -1,0 +1,149 @@
+"""Seeded stratified splits and discovery of `train/`, `val/`, `test/` subfolders.
+
+Shared by every task's data loaders: a folder with split subfolders is split
+exactly as its subfolders say; anything else gets a seeded, stratified
+80/10/10 split from :func:`split_indices`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from convkit.errors import ConfigError, DataError
+
+SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
+"""The three split names, in order; every loader returns its data under these keys."""
+
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+"""Train/val/test fractions used when a dataset brings no split of its own."""
+
+VAL_FRACTION_OF_TRAIN: float = 0.1
+"""The share of a given train split that is carved off as validation when no val split exists."""
+
+_SPLIT_DIR_ALIASES: dict[str, str] = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
+
+
+def split_indices(
+    labels: Sequence[int] | np.ndarray,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+) -> tuple[np.ndarray, ...]:
+    """Split sample indices into stratified, seeded parts.
+
+    Args:
+        labels: class label of each sample, shape ``[N]`` (any hashable ints/strings).
+        fractions: the share of each part (e.g. ``(0.8, 0.1, 0.1)``); positive, summing to 1.
+        seed: the same labels, fractions and seed always give the same split.
+
+    Returns:
+        One sorted ``int64`` index array per fraction; together they are a partition
+        of ``range(N)``. Each class is split on its own (largest-remainder rounding,
+        ties broken by the seeded generator), so class proportions are kept, and a
+        class with at least ``len(fractions)`` samples has at least one in every part.
+
+    Written by hand rather than with sklearn's ``train_test_split`` because that
+    refuses tiny classes and splits smaller than the number of classes, which
+    small user folders routinely have.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) < 1 or any(not np.isfinite(f) or f <= 0 for f in fractions):
+        raise ConfigError(f"split fractions must be positive numbers; got {fractions}")
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(f"split fractions must sum to 1; got {fractions} (sum {sum(fractions):g})")
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise DataError(f"labels must be one-dimensional [N]; got shape {list(labels.shape)}")
+
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for cls in np.unique(labels):  # sorted, so the draw order is fixed for a seed
+        members = np.flatnonzero(labels == cls)
+        members = members[rng.permutation(len(members))]
+        counts = _class_counts(len(members), fractions, rng)
+        start = 0
+        for part, count in zip(parts, counts):
+            part.append(members[start:start + count])
+            start += count
+    return tuple(
+        np.sort(np.concatenate(part)).astype(np.int64) if part else np.zeros(0, dtype=np.int64)
+        for part in parts
+    )
+
+
+def _class_counts(n: int, fractions: tuple[float, ...], rng: np.random.Generator) -> list[int]:
+    """How many of one class's ``n`` samples go to each part (sums to ``n``)."""
+    exact = np.array(fractions) * n
+    counts = np.floor(exact).astype(int)
+    remainder = exact - counts
+    # Largest remainder first; a random key breaks ties so no part is favoured on average.
+    order = np.lexsort((rng.random(len(fractions)), -remainder))
+    for i in order[: n - counts.sum()]:
+        counts[i] += 1
+    if n >= len(fractions):  # every part gets at least one sample of this class
+        for i in np.flatnonzero(counts == 0):
+            counts[int(np.argmax(counts))] -= 1
+            counts[i] = 1
+    return counts.tolist()
+
+
+def carve_validation(
+    labels: Sequence[int] | np.ndarray,
+    fraction: float = VAL_FRACTION_OF_TRAIN,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a stratified validation part off a train split.
+
+    Args:
+        labels: labels of the train split, shape ``[N]``.
+        fraction: share of the train split that becomes validation, in ``(0, 1)``.
+        seed: fixes the draw.
+
+    Returns:
+        ``(train_indices, val_indices)``, sorted ``int64`` arrays partitioning ``range(N)``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation fraction must be between 0 and 1; got {fraction}")
+    train, val = split_indices(labels, (1.0 - fraction, fraction), seed)
+    return train, val
+
+
+def find_split_dirs(path: str | Path) -> dict[str, Path] | None:
+    """Find split subfolders of a dataset folder.
+
+    Args:
+        path: a dataset folder.
+
+    Returns:
+        ``{"train": Path, "val": Path, "test": Path}`` restricted to the subfolders
+        that exist (``valid/`` and ``validation/`` count as ``val``; names are
+        matched case-insensitively), or ``None`` when the folder has none of them
+        (or ``path`` is not a folder).
+
+    Raises:
+        DataError: two subfolders name the same split (e.g. ``val/`` and ``validation/``).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    found: dict[str, Path] = {}
+    for child in sorted(root.iterdir()):
+        split = _SPLIT_DIR_ALIASES.get(child.name.lower())
+        if split is None or not child.is_dir():
+            continue
+        if split in found:
+            raise DataError(
+                f"{root}: both {found[split].name}/ and {child.name}/ name the {split} split; keep one"
+            )
+        found[split] = child
+    if not found:
+        return None
+    return {name: found[name] for name in SPLIT_NAMES if name in found}
