@@ -1,0 +1,771 @@
+"""Time series from disk: CSV, the UCR anomaly archive, NAB, and UCR/UEA classification files.
+
+Every anomaly-detection loader returns one :class:`SeriesData` (values ``[T, C]``,
+per-step 0/1 labels ``[T]`` or ``None``, timestamps, channel names, the end of
+the training part); a folder of many series returns a list of them.
+Classification files (``.ts``, ``.tsv``) return :class:`ClassificationData`
+(``X [N, C, L]``, ``y [N]``, class names).
+
+Bad input fails with a :class:`~convkit.errors.DataError` whose one line names
+the file, the column or line, and what was expected. Missing values are
+interpolated linearly, counted per channel (``SeriesData.missing``) and
+reported with a warning.
+
+Constant channels: a channel that never changes carries no signal, and its
+per-channel error normalisation (median/MAD) would divide by zero; one among
+others is dropped with a warning, so the rest of a real file stays usable. If
+every channel is constant there is nothing to model: that is a
+:class:`ConstantSeriesError` (a DataError).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from convkit.errors import ConfigError, DataError
+
+TIMESTAMP_COLUMN = "timestamp"
+"""The CSV column read as time (matched case-insensitively); every other column but the label is a channel."""
+
+LABEL_COLUMNS: tuple[str, ...] = ("label", "is_anomaly")
+"""CSV column names read as per-step 0/1 anomaly labels (matched case-insensitively)."""
+
+MISSING_TOKENS: frozenset[str] = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
+"""Cell texts (lower-cased, stripped) that mean a missing value."""
+
+CSV_TRAIN_FRACTION = 0.5
+"""Default share of a CSV series, from its start, used for training."""
+
+NAB_PROBATIONARY_FRACTION = 0.15
+"""NAB's probationary period: the first 15% of each file is for learning, never scored by NAB."""
+
+UCR_ANOMALY_NAME = re.compile(r"^(\d+)_UCR_Anomaly_(.+)_(\d+)_(\d+)_(\d+)\.txt$")
+"""A UCR anomaly archive file name: number, dataset, training end, anomaly begin, anomaly end."""
+
+UCR_EXAMPLE_NAME = "001_UCR_Anomaly_DISTORTED1sddb40_35000_52000_52620.txt"
+
+
+class ConstantSeriesError(DataError):
+    """Every channel of a series is constant: there is nothing to model."""
+
+
+@dataclass
+class SeriesData:
+    """One (multivariate) time series for anomaly detection.
+
+    Attributes:
+        values: float32 ``[T, C]``, one column per channel, rows in time order.
+        labels: int64 ``[T]``, 1 where a step is anomalous, 0 elsewhere; ``None`` if unlabelled.
+        timestamps: ``[T]`` datetime64[ns] (text times) or float64 (numeric times); ``None`` if absent.
+        channel_names: ``C`` names, one per column of ``values``.
+        train_end: steps ``[0, train_end)`` are the training part; the rest is for validation and test.
+        name: a short name for reports (file stem, NAB ``group/file``, ...).
+        kinds: known anomaly segments ``(start, end, kind)``, ``end`` exclusive (synthetic data; empty otherwise).
+        missing: the number of interpolated values per channel name (only channels that had any).
+    """
+
+    values: np.ndarray
+    labels: np.ndarray | None
+    timestamps: np.ndarray | None
+    channel_names: list[str]
+    train_end: int
+    name: str = "series"
+    kinds: list[tuple[int, int, str]] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2:
+            raise ValueError(f"SeriesData.values must be [T, C]; got shape {tuple(self.values.shape)}")
+        length, channels = self.values.shape
+        if len(self.channel_names) != channels:
+            raise ValueError(f"SeriesData has {channels} channels but {len(self.channel_names)} channel names")
+        for what, arr in (("labels", self.labels), ("timestamps", self.timestamps)):
+            if arr is not None and arr.shape != (length,):
+                raise ValueError(f"SeriesData.{what} must be [T] = [{length}]; got shape {tuple(arr.shape)}")
+        if not 0 <= self.train_end <= length:
+            raise ValueError(f"SeriesData.train_end={self.train_end} is outside [0, {length}]")
+
+    @property
+    def length(self) -> int:
+        """The number of time steps ``T``."""
+        return int(self.values.shape[0])
+
+    @property
+    def num_channels(self) -> int:
+        """The number of channels ``C``."""
+        return int(self.values.shape[1])
+
+
+@dataclass
+class ClassificationData:
+    """Whole series with one class each (UCR/UEA classification archives).
+
+    Attributes:
+        X: float32 ``[N, C, L]``: N series, C dimensions (channels), L steps.
+        y: int64 ``[N]``, indices into ``class_names``.
+        class_names: the class labels as written in the file, in index order.
+        name: the problem name (``@problemName``) or the file stem.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    name: str
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def load_series(path: str | Path, train_fraction: float | None = None) -> SeriesData | list[SeriesData]:
+    """Read anomaly-detection series from ``path``, choosing the reader by what is there.
+
+    - ``*.csv``: one series (:func:`load_csv`); inside a NAB tree (``data/<group>/<file>.csv``
+      next to ``labels/combined_windows.json``) it is labelled from the NAB windows.
+    - ``NNN_UCR_Anomaly_<name>_<train end>_<begin>_<end>.txt``: :func:`load_ucr_anomaly`.
+    - a NAB root (``data/`` and ``labels/combined_windows.json``): a list, :func:`load_nab`.
+    - a folder holding UCR anomaly ``.txt`` files (searched recursively): a list, sorted by name.
+    - a folder holding ``*.csv`` files: a list, sorted by name.
+
+    ``train_fraction`` overrides the share used for training (CSV default 0.5, NAB 0.15);
+    UCR files carry their own training end.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    if p.is_dir():
+        return _load_series_folder(p, train_fraction)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        nab_root = _nab_root_of(p)
+        if nab_root is not None:
+            fraction = NAB_PROBATIONARY_FRACTION if train_fraction is None else train_fraction
+            windows = _read_nab_windows(nab_root / "labels" / "combined_windows.json")
+            return _load_nab_file(p, nab_root, windows, fraction)
+        return load_csv(p, CSV_TRAIN_FRACTION if train_fraction is None else train_fraction)
+    if suffix == ".txt":
+        return load_ucr_anomaly(p)
+    if suffix in (".ts", ".tsv"):
+        raise DataError(
+            f"{p}: a classification file ({suffix}), not a series to scan for anomalies; "
+            "read it with load_classification (task.mode=classify)"
+        )
+    raise DataError(
+        f"{p}: unsupported time-series file {suffix or '(no suffix)'}; expected .csv, "
+        f"a UCR anomaly .txt like {UCR_EXAMPLE_NAME}, or a NAB root folder"
+    )
+
+
+def _load_series_folder(folder: Path, train_fraction: float | None) -> list[SeriesData]:
+    if (folder / "labels" / "combined_windows.json").is_file() and (folder / "data").is_dir():
+        fraction = NAB_PROBATIONARY_FRACTION if train_fraction is None else train_fraction
+        return load_nab(folder, fraction)
+    ucr_files = sorted((f for f in folder.rglob("*.txt") if UCR_ANOMALY_NAME.match(f.name)), key=lambda f: f.name)
+    if ucr_files:
+        return [load_ucr_anomaly(f) for f in _progress(ucr_files, "reading UCR series")]
+    csv_files = sorted(folder.glob("*.csv"))
+    if csv_files:
+        fraction = CSV_TRAIN_FRACTION if train_fraction is None else train_fraction
+        return [load_csv(f, fraction) for f in _progress(csv_files, "reading CSV series")]
+    if any(folder.glob("*.ts")) or any(folder.glob("*.tsv")):
+        raise DataError(
+            f"{folder}: holds classification files (.ts/.tsv); read them with "
+            "load_classification_splits (task.mode=classify)"
+        )
+    raise DataError(
+        f"{folder}: no time series found; expected *.csv files, UCR anomaly .txt files "
+        f"(like {UCR_EXAMPLE_NAME}) or a NAB root (data/ and labels/combined_windows.json)"
+    )
+
+
+def _progress(files: list[Path], description: str):
+    """A progress bar over many files (none for a handful)."""
+    return tqdm(files, desc=description, unit="file", disable=len(files) < 20, leave=False)
+
+
+# ----------------------------------------------------------------------------- CSV
+
+
+def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION) -> SeriesData:
+    """Read a CSV with a header row: numeric columns are channels.
+
+    Optional columns: ``timestamp`` (ISO 8601 text or numbers; must strictly increase),
+    and ``label`` or ``is_anomaly`` (0/1 per row). Missing cells (empty, ``nan``, ``NA``,
+    ``null``, ``?``) are interpolated linearly in row order (the nearest value at the ends),
+    counted in ``SeriesData.missing`` and reported with a warning. A constant channel
+    among others is dropped with a warning.
+
+    Returns:
+        SeriesData with values ``[T, C]``, the first ``round(train_fraction * T)`` steps as training part.
+    """
+    path = Path(path)
+    _check_fraction(train_fraction)
+    header, rows, lines = _read_csv_table(path)
+    lowered = [h.lower() for h in header]
+    label_indices = [i for i, h in enumerate(lowered) if h in LABEL_COLUMNS]
+    if len(label_indices) > 1:
+        both = " and ".join(repr(header[i]) for i in label_indices)
+        raise DataError(f"{path}: has both {both} columns; keep one label column")
+    time_index = lowered.index(TIMESTAMP_COLUMN) if TIMESTAMP_COLUMN in lowered else None
+    label_index = label_indices[0] if label_indices else None
+    columns = list(zip(*rows))  # column-major view of the cells
+
+    timestamps = None
+    if time_index is not None:
+        timestamps = _parse_timestamps(list(columns[time_index]), lines, path, header[time_index])
+        _check_time_order(timestamps, list(columns[time_index]), lines, path)
+    labels = None
+    if label_index is not None:
+        labels = _parse_labels(list(columns[label_index]), lines, path, header[label_index])
+
+    channel_indices = [i for i in range(len(header)) if i not in (time_index, label_index)]
+    if not channel_indices:
+        raise DataError(f"{path}: no value columns; expected at least one numeric column besides timestamp/label")
+    names = [header[i] for i in channel_indices]
+    raw = np.stack([_parse_numeric(list(columns[i]), lines, path, header[i]) for i in channel_indices], axis=1)
+    values, missing = fill_missing(raw, names, str(path))
+    values, names = _drop_constant_channels(values, names, str(path))
+
+    train_end = int(round(train_fraction * len(values)))
+    if labels is not None and labels[:train_end].any():
+        warnings.warn(
+            f"{path}: {int(labels[:train_end].sum())} labelled anomalous steps lie in the training part "
+            f"(first {train_end} steps); the model will learn from them as if normal",
+            stacklevel=2,
+        )
+    return SeriesData(
+        values=values.astype(np.float32),
+        labels=labels,
+        timestamps=timestamps,
+        channel_names=names,
+        train_end=train_end,
+        name=path.stem,
+        missing=missing,
+    )
+
+
+def _read_csv_table(path: Path) -> tuple[list[str], list[list[str]], np.ndarray]:
+    """The header, the data rows (blank lines skipped) and each row's line number in the file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = None
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for row in reader:
+                if not row or (not row[0].strip() and not any(cell.strip() for cell in row)):
+                    continue  # a blank line
+                if header is None:
+                    header = [cell.strip() for cell in row]
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields, but the header has {len(header)}"
+                    )
+                rows.append(row)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: not a readable CSV file ({e})") from None
+    if header is None:
+        raise DataError(f"{path}: empty file; expected a header row and at least two data rows")
+    if all(_is_number(cell) for cell in header):
+        raise DataError(f"{path}: the first row holds numbers; expected a header row naming the columns")
+    for i, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}: column {i + 1} has an empty name in the header")
+    seen: set[str] = set()
+    for name in header:
+        if name.lower() in seen:
+            raise DataError(f"{path}: duplicated column name {name!r} in the header")
+        seen.add(name.lower())
+    if len(rows) < 2:
+        raise DataError(f"{path}: {len(rows)} data rows; a time series needs at least 2")
+    return header, rows, np.asarray(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_numeric(cells: list[str], lines: np.ndarray, path: Path, column: str) -> np.ndarray:
+    """One channel column as float64 ``[T]``, NaN where a cell is missing."""
+    texts = ["nan" if cell.strip().lower() in MISSING_TOKENS else cell for cell in cells]
+    try:
+        out = np.array(texts, dtype=np.float64)  # numpy parses the whole column at C speed
+    except ValueError:
+        i = next(i for i, text in enumerate(texts) if not _is_number(text))
+        raise DataError(
+            f"{path}: column {column!r} is not numeric (line {lines[i]}: {cells[i]!r}); "
+            f"only {TIMESTAMP_COLUMN!r} may hold text"
+        ) from None
+    infinite = np.flatnonzero(np.isinf(out))
+    if infinite.size:
+        raise DataError(f"{path}: column {column!r} holds an infinite value on line {lines[infinite[0]]}")
+    return out
+
+
+def _parse_labels(cells: list[str], lines: np.ndarray, path: Path, column: str) -> np.ndarray:
+    """The label column as int64 ``[T]``; every cell must read as 0 or 1."""
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:
+        values = np.array([float(c) if _is_number(c) else np.nan for c in cells])
+    bad = np.flatnonzero((values != 0) & (values != 1))  # NaN compares unequal to both
+    if bad.size:
+        raise DataError(
+            f"{path}: column {column!r} must be 0 or 1 on every row; line {lines[bad[0]]} holds {cells[bad[0]]!r}"
+        )
+    return values.astype(np.int64)
+
+
+def _parse_timestamps(cells: list[str], lines: np.ndarray, path: Path, column: str) -> np.ndarray:
+    """Times as float64 ``[T]`` when every cell is a number, else datetime64[ns] from ISO 8601 text."""
+    texts = [c.strip() for c in cells]
+    try:
+        numbers = np.array(texts, dtype=np.float64)
+    except ValueError:
+        numbers = None
+    if numbers is not None:
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            raise DataError(f"{path}: column {column!r} has no valid time on line {lines[bad[0]]}")
+        return numbers
+    with warnings.catch_warnings():  # numpy warns that a 'Z'/offset suffix is converted to UTC: intended
+        warnings.simplefilter("ignore")
+        try:
+            times = np.array(texts, dtype="datetime64[ns]")
+        except ValueError:
+            times = None
+        if times is None:
+            for i, text in enumerate(texts):
+                try:
+                    np.datetime64(text, "ns")
+                except ValueError:
+                    raise DataError(
+                        f"{path}: column {column!r}, line {lines[i]}: cannot read {cells[i]!r} as a time; "
+                        "expected ISO 8601 such as '2024-01-31 12:00:00', or a number"
+                    ) from None
+    missing = np.flatnonzero(np.isnat(times))
+    if missing.size:
+        raise DataError(f"{path}: column {column!r} has no time on line {lines[missing[0]]}")
+    return times
+
+
+def _check_time_order(times: np.ndarray, texts: list[str], lines: np.ndarray, path: Path) -> None:
+    """Raise on the first duplicated time (in file order), then on the first step back in time."""
+    order = np.argsort(times, kind="stable")
+    same = times[order][1:] == times[order][:-1]
+    if same.any():
+        second = int(order[1:][same].min())  # the earliest row that repeats an earlier time
+        first = int(np.flatnonzero(times == times[second])[0])
+        raise DataError(
+            f"{path}: duplicated timestamp {texts[second].strip()!r} (lines {lines[first]} and {lines[second]})"
+        )
+    back = np.flatnonzero(times[1:] < times[:-1])
+    if back.size:
+        k = int(back[0])
+        raise DataError(
+            f"{path}: timestamps out of order: line {lines[k + 1]} ({texts[k + 1].strip()!r}) is earlier than "
+            f"line {lines[k]} ({texts[k].strip()!r}); sort the rows by time"
+        )
+
+
+def fill_missing(values: np.ndarray, names: list[str], source: str) -> tuple[np.ndarray, dict[str, int]]:
+    """Interpolate NaNs linearly along time, per channel, and count them.
+
+    Args:
+        values: float ``[T, C]`` with NaN where missing.
+        names: ``C`` channel names, for messages.
+        source: the file, for messages.
+
+    Returns:
+        The filled float64 ``[T, C]`` (ends take the nearest known value) and the
+        count of filled values per channel that had any; a warning lists the counts.
+        An all-missing channel is a DataError naming it.
+    """
+    values = np.array(values, dtype=np.float64)
+    missing_mask = np.isnan(values)
+    counts = missing_mask.sum(axis=0)
+    if not counts.any():
+        return values, {}
+    steps = np.arange(values.shape[0])
+    for c in np.flatnonzero(counts):
+        if counts[c] == values.shape[0]:
+            raise DataError(f"{source}: column {names[c]!r} has no values (all {counts[c]} missing)")
+        known = ~missing_mask[:, c]
+        values[~known, c] = np.interp(steps[~known], steps[known], values[known, c])
+    missing = {names[c]: int(counts[c]) for c in np.flatnonzero(counts)}
+    report = ", ".join(f"{name}={n}" for name, n in missing.items())
+    warnings.warn(f"{source}: interpolated missing values: {report}", stacklevel=3)
+    return values, missing
+
+
+def _drop_constant_channels(values: np.ndarray, names: list[str], source: str) -> tuple[np.ndarray, list[str]]:
+    constant = np.ptp(values, axis=0) == 0
+    if not constant.any():
+        return values, names
+    dropped = [n for n, c in zip(names, constant) if c]
+    if constant.all():
+        names = ", ".join(map(repr, dropped))
+        raise ConstantSeriesError(f"{source}: every channel is constant ({names}); nothing to model")
+    warnings.warn(f"{source}: dropped constant channels {', '.join(map(repr, dropped))}", stacklevel=3)
+    return values[:, ~constant], [n for n, c in zip(names, constant) if not c]
+
+
+def _check_fraction(train_fraction: float) -> None:
+    if not 0.0 < train_fraction < 1.0:
+        raise ConfigError(f"train_fraction must lie strictly between 0 and 1; got {train_fraction}")
+
+
+# ----------------------------------------------------------------------------- UCR anomaly archive
+
+
+def load_ucr_anomaly(path: str | Path) -> SeriesData:
+    """Read one UCR anomaly archive file (Wu & Keogh, 2021).
+
+    The name ``NNN_UCR_Anomaly_<name>_<train end>_<begin>_<end>.txt`` gives the split and
+    the single anomaly; the body holds one value per line (a few files hold all values on
+    one line; any whitespace separates values). Positions in the name are read as the
+    archive's 1-based, inclusive indices: steps ``[0, train_end)`` are for training and
+    0-based steps ``[begin - 1, end - 1]`` are labelled 1.
+
+    Returns:
+        SeriesData with values ``[T, 1]`` and labels ``[T]``.
+    """
+    path = Path(path)
+    match = UCR_ANOMALY_NAME.match(path.name)
+    if match is None:
+        raise DataError(f"{path}: not a UCR anomaly archive name; expected one like {UCR_EXAMPLE_NAME}")
+    train_end, begin, end = (int(g) for g in match.group(3, 4, 5))
+    try:
+        tokens = path.read_text(encoding="utf-8").split()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file of numbers") from None
+    try:
+        series = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        bad = next(t for t in tokens if not _is_number(t))
+        raise DataError(f"{path}: expected numbers separated by whitespace; found {bad!r}") from None
+    length = len(series)
+    if not 0 < train_end < begin <= end <= length:
+        raise DataError(
+            f"{path}: the name says training ends at {train_end} and the anomaly spans {begin}-{end}, "
+            f"which does not fit 0 < train end < begin <= end <= length ({length} values)"
+        )
+    values, missing = fill_missing(series[:, None], ["value"], str(path))
+    _drop_constant_channels(values, ["value"], str(path))  # one channel: raises if it is constant
+    labels = np.zeros(length, dtype=np.int64)
+    labels[begin - 1 : end] = 1
+    return SeriesData(
+        values=values.astype(np.float32),
+        labels=labels,
+        timestamps=None,
+        channel_names=["value"],
+        train_end=train_end,
+        name=path.stem,
+        missing=missing,
+    )
+
+
+# ----------------------------------------------------------------------------- NAB
+
+
+def load_nab(root: str | Path, train_fraction: float = NAB_PROBATIONARY_FRACTION) -> list[SeriesData]:
+    """Read the Numenta Anomaly Benchmark: ``root/data/<group>/<file>.csv`` (timestamp,value)
+    labelled from ``root/labels/combined_windows.json``.
+
+    A step is labelled 1 when its timestamp lies inside one of its file's windows
+    (both ends included). The first ``train_fraction`` of each file (NAB's 15%
+    probationary period by default) is the training part. A file whose values never
+    change (NAB's ``art_flatline.csv``) is skipped with a warning: there is nothing to model.
+
+    Returns:
+        One SeriesData per data file (values ``[T, 1]``), sorted by ``group/file``, named ``group/file``.
+    """
+    root = Path(root)
+    _check_fraction(train_fraction)
+    labels_path = root / "labels" / "combined_windows.json"
+    data_dir = root / "data"
+    if not data_dir.is_dir() or not labels_path.is_file():
+        raise DataError(f"{root}: not a NAB root; expected data/<group>/<file>.csv and labels/combined_windows.json")
+    windows = _read_nab_windows(labels_path)
+    files = sorted(data_dir.rglob("*.csv"))
+    if not files:
+        raise DataError(f"{data_dir}: no .csv files; expected data/<group>/<file>.csv")
+    series = []
+    for f in files:
+        try:
+            series.append(_load_nab_file(f, root, windows, train_fraction))
+        except ConstantSeriesError as err:
+            warnings.warn(f"{err}; skipped", stacklevel=2)
+    if not series:
+        raise DataError(f"{data_dir}: every series is constant; nothing to model")
+    return series
+
+
+def _nab_root_of(csv_path: Path) -> Path | None:
+    """The NAB root when ``csv_path`` is ``<root>/data/<group>/<file>.csv`` with labels next to it."""
+    parents = csv_path.resolve().parents
+    if len(parents) >= 3 and parents[1].name == "data":
+        root = parents[2]
+        if (root / "labels" / "combined_windows.json").is_file():
+            return root
+    return None
+
+
+def _read_nab_windows(labels_path: Path) -> dict[str, np.ndarray]:
+    """``group/file.csv`` -> datetime64[ns] ``[W, 2]`` window bounds."""
+    try:
+        raw = json.loads(labels_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{labels_path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{labels_path}: expected an object mapping 'group/file.csv' to a list of [start, end] windows")
+    windows: dict[str, np.ndarray] = {}
+    for key, pairs in raw.items():
+        if not isinstance(pairs, list) or any(not isinstance(p, list) or len(p) != 2 for p in pairs):
+            raise DataError(f"{labels_path}: entry {key!r} must be a list of [start, end] timestamp pairs")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bounds = np.array(pairs, dtype="datetime64[ns]").reshape(-1, 2)
+        except ValueError:
+            raise DataError(f"{labels_path}: entry {key!r} holds a window bound that is not an ISO 8601 time") from None
+        windows[key] = bounds
+    return windows
+
+
+def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train_fraction: float) -> SeriesData:
+    key = path.resolve().relative_to((root / "data").resolve()).as_posix()
+    if key not in windows:
+        raise DataError(f"{root / 'labels' / 'combined_windows.json'}: no entry for {key!r}")
+    series = load_csv(path, train_fraction)
+    if series.timestamps is None or not np.issubdtype(series.timestamps.dtype, np.datetime64):
+        raise DataError(f"{path}: expected a 'timestamp' column of dates, as in NAB's timestamp,value files")
+    labels = np.zeros(series.length, dtype=np.int64)
+    for start, end in windows[key]:
+        labels[(series.timestamps >= start) & (series.timestamps <= end)] = 1
+    series.labels = labels
+    series.name = key.removesuffix(".csv")
+    return series
+
+
+# ----------------------------------------------------------------------------- classification (.ts / .tsv)
+
+
+def load_classification(path: str | Path, class_names: list[str] | None = None) -> ClassificationData:
+    """Read a UCR/UEA classification file: sktime ``.ts`` or the UCR 2018 ``.tsv``.
+
+    ``.ts``: ``@problemName``, ``@classLabel true a b c``, ``@data``, then rows
+    ``v1,v2,...:label`` with the dimensions of a multivariate series separated by ``:``;
+    ``?`` marks a missing value (interpolated). ``.tsv``: one series per line, the class
+    label first, then the values, tab-separated. All series must have the same length
+    and number of dimensions.
+
+    Args:
+        class_names: the class order to use (e.g. from the training file); by default
+            ``@classLabel``'s order, else the labels sorted (numerically when all are numbers).
+
+    Returns:
+        ClassificationData with X ``[N, C, L]`` float32 and y ``[N]`` int64.
+    """
+    path = Path(path)
+    X, labels, declared, name = _read_classification_file(path)
+    names = class_names if class_names is not None else declared if declared is not None else _sorted_labels(labels)
+    return ClassificationData(X=X, y=_label_indices(labels, names, path), class_names=list(names), name=name)
+
+
+def load_classification_splits(folder: str | Path) -> dict[str, ClassificationData]:
+    """Read ``<Problem>_TRAIN.ts`` and ``<Problem>_TEST.ts`` (or ``.tsv``) from one folder.
+
+    Returns:
+        ``{"train": ..., "test": ...}`` sharing one class order (the train file's
+        ``@classLabel``, else the sorted union of both files' labels).
+    """
+    folder = Path(folder)
+    pair = None
+    for suffix in (".ts", ".tsv"):
+        trains = sorted(folder.glob(f"*_TRAIN{suffix}"))
+        if trains:
+            test = trains[0].with_name(trains[0].name.replace("_TRAIN", "_TEST"))
+            if not test.is_file():
+                raise DataError(f"{folder}: found {trains[0].name} but no {test.name}")
+            pair = (trains[0], test)
+            break
+    if pair is None:
+        raise DataError(f"{folder}: expected <Problem>_TRAIN.ts and <Problem>_TEST.ts (or .tsv) files")
+    train_X, train_labels, declared, name = _read_classification_file(pair[0])
+    test_X, test_labels, _, _ = _read_classification_file(pair[1])
+    if train_X.shape[1] != test_X.shape[1]:
+        raise DataError(f"{pair[1]}: {test_X.shape[1]} dimensions, but {pair[0].name} has {train_X.shape[1]}")
+    names = declared if declared is not None else _sorted_labels(train_labels + test_labels)
+    return {
+        "train": ClassificationData(train_X, _label_indices(train_labels, names, pair[0]), list(names), name),
+        "test": ClassificationData(test_X, _label_indices(test_labels, names, pair[1]), list(names), name),
+    }
+
+
+def _read_classification_file(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+    """X ``[N, C, L]``, the raw label of each series, the declared class names (or None), the problem name."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".ts":
+        return _read_ts(path)
+    if suffix == ".tsv":
+        return _read_ucr_tsv(path)
+    raise DataError(f"{path}: unsupported classification file {suffix or '(no suffix)'}; expected .ts or .tsv")
+
+
+def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+    name = path.stem
+    declared: list[str] | None = None
+    dimensions = series_length = None
+    in_data = False
+    rows: list[list[list[float]]] = []
+    labels: list[str] = []
+    first_line = 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if not in_data:
+                if not line.startswith("@"):
+                    raise DataError(f"{path}, line {number}: expected an @ header line or @data before the series")
+                key, _, rest = line[1:].partition(" ")
+                key, rest = key.lower(), rest.strip()
+                if key == "data":
+                    in_data = True
+                elif key == "problemname":
+                    name = rest or name
+                elif key == "classlabel":
+                    flag, *classes = rest.split()
+                    if flag.lower() != "true" or not classes:
+                        raise DataError(
+                            f"{path}, line {number}: @classLabel must be 'true' followed by the class labels"
+                        )
+                    declared = classes
+                elif key == "timestamps" and rest.lower() == "true":
+                    raise DataError(
+                        f"{path}, line {number}: time-stamped .ts series are not supported; use plain values"
+                    )
+                elif key == "targetlabel" and rest.lower().startswith("true"):
+                    raise DataError(f"{path}, line {number}: a regression file (@targetLabel); expected class labels")
+                elif key == "dimensions":
+                    dimensions = _header_int(rest, path, number, "@dimensions")
+                elif key == "serieslength":
+                    series_length = _header_int(rest, path, number, "@seriesLength")
+                continue
+            *dims, label = line.split(":")
+            if not dims:
+                raise DataError(f"{path}, line {number}: expected 'v1,v2,...:label'; found no ':' before a label")
+            try:
+                row = [[np.nan if v.strip() == "?" else float(v) for v in dim.split(",")] for dim in dims]
+            except ValueError:
+                raise DataError(f"{path}, line {number}: values must be numbers (or '?' for missing)") from None
+            if not rows:
+                first_line = number
+            if len(row) != len(rows[0] if rows else row):
+                raise DataError(
+                    f"{path}, line {number}: {len(row)} dimensions, but line {first_line} has {len(rows[0])}"
+                )
+            expected = len(rows[0][0]) if rows else len(row[0])
+            bad = next((len(d) for d in row if len(d) != expected), None)
+            if bad is not None:
+                raise DataError(
+                    f"{path}, line {number}: a series of length {bad}, but line {first_line} has length {expected}; "
+                    "convkit needs equal-length series: resample or pad them first"
+                )
+            rows.append(row)
+            labels.append(label.strip())
+    if not in_data:
+        raise DataError(f"{path}: no @data line; expected a sktime .ts file")
+    if declared is None:
+        raise DataError(f"{path}: no '@classLabel true ...' header; expected a classification file")
+    if not rows:
+        raise DataError(f"{path}: no series after @data")
+    X = np.array(rows, dtype=np.float64)
+    if dimensions is not None and X.shape[1] != dimensions:
+        raise DataError(f"{path}: @dimensions says {dimensions}, but the series have {X.shape[1]}")
+    if series_length is not None and X.shape[2] != series_length:
+        raise DataError(f"{path}: @seriesLength says {series_length}, but the series have {X.shape[2]} values")
+    return _fill_series_missing(X, path), labels, declared, name
+
+
+def _read_ucr_tsv(path: Path) -> tuple[np.ndarray, list[str], None, str]:
+    rows: list[list[float]] = []
+    labels: list[str] = []
+    first_line = 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            fields = line.strip().split("\t")
+            if fields == [""]:
+                continue
+            if len(fields) < 2:
+                raise DataError(f"{path}, line {number}: expected a label then tab-separated values")
+            try:
+                row = [float(v) for v in fields[1:]]
+            except ValueError:
+                raise DataError(f"{path}, line {number}: values after the label must be numbers") from None
+            if rows and len(row) != len(rows[0]):
+                raise DataError(
+                    f"{path}, line {number}: series of length {len(row)}, but line {first_line} has {len(rows[0])}; "
+                    "convkit needs equal-length series: resample or pad them first"
+                )
+            if not rows:
+                first_line = number
+            rows.append(row)
+            labels.append(fields[0].strip())
+    if not rows:
+        raise DataError(f"{path}: no series; expected lines of 'label<TAB>v1<TAB>v2...'")
+    return _fill_series_missing(np.array(rows, dtype=np.float64)[:, None, :], path), labels, None, path.stem
+
+
+def _header_int(text: str, path: Path, number: int, key: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"{path}, line {number}: {key} must be a whole number; found {text!r}") from None
+
+
+def _fill_series_missing(X: np.ndarray, path: Path) -> np.ndarray:
+    """Interpolate NaNs along each series of ``X [N, C, L]``; an all-missing series is a DataError."""
+    nan = np.isnan(X)
+    if nan.any():
+        steps = np.arange(X.shape[2])
+        for n, c in zip(*np.nonzero(nan.any(axis=2))):
+            known = ~nan[n, c]
+            if not known.any():
+                raise DataError(f"{path}: series {n + 1}, dimension {c + 1} has no values (all missing)")
+            X[n, c, ~known] = np.interp(steps[~known], steps[known], X[n, c, known])
+        warnings.warn(f"{path}: interpolated {int(nan.sum())} missing values", stacklevel=4)
+    return X.astype(np.float32)
+
+
+def _sorted_labels(labels: list[str]) -> list[str]:
+    unique = set(labels)
+    if all(_is_number(label) for label in unique):
+        return sorted(unique, key=float)
+    return sorted(unique)
+
+
+def _label_indices(labels: list[str], class_names: list[str], path: Path) -> np.ndarray:
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = [label for label in labels if label not in index]
+    if unknown:
+        raise DataError(f"{path}: class label {unknown[0]!r} is not one of the declared classes {class_names}")
+    return np.array([index[label] for label in labels], dtype=np.int64)
