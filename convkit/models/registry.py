@@ -60,11 +60,13 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def create_model(name: str, spatial_dims: int | None = 2, in_channels: int | None = 3,
-                 num_classes: int | None = 1000, **options) -> nn.Module:
-    """Build a registered model. Options that are ``None`` are dropped (so callers can
-    pass optional overrides straight through, as in timm). The model remembers how it
-    was built in ``model.build_args`` (used by ``inflate`` and by checkpoints)."""
+def create_model(name: str, spatial_dims: int | None = None, in_channels: int | None = None,
+                 num_classes: int | None = None, **options) -> nn.Module:
+    """Build a registered model. Arguments that are ``None`` are dropped (so callers can
+    pass optional overrides straight through, as in timm) and the builder's defaults
+    apply: 2D, 3 channels and 1000 classes for the classic image families, 1D for
+    sequence models, LeNet-5's 1 channel and 10 classes. The model remembers how it was
+    built in ``model.build_args`` (used by ``inflate`` and by checkpoints)."""
     entry = get_entry(name)
     kwargs = {k: v for k, v in dict(spatial_dims=spatial_dims, in_channels=in_channels,
                                     num_classes=num_classes, **options).items() if v is not None}
@@ -79,5 +81,8 @@ def create_model(name: str, spatial_dims: int | None = 2, in_channels: int | Non
         model = entry.builder(**kwargs)
     except TypeError as e:  # an option the builder does not take
         raise ConfigError(f"model {name!r}: {e}") from None
+    for key in ("spatial_dims", "in_channels", "num_classes"):  # record resolved defaults
+        if key not in kwargs and hasattr(model, key):
+            kwargs[key] = getattr(model, key)
     model.build_args = {"name": name, **kwargs}
     return model
