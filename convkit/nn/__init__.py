@@ -4,6 +4,17 @@
 >>> block = ConvNormAct(spatial_dims=3, in_channels=1, out_channels=8)  # [N, 1, D, H, W] -> [N, 8, D, H, W]
 """
 
+from convkit.nn.audio import (
+    MFCC,
+    BackgroundNoise,
+    LogMelSpectrogram,
+    RandomGain,
+    RandomTimeShift,
+    SpecAugment,
+    pad_or_crop,
+    resample,
+    to_mono,
+)
 from convkit.nn.blocks import (
     BasicBlock,
     Bottleneck,
@@ -34,6 +45,8 @@ from convkit.nn.layers import (
 )
 
 __all__ = [
+    "MFCC", "BackgroundNoise", "LogMelSpectrogram", "RandomGain", "RandomTimeShift", "SpecAugment",
+    "pad_or_crop", "resample", "to_mono",
     "BasicBlock", "Bottleneck", "CausalConv1d", "ChannelLayerNorm", "Conv2Plus1D", "ConvNormAct",
     "DepthwiseSeparable", "DilatedResidualBlock", "GlobalPool", "MBConv", "SqueezeExcitation",
     "StochasticDepth", "act", "adaptive_pool", "check_input", "check_spatial_dims", "conv",

@@ -123,9 +123,16 @@ class LogMelSpectrogram(nn.Module):
         return magnitude if self.power == 1.0 else magnitude.pow(self.power)
 
     def mel_spectrogram(self, x: torch.Tensor) -> torch.Tensor:
-        """Waveform ``[N, T]`` -> mel power spectrogram ``[N, n_mels, frames]`` (no log)."""
-        spec = self.power_spectrogram(x)
-        return torch.matmul(self.mel_basis.to(spec.dtype), spec)
+        """Waveform ``[N, T]`` -> mel power spectrogram ``[N, n_mels, frames]`` (no log).
+
+        Always computed in float32 (or float64 for float64 input), also under autocast:
+        power spectra overflow float16 (a full-scale sine reaches ~(n_fft/4)**2).
+        """
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spec = self.power_spectrogram(x)
+            return torch.matmul(self.mel_basis.to(spec.dtype), spec)
 
     def to_db(self, mel: torch.Tensor) -> torch.Tensor:
         """Mel power ``[N, n_mels, frames]`` -> dB, exactly as ``librosa.power_to_db`` per example."""
@@ -190,7 +197,7 @@ class MFCC(nn.Module):
         The fixed-length summary a classical baseline (e.g. logistic regression) uses.
         """
         coeffs = self.forward(x)
-        return torch.cat([coeffs.mean(-1), coeffs.std(-1, unbiased=False)], dim=1)
+        return torch.cat([coeffs.mean(-1), coeffs.std(-1, correction=0)], dim=1)
 
 
 def _interval_mask(size: int, max_width: int, count: int, batch: int,

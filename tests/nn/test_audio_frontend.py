@@ -85,6 +85,21 @@ def test_log_mel_accepts_channel_axis_and_follows_device_dtype() -> None:
     assert {name for name, _ in front.named_buffers()} == {"window", "mel_basis"}
 
 
+def test_log_mel_stays_float32_under_autocast_and_half_input() -> None:
+    """Power spectra of a full-scale signal overflow float16; the front end must not."""
+    front = LogMelSpectrogram(sample_rate=16000, n_fft=1024, hop_length=256, n_mels=40)
+    y = torch.from_numpy(_signals(2, 16000)) * 4  # loud: peak power > 65504
+    reference = front(y)
+    assert front.power_spectrogram(y).max() > 65504  # float16's largest value
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        under_autocast = front(y)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, reference)
+    half = front(y.half())
+    assert torch.isfinite(half).all()
+    torch.testing.assert_close(half, front(y.half().float()))
+
+
 def test_log_mel_examples_are_independent_in_a_batch() -> None:
     """ref='max' and top_db act per example: a loud neighbour does not change a clip's dB."""
     front = LogMelSpectrogram(sample_rate=16000, n_fft=512, hop_length=160, n_mels=40, ref="max",
@@ -282,7 +297,8 @@ def test_to_mono_averages_channels() -> None:
     stereo = np.stack([np.ones(10), 3 * np.ones(10)])
     np.testing.assert_array_equal(to_mono(stereo), 2 * np.ones(10))
     assert torch.equal(to_mono(torch.from_numpy(stereo)), torch.full((10,), 2.0, dtype=torch.float64))
-    assert to_mono(stereo[0]) is stereo[0]
+    mono = stereo[0]
+    assert to_mono(mono) is mono
 
 
 @settings(max_examples=60, deadline=None)
