@@ -1,0 +1,206 @@
+"""The command line shared by every task: ``train``, ``evaluate``, ``predict``, ``export``, ``info``.
+
+A task's ``__main__.py`` only names its task::
+
+    from convkit.cli import main
+    from convkit.tasks.image.task import TASK
+    raise SystemExit(main(TASK))
+
+User errors (``ConvkitError``) end as one line ``error: ...`` on stderr and exit status 2;
+``--debug`` shows the traceback instead. Machine-readable results go to stdout as JSON
+lines; progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+
+import torch
+
+from convkit import config as C
+from convkit.errors import ConvkitError
+from convkit.train.task import Data, Task
+
+FLAG_KEYS: dict[str, str] = {
+    "data": "data.path",
+    "model": "model.name",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "device": "train.device",
+}
+"""``train`` flags and the config keys they set (applied before ``--set``)."""
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The ``train`` options (DESIGN.md's CLI block plus ``--out``, ``--resume``)."""
+    parser.add_argument("--config", metavar="FILE.toml", help="experiment recipe (TOML) over the defaults")
+    parser.add_argument("--data", metavar="PATH", help="dataset folder (default: the task's embedded data)")
+    parser.add_argument("--model", metavar="NAME", help="zoo model (see `info`)")
+    parser.add_argument("--epochs", metavar="N")
+    parser.add_argument("--batch-size", metavar="N", dest="batch_size")
+    parser.add_argument("--lr", metavar="X")
+    parser.add_argument("--seed", metavar="N")
+    parser.add_argument("--device", metavar="auto|cpu|cuda|mps")
+    parser.add_argument("--out", metavar="DIR", default=".", help="write runs/<task>/<run>/ under DIR (default .)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue the run of this last.pt")
+    parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                        help="override any config key, e.g. train.max_minutes=5 model.options.width=32")
+
+
+def config_from_args(task: Task, args: argparse.Namespace) -> C.RunConfig:
+    """Resolve the run config from parsed ``train`` options: defaults (or the resumed
+    checkpoint's config), ``--config``, flags, ``--set``; an empty model name becomes the
+    task's default model."""
+    from convkit.train.checkpoint import load_checkpoint
+
+    base = load_checkpoint(args.resume, task.name)["config"] if args.resume else None
+    flags = {key: value for attr, key in FLAG_KEYS.items() if (value := getattr(args, attr)) is not None}
+    cfg = C.resolve_config(task.config_class, args.config, flags, args.set, base=base)
+    if not cfg.model.name:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=task.default_model))
+    return cfg
+
+
+def command_aliases(task: Task, command: str) -> list[str]:
+    """Other names a task gives ``command`` in its ``command_aliases`` class attribute
+    (``{"detect": "predict"}``: ``detect`` runs ``predict``)."""
+    return [alias for alias, target in getattr(task, "command_aliases", {}).items() if target == command]
+
+
+def build_parser(task: Task) -> argparse.ArgumentParser:
+    """The argument parser for ``python -m convkit.tasks.<task>``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = argparse.ArgumentParser(prog=f"python -m convkit.tasks.{task.name}", parents=[common],
+                                     description=f"convkit {task.name} task (default model: {task.default_model})")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", parents=[common], aliases=command_aliases(task, "train"),
+                           help="train a model, write runs/<task>/<run>/")
+    add_train_options(train)
+
+    evaluate = sub.add_parser("evaluate", parents=[common], aliases=command_aliases(task, "evaluate"),
+                              help="score a checkpoint; prints the test block")
+    evaluate.add_argument("--checkpoint", required=True, metavar="CKPT")
+    evaluate.add_argument("--data", metavar="PATH", help="score all of PATH (its test split if it has one)")
+    evaluate.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+
+    predict = sub.add_parser("predict", parents=[common], aliases=command_aliases(task, "predict"),
+                             help="predict inputs; one JSON line each")
+    predict.add_argument("--checkpoint", required=True, metavar="CKPT")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+
+    export = sub.add_parser("export", parents=[common], aliases=command_aliases(task, "export"),
+                            help="export a checkpoint to ONNX or TorchScript")
+    export.add_argument("--checkpoint", required=True, metavar="CKPT")
+    export.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    export.add_argument("--output", required=True, metavar="FILE")
+
+    sub.add_parser("info", parents=[common], aliases=command_aliases(task, "info"),
+                   help="models that fit, data formats, default config")
+    return parser
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def cmd_train(task: Task, args: argparse.Namespace) -> None:
+    """Train; print ``{"run_dir", "test"}`` as one JSON line."""
+    from convkit.train.engine import fit
+    from convkit.train.metrics import to_float_dict
+
+    cfg = config_from_args(task, args)
+    result = fit(task, cfg, out_dir=args.out, resume=args.resume)
+    if result.run_dir is not None:
+        _print_json({"run_dir": str(result.run_dir), "test": to_float_dict(result.metrics["test"])})
+
+
+def cmd_evaluate(task: Task, args: argparse.Namespace) -> None:
+    """Print the checkpoint's test block as one JSON line."""
+    from convkit.train.engine import evaluate_checkpoint
+
+    C.TrainConfig(device=args.device).validate()
+    _print_json(evaluate_checkpoint(task, args.checkpoint, args.data, device=args.device))
+
+
+def cmd_predict(task: Task, args: argparse.Namespace) -> None:
+    """Print one JSON line per input."""
+    from convkit.train.engine import predict_checkpoint
+
+    C.TrainConfig(device=args.device).validate()
+    for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device):
+        _print_json(row)
+
+
+def cmd_export(task: Task, args: argparse.Namespace) -> None:
+    """Export and check; print ``{"output", "format", "max_abs_diff"}``."""
+    from convkit.train.engine import load_trained
+    from convkit.train.export import export_model
+
+    _, spec, model, _ = load_trained(task, args.checkpoint, "cpu")
+    _print_json(export_model(model, spec.input_shape, spec.input_dtype, args.format, args.output))
+
+
+def models_that_fit(task: Task, cfg: C.RunConfig, data: Data) -> list[str]:
+    """Zoo models that build for the task's data and run on its input shape (checked on
+    the meta device: no memory, no compute)."""
+    from convkit.models import list_models
+
+    fits = []
+    for name in list_models(spatial_dims=data.spatial_dims):
+        trial = dataclasses.replace(cfg, model=C.ModelConfig(name=name))
+        try:
+            with torch.device("meta"):
+                model = task.build_model(trial, data)
+                if data.input_shape is not None:
+                    model.eval()(torch.empty(2, *data.input_shape, dtype=getattr(torch, data.input_dtype)))
+        except Exception:  # noqa: BLE001 - any failure means "does not fit"
+            continue
+        fits.append(name)
+    return fits
+
+
+def cmd_info(task: Task, args: argparse.Namespace) -> None:
+    """Print the task, the models that fit its default data, data formats, default config."""
+    cfg = task.config_class()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or task.default_model))
+    data = task.build_data(cfg)
+    shape = f"[N, {', '.join(str(s) for s in data.input_shape)}]" if data.input_shape else "structured"
+    print(f"task: {task.name}\ndefault model: {task.default_model}\n"
+          f"models that fit the default input {shape}:\n  {', '.join(models_that_fit(task, cfg, data))}\n"
+          f"data formats (--data PATH):\n  {task.data_formats}\n\n# default config (--config FILE.toml)\n"
+          f"{C.to_toml(cfg)}")
+
+
+COMMANDS: dict[str, Callable[[Task, argparse.Namespace], None]] = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "info": cmd_info,
+}
+
+
+def guarded(command: Callable[[], object], debug: bool = False) -> int:
+    """Run ``command``; a ConvkitError becomes one ``error: ...`` line on stderr and
+    status 2 (with ``debug``, it propagates with its traceback). Returns 0 otherwise."""
+    try:
+        command()
+    except ConvkitError as err:
+        if debug:
+            raise
+        print("error: " + " ".join(str(err).split()), file=sys.stderr, flush=True)  # always one line
+        return 2
+    return 0
+
+
+def main(task: Task, argv: list[str] | None = None) -> int:
+    """Run one command for ``task``; returns the exit status (0, or 2 for a user error,
+    printed as one ``error: ...`` line). argparse's own usage errors also exit 2."""
+    args = build_parser(task).parse_args(argv)
+    command = getattr(task, "command_aliases", {}).get(args.command, args.command)
+    return guarded(lambda: COMMANDS[command](task, args), args.debug)

@@ -1,0 +1,60 @@
+"""Metric helpers shared by the tasks (scikit-learn does the counting).
+
+Metric names are lower-case (DESIGN.md): ``accuracy``, ``macro_f1``, ``roc_auc``,
+``pr_auc``, ``best_f1``, ``loss``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch.nn.functional as F
+from sklearn import metrics as skm
+from torch import Tensor
+
+
+def accuracy(predictions: Tensor, targets: Tensor) -> float:
+    """Share of ``predictions [N]`` equal to ``targets [N]`` (0.0 when N = 0)."""
+    if targets.numel() == 0:
+        return 0.0
+    return float((predictions == targets).double().mean())
+
+
+def macro_f1(predictions: Tensor, targets: Tensor) -> float:
+    """F1 averaged over the classes in ``targets [N]`` or ``predictions [N]`` (scikit-learn's
+    ``f1_score(average="macro")``; 0.0 when N = 0)."""
+    if targets.numel() == 0:
+        return 0.0
+    return float(skm.f1_score(targets.cpu().numpy(), predictions.cpu().numpy(), average="macro", zero_division=0))
+
+
+def confusion_matrix(predictions: Tensor, targets: Tensor, num_classes: int) -> np.ndarray:
+    """``[num_classes, num_classes]`` int64 counts: row = true class, column = predicted."""
+    return skm.confusion_matrix(targets.cpu().numpy(), predictions.cpu().numpy(),
+                                labels=np.arange(num_classes)).astype(np.int64)
+
+
+def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, float]:
+    """``accuracy``, ``macro_f1`` and mean
+    cross-entropy ``loss`` of ``logits [N, classes]`` against ``targets [N]``."""
+    predictions = logits.argmax(dim=1)
+    return {"accuracy": accuracy(predictions, targets),
+            "macro_f1": macro_f1(predictions, targets),
+            "loss": float(F.cross_entropy(logits.float(), targets)) if targets.numel() else 0.0}
+
+
+def binary_scores_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
+    """Threshold-free metrics of anomaly/positive ``scores [N]`` against 0/1 ``labels [N]``:
+    ``roc_auc``, ``pr_auc`` (average precision) and ``best_f1`` (best F1 over thresholds);
+    NaN where only one class is present."""
+    y, s = labels.cpu().numpy().astype(np.int64), scores.cpu().double().numpy()
+    if y.min(initial=0) == y.max(initial=0):
+        return {"roc_auc": float("nan"), "pr_auc": float("nan"), "best_f1": float("nan")}
+    precision, recall, _ = skm.precision_recall_curve(y, s)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return {"roc_auc": float(skm.roc_auc_score(y, s)), "pr_auc": float(skm.average_precision_score(y, s)),
+            "best_f1": float(f1.max())}
+
+
+def to_float_dict(metrics: dict) -> dict[str, float]:
+    """The scalar entries of a metrics dict (per-epoch logs and early stopping use these)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -1,0 +1,23 @@
+"""The image task's defaults, as `python -m convkit.tasks.image train` runs them: LeNet-5
+on the bundled digits reaches at least 97% test accuracy, with both pixel baselines."""
+
+from __future__ import annotations
+
+import json
+
+from convkit.cli import main
+from convkit.tasks.image.task import TASK
+
+
+def test_default_run_reaches_97_percent_on_held_out_digits(tmp_path, capsys):
+    assert main(TASK, ["train", "--out", str(tmp_path), "--set", "train.name=default"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    metrics = json.loads((tmp_path / "runs" / "image" / "default" / "metrics.json").read_text())
+    assert printed["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert metrics["model"] == "lenet5" and metrics["params"] == 61_706
+    assert metrics["test"]["accuracy"] >= 0.97 and metrics["test"]["macro_f1"] >= 0.97  # 180 test digits
+    assert sum(map(sum, metrics["test"]["confusion_matrix"])) == 180
+    baselines = metrics["baselines"]
+    assert baselines["pixel_logreg"]["test"]["accuracy"] >= 0.9
+    assert baselines["mlp"]["test"]["accuracy"] >= 0.85
+    assert abs(baselines["mlp"]["params"] - 61_706) / 61_706 < 0.02  # parameter-matched
