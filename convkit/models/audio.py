@@ -18,14 +18,14 @@ class AudioCNNConfig:
     """Widths of the conv-bn-relu stages (each closed by a 2-wide max-pool, the last by
     global average pooling), convs per stage, and the classifier dropout."""
 
-    channels: tuple[int, ...] = (32, 64, 128, 256)
+    channels: tuple[int, ...] = (24, 48, 96, 192)
     convs_per_stage: int = 1
     dropout: float = 0.3
 
 
 class AudioCNN(Classifier):
     """Compact CNN on spectrograms ``[N, C, F, T]`` (or any ``spatial_dims``) ``-> [N, classes]``:
-    conv-bn-relu stages with max-pooling and global average pooling (about 390k
+    conv-bn-relu stages with max-pooling and global average pooling (about 220k
     parameters by default). Needs every spatial size ≥ ``2 ** (stages - 1)``."""
 
     def __init__(self, cfg: AudioCNNConfig, spatial_dims: int = 2, in_channels: int = 1,

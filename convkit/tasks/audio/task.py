@@ -1,0 +1,289 @@
+"""The audio task: classify sound clips with a CNN on log-mel spectrograms (default) or a
+1D CNN on the raw waveform.
+
+Default, offline: ``audio_cnn`` on the embedded synthetic sound events (ten classes that
+differ in time-frequency structure; ``convkit.data.audio_synth``), 1 s at 16 kHz.
+``--data PATH`` reads ``<class>/<file>`` folders of WAV/FLAC/OGG at any rate, Speech
+Commands v1/v2 (official lists; ``--set data.words=12`` for the 12-class setting) and
+ESC-50 (``meta/esc50.csv`` folds), through ``convkit.data.audio``.
+
+Batches are waveforms ``[N, T]``; the model is ``AudioModel``: the front end
+(``LogMelSpectrogram``, per-clip standardisation, SpecAugment while training) runs on the
+batch on the model's device, then any zoo model (``audio_cnn``, ``resnet18``,
+``efficientnet_b0`` with one input channel; ``m5`` on the raw waveform). Waveform
+augmentation (gain, time shift, background noise) is the task's batch augmentation.
+Baselines: MFCC statistics + logistic regression, and a parameter-matched MLP on the
+log-mel spectrogram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from convkit.data.audio import load_audio_dataset, load_audio_eval_set, load_audio_files, load_sound_events_dataset
+from convkit.errors import ConfigError
+from convkit.models import create_model, get_entry
+from convkit.nn import MFCC, BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
+from convkit.tasks.audio.plots import plot_examples
+from convkit.train import baselines as B
+from convkit.train.task import ClassificationTask, Data
+
+
+@dataclass
+class AudioDataConfig(DataConfig):
+    """``path``: a dataset folder (empty: the synthetic sound events, ``n_per_class`` clips
+    per class); every clip is resampled to ``sample_rate`` and padded/cropped to
+    ``duration`` seconds. Speech Commands: ``words`` ("all" or "12"); ESC-50:
+    ``test_fold``, ``val_fold``. ``layout``: auto | folder | speech_commands | esc50."""
+
+    sample_rate: int = 16000
+    duration: float = 1.0
+    n_per_class: int = 300
+    layout: str = "auto"
+    words: str = "all"
+    test_fold: int = 5
+    val_fold: int = 4
+
+    def validate(self) -> None:
+        """Raise ConfigError naming a value out of range."""
+        if self.sample_rate < 1000:
+            raise ConfigError(f"data.sample_rate must be at least 1000 Hz; got {self.sample_rate}")
+        if self.duration <= 0:
+            raise ConfigError(f"data.duration must be > 0 seconds; got {self.duration}")
+        if self.n_per_class < 3:
+            raise ConfigError(f"data.n_per_class must be at least 3; got {self.n_per_class}")
+        if self.words not in ("all", "12"):
+            raise ConfigError(f"data.words must be 'all' or '12'; got {self.words!r}")
+
+    def mode(self) -> dict:
+        """The loader's format options."""
+        return dict(layout=self.layout, words=self.words, test_fold=self.test_fold, val_fold=self.val_fold)
+
+
+@dataclass
+class AudioTaskConfig(TaskConfig):
+    """Front end: ``features`` "logmel" or "waveform" ("auto": waveform for 1D-only models
+    such as ``m5``, log-mel otherwise), STFT ``n_fft``/``hop_length``, ``n_mels``.
+    Augmentation while training: SpecAugment masks (``freq_mask``/``time_mask`` widths,
+    0 = off), random ``gain_db`` (±), ``time_shift`` (fraction of the clip) and background
+    noise mixed in with probability ``noise_p`` when the data has a noise bank.
+    ``baseline_max_train``: the classical baselines train on at most this many clips."""
+
+    features: str = "auto"
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 40
+    freq_mask: int = 6
+    time_mask: int = 12
+    gain_db: float = 6.0
+    time_shift: float = 0.1
+    noise_p: float = 0.8
+    baseline_max_train: int = 5000
+
+    def validate(self) -> None:
+        """Raise ConfigError naming a value out of range."""
+        if self.features not in ("auto", "logmel", "waveform"):
+            raise ConfigError(f"task.features must be auto, logmel or waveform; got {self.features!r}")
+        if self.n_fft < 16 or self.hop_length < 1 or self.n_mels < 4:
+            raise ConfigError("task.n_fft >= 16, task.hop_length >= 1 and task.n_mels >= 4 are needed; "
+                              f"got {self.n_fft}, {self.hop_length}, {self.n_mels}")
+        if not 0 <= self.time_shift < 1 or not 0 <= self.noise_p <= 1 or self.gain_db < 0:
+            raise ConfigError("task.time_shift must be in [0, 1), task.noise_p in [0, 1], task.gain_db >= 0")
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(epochs=10, batch_size=64, lr=3e-3, optimizer="adamw", weight_decay=0.01,
+                       schedule="onecycle")
+
+
+@dataclass
+class AudioRunConfig(RunConfig):
+    """The audio task's run config (``train``, ``model``, ``data``, ``task``)."""
+
+    train: TrainConfig = field(default_factory=_default_train)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="audio_cnn"))
+    data: AudioDataConfig = field(default_factory=AudioDataConfig)
+    task: AudioTaskConfig = field(default_factory=AudioTaskConfig)
+
+
+class Standardize(nn.Module):
+    """Per-example standardisation over every axis but the batch: ``[N, ...] -> [N, ...]``
+    with zero mean and unit variance per clip (so a clip's level does not matter)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = tuple(range(1, x.dim()))
+        return (x - x.mean(dims, keepdim=True)) / (x.std(dims, keepdim=True) + 1e-5)
+
+
+class AudioModel(nn.Module):
+    """Waveforms ``[N, T]`` -> logits ``[N, classes]``: ``frontend`` (log-mel
+    ``[N, 1, n_mels, frames]``, standardised, SpecAugment in training; or the waveform
+    itself as ``[N, 1, T]``) then ``backbone`` (a zoo classifier)."""
+
+    def __init__(self, frontend: nn.Module, backbone: nn.Module) -> None:
+        super().__init__()
+        self.frontend, self.backbone = frontend, backbone
+
+    def features(self, waves: Tensor) -> Tensor:
+        """What the backbone sees for ``waves [N, T]``."""
+        return self.frontend(waves)
+
+    def forward(self, waves: Tensor) -> Tensor:
+        return self.backbone(self.frontend(waves))
+
+
+@dataclass
+class AudioData(Data):
+    """``Data`` plus the dataset's background-noise bank ``[M, T]`` (Speech Commands'
+    ``_background_noise_``), used by the training augmentation; not stored in checkpoints."""
+
+    noise: Tensor | None = None
+
+
+class AudioTask(ClassificationTask):
+    """Sound classification on waveforms ``[N, T]`` with labels ``[N]``."""
+
+    name = "audio"
+    config_class = AudioRunConfig
+    default_model = "audio_cnn"
+    data_formats = ("<class>/<file> folders of .wav/.flac/.ogg at any rate (resampled, mono, padded/cropped "
+                    "to data.duration); Speech Commands v1/v2 (validation_list.txt, testing_list.txt, "
+                    "_background_noise_; data.words=all|12); ESC-50 (meta/esc50.csv; data.test_fold, "
+                    "data.val_fold). train/ val/ test/ subfolders are the splits; otherwise a seeded "
+                    "stratified 80/10/10 split. Corrupt files are skipped with a warning (data.strict=true: error).")
+
+    def build_data(self, cfg: AudioRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
+        """Synthetic events (no ``data.path``) or an on-disk dataset; with ``path`` and
+        ``spec``, the test split (or all) of ``path`` labelled for the trained model."""
+        dc = cfg.data
+        if path is not None:
+            if spec is None:
+                raise ValueError("build_data(path=...) needs the trained model's spec")
+            test = load_audio_eval_set(path, spec.label_names, dc.sample_rate, dc.duration, dc.strict, **dc.mode())
+            return AudioData(None, None, test, label_names=spec.label_names, spatial_dims=spec.spatial_dims,
+                        in_channels=1, input_shape=tuple(spec.input_shape), info=dict(spec.info))
+        if dc.path:
+            splits = load_audio_dataset(dc.path, dc.sample_rate, dc.duration, dc.strict, cfg.train.seed, **dc.mode())
+            source = dc.path
+        else:
+            splits = load_sound_events_dataset(dc.n_per_class, dc.sample_rate, dc.duration, cfg.train.seed)
+            source = "synthetic sound events"
+        features = self._features(cfg)
+        t = cfg.task
+        logmel = dict(sample_rate=dc.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
+        return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
+                         spatial_dims=1 if features == "waveform" else 2, in_channels=1,
+                         input_shape=(splits.num_samples,), noise=splits.noise,
+                         info={"source": source, "features": features, "logmel": logmel})
+
+    def _features(self, cfg: AudioRunConfig) -> str:
+        if cfg.task.features != "auto":
+            return cfg.task.features
+        dims = get_entry(cfg.model.name or self.default_model).spatial_dims
+        return "waveform" if dims == (1,) else "logmel"
+
+    @staticmethod
+    def logmel(cfg: AudioRunConfig) -> LogMelSpectrogram:
+        """The log-mel front end of this config: ``[N, T] -> [N, 1, n_mels, frames]``."""
+        t = cfg.task
+        return LogMelSpectrogram(cfg.data.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
+
+    def build_model(self, cfg: AudioRunConfig, data: Data) -> nn.Module:
+        """``AudioModel(front end, zoo model)``: log-mel → standardise → SpecAugment for 2D
+        models; the standardised waveform ``[N, 1, T]`` for 1D models."""
+        t = cfg.task
+        if data.info.get("features", "logmel") == "waveform":
+            frontend = nn.Sequential(nn.Unflatten(1, (1, -1)), Standardize())
+            spatial_dims = 1
+        else:
+            frontend = nn.Sequential(self.logmel(cfg), Standardize(),
+                                     SpecAugment(t.freq_mask, t.time_mask))
+            spatial_dims = 2
+        backbone = create_model(cfg.model.name or self.default_model, spatial_dims=spatial_dims, in_channels=1,
+                                num_classes=len(data.label_names), **cfg.model.options)
+        return AudioModel(frontend, backbone)
+
+    def augmentation(self, cfg: AudioRunConfig, data: Data) -> Callable[[Any], Any] | None:
+        """Random gain, time shift and (with a noise bank) background noise on the
+        training waveforms, as batched tensor ops drawing from torch's global RNG."""
+        t = cfg.task
+        steps: list[nn.Module] = []
+        if t.gain_db > 0:
+            steps.append(RandomGain(-t.gain_db, t.gain_db))
+        if t.time_shift > 0:
+            steps.append(RandomTimeShift(t.time_shift))
+        noise = getattr(data, "noise", None)
+        if noise is not None and t.noise_p > 0:
+            steps.append(BackgroundNoise(noise, p=t.noise_p))
+        if not steps:
+            return None
+        chain = nn.Sequential(*steps).train()
+
+        def augment(batch: Any) -> Any:
+            waves, labels = batch
+            return chain.to(waves.device)(waves), labels
+
+        return augment
+
+    def baselines(self, cfg: AudioRunConfig, data: Data, params: int) -> dict:
+        """``mfcc_logreg``: logistic regression on per-clip MFCC mean and std;
+        ``mlp``: a one-hidden-layer MLP on the flattened log-mel with about as many
+        parameters as the model."""
+        t = cfg.task
+        limit, seed = t.baseline_max_train, cfg.train.seed
+        train_waves, train_y = _subset(data.train, limit, seed)
+        test_waves, test_y = data.test.tensors
+        mfcc = MFCC(20, sample_rate=cfg.data.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
+        logmel = nn.Sequential(self.logmel(cfg), Standardize())
+        with torch.no_grad():
+            x_mfcc, xt_mfcc = _batched(mfcc.stats, train_waves), _batched(mfcc.stats, test_waves)
+            x_mel = _batched(logmel, train_waves).flatten(1)
+            xt_mel = _batched(logmel, test_waves).flatten(1)
+        return {"mfcc_logreg": {"test": B.logistic_regression(x_mfcc, train_y, xt_mfcc, test_y, standardize=True)},
+                "mlp": B.matched_mlp(x_mel, train_y, xt_mel, test_y, params, len(data.label_names), seed)}
+
+    def load_inputs(self, cfg: AudioRunConfig, data: Data, inputs: list[str]) -> Any:
+        """Audio files -> waveforms ``[N, T]`` at the task's rate and duration (a bad file
+        is an error naming it)."""
+        waves, _ = load_audio_files(inputs, cfg.data.sample_rate, int(data.input_shape[0]), strict=True)
+        return waves
+
+    def predict(self, model: nn.Module, batch: Any, label_names: list[str] | None) -> list[dict]:
+        """The top classes (up to 5) with probabilities, per clip."""
+        out = super().predict(model, batch, label_names)
+        for row in out:
+            top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:5]
+            row["top"] = [{"label": k, "probability": v} for k, v in top]
+        return out
+
+    def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
+        """The confusion matrix, and ``examples.png``: a few test log-mel spectrograms with
+        their true and predicted labels."""
+        super().plots(run_dir, collected, data)
+        if data.test is not None and "logmel" in data.info:
+            logmel = LogMelSpectrogram(**data.info["logmel"])
+            plot_examples(Path(run_dir) / "examples.png", data.test, collected, data.label_names, logmel)
+
+
+def _subset(dataset: TensorDataset, limit: int, seed: int) -> tuple[Tensor, np.ndarray]:
+    waves, labels = dataset.tensors
+    if len(labels) > limit:
+        keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])
+        waves, labels = waves[keep], labels[keep]
+    return waves, labels.numpy()
+
+
+def _batched(fn: Callable[[Tensor], Tensor], waves: Tensor, batch: int = 256) -> Tensor:
+    return torch.cat([fn(waves[i:i + batch]) for i in range(0, len(waves), batch)])
+
+
+TASK = AudioTask()
+"""The audio task instance handed to the CLI and the engine."""
