@@ -32,7 +32,7 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder,
     flushed and fsynced, then renamed over ``path`` (a kill leaves the old file whole)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # one writer per run folder (rank 0); a killed write is overwritten
     try:
         with open(tmp, "wb") as f:
             torch.save(state, f)

@@ -292,6 +292,8 @@ def _fit(task: Task, cfg: C.RunConfig, env: D.DistEnv, device: torch.device, out
         run_path = Path(resume).parent if resume is not None else (
             Path(run_dir) if run_dir is not None else new_run_dir(task, cfg, out_dir))
         run_path.mkdir(parents=True, exist_ok=True)
+        for stale in run_path.glob(".*.tmp"):  # half-written files of a killed run
+            stale.unlink()
         write_text_atomic(run_path / "config.toml", C.to_toml(cfg))
     else:
         run_path = None

@@ -1,5 +1,6 @@
-"""The image task's defaults, as `python -m convkit.tasks.image train` runs them: LeNet-5
-on the bundled digits reaches at least 97% test accuracy, with both pixel baselines."""
+"""The image task's defaults: LeNet-5 on the bundled digits reaches at least 97% test
+accuracy, with both pixel baselines. The test shortens the run to 12 epochs (measured:
+98.9%); the CLI default of 20 epochs measured 99.4% (179 of 180)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from convkit.tasks.image.task import TASK
 
 
 def test_default_run_reaches_97_percent_on_held_out_digits(tmp_path, capsys):
-    assert main(TASK, ["train", "--out", str(tmp_path), "--set", "train.name=default"]) == 0
+    assert main(TASK, ["train", "--out", str(tmp_path), "--epochs", "12", "--set", "train.name=default"]) == 0
     printed = json.loads(capsys.readouterr().out)
     metrics = json.loads((tmp_path / "runs" / "image" / "default" / "metrics.json").read_text())
     assert printed["test"]["accuracy"] == metrics["test"]["accuracy"]
