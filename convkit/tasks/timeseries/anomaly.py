@@ -66,13 +66,30 @@ def robust_zscore(errors: np.ndarray, ref: np.ndarray) -> np.ndarray:
             f"robust_zscore expects errors [T, C] and ref [T', C] with the same C; "
             f"got {tuple(errors.shape)} and {tuple(ref.shape)}"
         )
+    centre, scale = robust_centre_scale(ref)
+    return (errors - centre) / scale
+
+
+def robust_centre_scale(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel centre (median) and scale (1.4826 * MAD) of reference errors ``[T', C]``.
+
+    A channel whose MAD is 0 falls back to its standard deviation, and to 1 when that is
+    0 too. These are what :func:`robust_zscore` divides by; a detector stores them to
+    score new data the same way.
+
+    Returns:
+        float64 ``([C], [C])``.
+    """
+    ref = np.asarray(ref, dtype=np.float64)
+    if ref.ndim == 1:
+        ref = ref[:, None]
     if ref.shape[0] == 0:
         raise DataError("robust_zscore: the reference part is empty; it needs at least one step")
     centre = np.median(ref, axis=0)
     scale = MAD_TO_STD * np.median(np.abs(ref - centre), axis=0)
     scale = np.where(scale > 0, scale, ref.std(axis=0))
     scale = np.where(scale > 0, scale, 1.0)
-    return (errors - centre) / scale
+    return centre, scale
 
 
 def combine_channels(z: np.ndarray, how: str = "mean") -> np.ndarray:

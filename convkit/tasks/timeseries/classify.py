@@ -1,0 +1,127 @@
+"""Whole-series classification data (``task.mode = "classify"``).
+
+Embedded default, offline and deterministic: :func:`make_shape_series`, four classes of
+noisy waveforms (sine, square, sawtooth, a Gaussian bump on noise) with random frequency,
+phase, amplitude and offset. From disk: UCR/UEA classification archives read by
+:mod:`convkit.data.timeseries` (``.ts`` or ``.tsv``): a folder with
+``<Problem>_TRAIN`` and ``<Problem>_TEST`` files (validation carved off the train file,
+stratified), or one file (a stratified 80/10/10 split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import signal
+from torch.utils.data import TensorDataset
+
+from convkit.data.splits import carve_validation, split_indices
+from convkit.data.timeseries import ClassificationData, load_classification, load_classification_splits
+from convkit.errors import ConfigError, DataError
+
+SHAPES: tuple[str, ...] = ("sine", "square", "sawtooth", "bump")
+"""The classes of the embedded default, in label order."""
+
+
+def make_shape_series(n: int = 600, length: int = 128, seed: int = 0, noise: float = 0.3) -> ClassificationData:
+    """``n`` univariate series ``[n, 1, length]`` of the four :data:`SHAPES` (balanced, shuffled).
+
+    Waveforms have 2-6 periods per series, a random phase, amplitude 0.5-2 and offset
+    in [-1, 1]; the bump class is Gaussian noise plus one bump (width 3-8% of the series)
+    at a random place. ``noise`` is the standard deviation of the added white noise.
+    """
+    if n < len(SHAPES) or length < 16:
+        raise ConfigError(f"shape series need n >= {len(SHAPES)} and length >= 16; got n={n}, length={length}")
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % len(SHAPES))
+    t = np.linspace(0.0, 1.0, length, endpoint=False)[None, :]
+    periods = rng.uniform(2.0, 6.0, (n, 1))
+    phase = 2 * np.pi * (periods * t + rng.uniform(0, 1, (n, 1)))
+    amplitude = rng.uniform(0.5, 2.0, (n, 1))
+    wave = np.select([y[:, None] == 0, y[:, None] == 1, y[:, None] == 2],
+                     [np.sin(phase), signal.square(phase), signal.sawtooth(phase)], default=0.0)
+    centre, width = rng.uniform(0.1, 0.9, (n, 1)), rng.uniform(0.03, 0.08, (n, 1))
+    bump = 2.5 * np.exp(-0.5 * ((t - centre) / width) ** 2)
+    wave = np.where(y[:, None] == 3, bump, wave)
+    x = amplitude * wave + rng.uniform(-1, 1, (n, 1)) + noise * rng.standard_normal((n, length))
+    return ClassificationData(X=x[:, None, :].astype(np.float32), y=y.astype(np.int64),
+                              class_names=list(SHAPES), name="shapes")
+
+
+def znormalise(x: np.ndarray) -> np.ndarray:
+    """Z-normalise each series of ``x [N, C, L]`` per channel (a constant one becomes 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=2, keepdims=True)
+    return ((x - x.mean(axis=2, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+@dataclass
+class ClassificationSplits:
+    """Train/val/test TensorDatasets of ``(X [N, C, L] float32, y [N] int64)`` and the class names."""
+
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    class_names: list[str]
+    name: str
+
+
+def _dataset(data: ClassificationData, index: np.ndarray, znorm: bool) -> TensorDataset:
+    x = data.X[index]
+    return TensorDataset(torch.from_numpy(znormalise(x) if znorm else np.ascontiguousarray(x)),
+                         torch.from_numpy(data.y[index]))
+
+
+def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0) -> ClassificationSplits:
+    """The classification splits: the shapes (no ``path``), a ``<Problem>_TRAIN/_TEST``
+    folder, or one ``.ts``/``.tsv`` file."""
+    if not path:
+        data = make_shape_series(seed=seed)
+        train, val, test = split_indices(data.y, seed=seed)
+        return ClassificationSplits(_dataset(data, train, znorm), _dataset(data, val, znorm),
+                                    _dataset(data, test, znorm), data.class_names, data.name)
+    p = Path(path)
+    if p.is_dir():
+        pair = load_classification_splits(p)
+        train, val = carve_validation(pair["train"].y, seed=seed)
+        everything = np.arange(len(pair["test"].y))
+        return ClassificationSplits(_dataset(pair["train"], train, znorm), _dataset(pair["train"], val, znorm),
+                                    _dataset(pair["test"], everything, znorm), pair["train"].class_names,
+                                    pair["train"].name)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    data = load_classification(p)
+    train, val, test = split_indices(data.y, seed=seed)
+    return ClassificationSplits(_dataset(data, train, znorm), _dataset(data, val, znorm),
+                                _dataset(data, test, znorm), data.class_names, data.name)
+
+
+def load_classification_eval(path: str, class_names: list[str], znorm: bool = True) -> TensorDataset:
+    """All of ``path`` (the ``_TEST`` file of a folder) labelled in the trained model's class order."""
+    p = Path(path)
+    if p.is_dir():
+        test = load_classification_splits(p)["test"]
+        data = ClassificationData(test.X, _remap(test, class_names, p), list(class_names), test.name)
+    else:
+        data = load_classification(p, class_names=class_names)
+    return _dataset(data, np.arange(len(data.y)), znorm)
+
+
+def load_classification_eval_unlabelled(path: str, znorm: bool = True) -> tuple[torch.Tensor, list[str]]:
+    """One ``.ts``/``.tsv`` file to classify: ``(X [N, C, L] float32, the label written for
+    each series)``; the labels may be classes the model does not know."""
+    data = load_classification(path)
+    x = znormalise(data.X) if znorm else data.X
+    return torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y]
+
+
+def _remap(data: ClassificationData, class_names: list[str], path: Path) -> np.ndarray:
+    index = {name: i for i, name in enumerate(class_names)}
+    present = [data.class_names[i] for i in np.unique(data.y)]
+    unknown = [name for name in present if name not in index]
+    if unknown:
+        raise DataError(f"{path}: class {unknown[0]!r} is not one of the trained model's classes {class_names}")
+    return np.array([index.get(data.class_names[i], -1) for i in data.y], dtype=np.int64)
