@@ -70,7 +70,7 @@ def config_from_args(task: Task, args: argparse.Namespace) -> C.RunConfig:
 def command_aliases(task: Task, command: str) -> list[str]:
     """Other names a task gives ``command`` in its ``command_aliases`` class attribute
     (``{"detect": "predict"}``: ``detect`` runs ``predict``)."""
-    return [alias for alias, target in getattr(task, "command_aliases", {}).items() if target == command]
+    return [alias for alias, target in task.command_aliases.items() if target == command]
 
 
 def build_parser(task: Task) -> argparse.ArgumentParser:
@@ -202,5 +202,5 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     """Run one command for ``task``; returns the exit status (0, or 2 for a user error,
     printed as one ``error: ...`` line). argparse's own usage errors also exit 2."""
     args = build_parser(task).parse_args(argv)
-    command = getattr(task, "command_aliases", {}).get(args.command, args.command)
+    command = task.command_aliases.get(args.command, args.command)
     return guarded(lambda: COMMANDS[command](task, args), args.debug)

@@ -269,7 +269,7 @@ def test_zoo_receptive_field_matches_gradient_check(create_model, name, dims, sh
 def test_published_receptive_fields(create_model):
     rf = receptive_field(create_model("alexnet"), (1, 3, 224, 224))
     assert [rf[f"features.{i}"][0] for i in (0, 2, 3, 5, 6, 8, 10, 12)] == [11, 19, 51, 67, 99, 131, 163, 195]
-    assert receptive_field(create_model("lenet5"), (1, 3, 32, 32))["features.6"] == (32, 32)
+    assert receptive_field(create_model("lenet5"), (1, 1, 32, 32))["features.6"] == (32, 32)
     layers = summary(create_model("resnet18"), (1, 3, 224, 224))
     last_spatial = [info for info in layers if info.receptive_field is not None][-1]
     assert last_spatial.receptive_field == (435, 435)

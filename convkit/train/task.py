@@ -96,6 +96,7 @@ class Task:
         monitor: the validation metric for best checkpoint and early stopping.
         monitor_mode: ``"max"`` or ``"min"``.
         data_formats: one paragraph for ``info``: the formats ``--data`` reads.
+        command_aliases: other CLI names for a command (``{"detect": "predict"}``).
     """
 
     name: ClassVar[str] = "task"
@@ -104,6 +105,7 @@ class Task:
     monitor: ClassVar[str] = "accuracy"
     monitor_mode: ClassVar[str] = "max"
     data_formats: ClassVar[str] = ""
+    command_aliases: ClassVar[dict[str, str]] = {}
 
     # ---- data and model
 
