@@ -44,6 +44,7 @@ from convkit.data.splits import (
     SPLIT_NAMES,
     VAL_FRACTION_OF_TRAIN,
     carve_validation,
+    existing_dir,
     find_split_dirs,
     split_indices,
 )
@@ -207,7 +208,7 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
-    root = _existing_dir(path)
+    root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
     if layout == "speech_commands":
         return _load_speech_commands(root, sample_rate, num_samples, strict, options)
@@ -227,7 +228,7 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
-    root = _existing_dir(path)
+    root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
     if layout == "speech_commands":
         data, names, _ = _read_speech_commands(root, sample_rate, num_samples, strict, options, {"test"})
@@ -561,16 +562,6 @@ def _num_samples(sample_rate: int, duration: float) -> int:
         raise ConfigError(f"duration must be positive (seconds); got {duration!r}")
     return max(1, int(round(sample_rate * duration)))
 
-
-def _existing_dir(path: str | Path) -> Path:
-    root = Path(path)
-    if not root.exists():
-        raise DataError(f"{root}: no such folder; expected {_FORMAT_HELP}")
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder; expected {_FORMAT_HELP}")
-    if not any(root.iterdir()):
-        raise DataError(f"{root}: empty folder; expected {_FORMAT_HELP}")
-    return root
 
 
 def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str) -> AudioSplits:

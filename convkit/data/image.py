@@ -38,6 +38,7 @@ from convkit.data.splits import (
     SPLIT_NAMES,
     VAL_FRACTION_OF_TRAIN,
     carve_validation,
+    existing_dir,
     find_split_dirs,
     split_indices,
 )
@@ -142,7 +143,7 @@ def load_image_dataset(
         DataError: the path is missing or empty, has no images or only one class, or a
             file is malformed (bad IDX magic, truncated file, CIFAR size not a multiple of 3073).
     """
-    root = _existing_dir(path)
+    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
     raw, names = _read_dataset(root, image_size, channels, strict)
     if "train" not in raw:
@@ -189,7 +190,7 @@ def load_image_eval_set(
     Raises:
         DataError: bad path/format, or a class the model does not know.
     """
-    root = _existing_dir(path)
+    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
     raw, names = _read_dataset(root, image_size, channels, strict)
     if "test" in raw:
@@ -318,14 +319,6 @@ def read_idx(path: str | Path, expected_magic: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- detection
 
-
-def _existing_dir(path: str | Path) -> Path:
-    root = Path(path)
-    if not root.exists():
-        raise DataError(f"{root}: no such folder; expected a dataset folder with {_FORMAT_HELP}")
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder; expected a dataset folder with {_FORMAT_HELP}")
-    return root
 
 
 def _check_size(value: int, name: str) -> None:

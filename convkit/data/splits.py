@@ -147,3 +147,16 @@ def find_split_dirs(path: str | Path) -> dict[str, Path] | None:
     if not found:
         return None
     return {name: found[name] for name in SPLIT_NAMES if name in found}
+
+
+def existing_dir(path: str | Path, expected: str, allow_empty: bool = True) -> Path:
+    """``path`` as a Path if it is an existing folder (non-empty unless ``allow_empty``);
+    else a DataError naming it and saying what was ``expected``."""
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"{root}: no such folder; expected {expected}")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; expected {expected}")
+    if not allow_empty and not any(root.iterdir()):
+        raise DataError(f"{root}: empty folder; expected {expected}")
+    return root
