@@ -8,7 +8,9 @@ exactly as its subfolders say; anything else gets a seeded, stratified
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,40 @@ DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 
 VAL_FRACTION_OF_TRAIN: float = 0.1
 """The share of a given train split that is carved off as validation when no val split exists."""
+
+@dataclass
+class Splits:
+    """The one split container every task's loaders return: three map-style datasets
+    (``train``/``val``/``test``; ``train``/``val`` may be None for evaluation-only
+    loads), the ``label_names`` their integer labels index (None for unlabelled data),
+    and ``extras``: loader-specific values a task may use (e.g. a background-noise bank
+    ``[M, T]``, a vocabulary, a dataset name)."""
+
+    train: Any
+    val: Any
+    test: Any
+    label_names: list[str] | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def remap_labels(labels: Sequence[int] | np.ndarray, names: Sequence[str], target_names: Sequence[str],
+                 where: str) -> np.ndarray:
+    """Re-index ``labels [N]`` (indices into ``names``) onto ``target_names`` by name: the
+    one place that maps the classes of data being evaluated onto a trained model's classes.
+
+    Raises:
+        DataError: a class present in ``labels`` that ``target_names`` lacks (the message
+            names ``where``, e.g. the file or folder, and the model's classes).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    index = {name: i for i, name in enumerate(target_names)}
+    present = [str(names[i]) for i in np.unique(labels)] if labels.size else []
+    unknown = [name for name in present if name not in index]
+    if unknown:
+        raise DataError(f"{where}: classes {unknown} are not among the model's classes {list(target_names)}")
+    mapping = np.array([index.get(str(name), -1) for name in names], dtype=np.int64)
+    return mapping[labels] if labels.size else labels
+
 
 _SPLIT_DIR_ALIASES: dict[str, str] = {
     "train": "train",
