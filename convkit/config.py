@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tomli_w
+
 from convkit.errors import ConfigError
 
 C = TypeVar("C")
@@ -359,59 +361,33 @@ def read_toml(path: str | Path) -> dict:
 
 
 def to_toml(cfg: Any) -> str:
-    """The config as TOML text: one ``[section]`` per dataclass, dicts as inline tables.
-    TOML has no null: a ``None`` field is written as ``"none"`` (which reading and
-    ``--set`` turn back into None); ``None`` inside dicts and lists is left out.
+    """The config as TOML text (written by ``tomli_w``): one ``[section]`` per dataclass,
+    a dict field as a sub-table (``[model.options]``).
 
-    Written by hand because the standard library only reads TOML; the values a config
-    holds (bool, int, float, str, lists, dicts of those) need only this much.
+    TOML has no null: a ``None`` field is written as the string ``"none"``, which
+    ``_coerce`` (reading a file or a checkpoint) and ``--set`` turn back into None for an
+    optional field; ``None`` inside dicts and lists is left out.
+
+    Raises:
+        ConfigError: a value TOML cannot hold (anything but bool, int, float, str and
+            lists/dicts of those).
     """
-    lines: list[str] = []
-    for f in dataclasses.fields(cfg):
-        section = getattr(cfg, f.name)
-        lines.append(f"[{f.name}]")
-        for key, value in dataclasses.asdict(section).items():
-            lines.append(f"{_toml_key(key)} = {_toml_value('none' if value is None else value)}")
-        lines.append("")
-    return "\n".join(lines)
+    sections = {f.name: {key: "none" if value is None else _drop_none(value)
+                         for key, value in dataclasses.asdict(getattr(cfg, f.name)).items()}
+                for f in dataclasses.fields(cfg)}
+    try:
+        return tomli_w.dumps(sections)
+    except TypeError as err:  # tomli_w: "Object of type 'X' is not TOML serializable"
+        raise ConfigError(f"cannot write the config to TOML: {err}") from None
 
 
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: backslash, quote and control characters escaped, the rest as is."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
+def _drop_none(value: Any) -> Any:
+    """``value`` with every None inside its lists and dicts left out (TOML has no null)."""
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+        return [_drop_none(v) for v in value if v is not None]
     if isinstance(value, dict):
-        items = [f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None]
-        return "{" + ", ".join(items) + "}" if items else "{}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+        return {str(k): _drop_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 # --------------------------------------------------------------------------- resolution

@@ -129,3 +129,16 @@ def test_toml_round_trip(epochs, lr, name, options, size, ratios, path):
     text = C.to_toml(cfg)
     again = C.from_dict(_Run, tomllib.loads(text), "round trip")
     assert again == cfg
+
+
+def test_to_toml_writes_none_as_a_string_and_refuses_other_objects():
+    cfg = _Run(model=C.ModelConfig(name="m", options={"a": None, "b": [1, None], "c": {"d": 2}}),
+               data=_Data(image_size=None))
+    text = C.to_toml(cfg)
+    assert 'image_size = "none"' in text and "[model.options.c]" in text
+    again = C.from_dict(_Run, tomllib.loads(text), "round trip")
+    assert again.data.image_size is None
+    assert again.model.options == {"b": [1], "c": {"d": 2}}  # None inside a dict or list is left out
+    bad = _Run(model=C.ModelConfig(options={"f": object()}))
+    with pytest.raises(ConfigError, match="cannot write the config to TOML: .*object"):
+        C.to_toml(bad)
