@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.errors import ConvkitError
 from convkit.train.task import Data, Task
 
@@ -53,7 +53,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                         help="override any config key, e.g. train.max_minutes=5 model.options.width=32")
 
 
-def config_from_args(task: Task, args: argparse.Namespace) -> C.RunConfig:
+def config_from_args(task: Task, args: argparse.Namespace) -> config_io.RunConfig:
     """Resolve the run config from parsed ``train`` options: defaults (or the resumed
     checkpoint's config), ``--config``, flags, ``--set``; an empty model name becomes the
     task's default model."""
@@ -61,7 +61,7 @@ def config_from_args(task: Task, args: argparse.Namespace) -> C.RunConfig:
 
     base = load_checkpoint(args.resume, task.name)["config"] if args.resume else None
     flags = {key: value for attr, key in FLAG_KEYS.items() if (value := getattr(args, attr)) is not None}
-    cfg = C.resolve_config(task.config_class, args.config, flags, args.set, base=base)
+    cfg = config_io.resolve_config(task.config_class, args.config, flags, args.set, base=base)
     if not cfg.model.name:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=task.default_model))
     return cfg
@@ -127,7 +127,7 @@ def cmd_evaluate(task: Task, args: argparse.Namespace) -> None:
     """Print the checkpoint's test block as one JSON line."""
     from convkit.train.engine import evaluate_checkpoint
 
-    C.TrainConfig(device=args.device).validate()
+    config_io.TrainConfig(device=args.device).validate()
     _print_json(evaluate_checkpoint(task, args.checkpoint, args.data, device=args.device))
 
 
@@ -135,28 +135,30 @@ def cmd_predict(task: Task, args: argparse.Namespace) -> None:
     """Print one JSON line per input."""
     from convkit.train.engine import predict_checkpoint
 
-    C.TrainConfig(device=args.device).validate()
+    config_io.TrainConfig(device=args.device).validate()
     for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device):
         _print_json(row)
 
 
 def cmd_export(task: Task, args: argparse.Namespace) -> None:
-    """Export and check; print ``{"output", "format", "max_abs_diff"}``."""
+    """Export and check; print ``{"output", "format", "max_abs_diff", "dynamic_axes"}``."""
     from convkit.train.engine import load_trained
     from convkit.train.export import export_model
 
-    _, spec, model, _ = load_trained(task, args.checkpoint, "cpu")
-    _print_json(export_model(model, spec.input_shape, spec.input_dtype, args.format, args.output))
+    trained = load_trained(task, args.checkpoint, "cpu")
+    _print_json(export_model(trained.model, trained.spec, args.format, args.output))
 
 
-def models_that_fit(task: Task, cfg: C.RunConfig, data: Data) -> list[str]:
-    """Zoo models that build for the task's data and run on its input shape (checked on
-    the meta device: no memory, no compute)."""
+def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data) -> list[str]:
+    """Zoo models of the data's input kind (and, for grids, its ``spatial_dims``) that the
+    task builds and that run on its input shape (checked on the meta device: no memory,
+    no compute)."""
     from convkit.models import list_models
 
+    grid = data.input_kind == "grid"
     fits = []
-    for name in list_models(spatial_dims=data.spatial_dims):
-        trial = dataclasses.replace(cfg, model=C.ModelConfig(name=name))
+    for name in list_models(input_kind=data.input_kind, spatial_dims=data.spatial_dims if grid else None):
+        trial = dataclasses.replace(cfg, model=config_io.ModelConfig(name=name))
         try:
             with torch.device("meta"):
                 model = task.build_model(trial, data)
@@ -172,12 +174,13 @@ def cmd_info(task: Task, args: argparse.Namespace) -> None:
     """Print the task, the models that fit its default data, data formats, default config."""
     cfg = task.config_class()
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or task.default_model))
-    data = task.build_data(cfg)
-    shape = f"[N, {', '.join(str(s) for s in data.input_shape)}]" if data.input_shape else "structured"
-    print(f"task: {task.name}\ndefault model: {task.default_model}\n"
-          f"models that fit the default input {shape}:\n  {', '.join(models_that_fit(task, cfg, data))}\n"
+    data = task.for_config(cfg).build_data(cfg)
+    shape = f"[N, {', '.join(str(s) for s in data.input_shape)}]" if data.input_shape else data.input_kind
+    print(f"task: {task.name}\ndefault model: {task.default_model}\ninput kind: {data.input_kind}\n"
+          f"models that fit the default input {shape}:\n"
+          f"  {', '.join(models_that_fit(task.for_config(cfg), cfg, data))}\n"
           f"data formats (--data PATH):\n  {task.data_formats}\n\n# default config (--config FILE.toml)\n"
-          f"{C.to_toml(cfg)}")
+          f"{config_io.to_toml(cfg)}")
 
 
 COMMANDS: dict[str, Callable[[Task, argparse.Namespace], None]] = {

@@ -32,7 +32,7 @@ from convkit.errors import ConfigError
 
 C = TypeVar("C")
 
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -56,7 +56,12 @@ class TrainConfig:
     ``patience`` stops after that many epochs without a better validation metric
     (0: off); ``max_minutes`` is a wall-clock budget for training (0: off);
     ``checkpoint_every`` also writes ``last.pt`` every N optimizer steps inside an epoch
-    (0: at epoch ends only). ``name`` names the run folder (default: model + timestamp).
+    (0: at epoch ends only). ``eval_every``: validate every N epochs (and after the last);
+    ``save_every``: write ``last.pt`` every N epochs (0: only at the end; the final save
+    always happens, and ``best.pt`` is written whenever it is saved). Full-batch tasks
+    (one graph) raise both to keep per-epoch overhead near a bare loop. ``adam`` is Adam
+    with L2 weight decay in the gradient (as Kipf & Welling's GCN); ``adamw`` decouples it.
+    ``name`` names the run folder (default: model + timestamp).
     """
 
     epochs: int = 10
@@ -79,6 +84,8 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     checkpoint_every: int = 200
+    eval_every: int = 1
+    save_every: int = 1
     log_every: int = 0
     baselines: bool = True
     name: str = ""
@@ -103,6 +110,9 @@ class TrainConfig:
         _check(self.num_workers >= 0, f"train.num_workers must be >= 0; got {self.num_workers}")
         _check(self.checkpoint_every >= 0, f"train.checkpoint_every must be >= 0 (0: epoch ends only); "
                                            f"got {self.checkpoint_every}")
+        _check(self.eval_every >= 1, f"train.eval_every must be at least 1 (epochs); got {self.eval_every}")
+        _check(self.save_every >= 0, f"train.save_every must be >= 0 (epochs; 0: at the end only); "
+                                     f"got {self.save_every}")
         _check(self.log_every >= 0, f"train.log_every must be >= 0 (0: off); got {self.log_every}")
         _check(re.fullmatch(r"[A-Za-z0-9._-]*", self.name) is not None and self.name not in (".", ".."),
                f"train.name must be a folder name of letters, digits, '.', '_' or '-'; got {self.name!r}")

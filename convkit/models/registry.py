@@ -16,38 +16,50 @@ from convkit.nn.layers import check_spatial_dims
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered builder and what input it takes: ``spatial_dims`` it supports
-    (empty for models on point sets or graphs) and the domain it was made for."""
+    """A registered builder and what input it takes: its ``input_kind`` (``grid``
+    ``[N, C, *spatial]``, ``tokens`` ``[N, L]``, ``points`` ``[N, 3+F, P]`` or ``graph``),
+    the ``spatial_dims`` it supports (grids only; empty otherwise) and the domain it was
+    made for."""
 
     name: str
     builder: Callable[..., nn.Module]
     spatial_dims: tuple[int, ...]
     domain: str
+    input_kind: str = "grid"
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
+INPUT_KINDS = ("grid", "tokens", "points", "graph")
+
+
 def register_model(spatial_dims: tuple[int, ...] = (1, 2, 3), domain: str = "any",
-                   name: str | None = None) -> Callable:
+                   name: str | None = None, input_kind: str = "grid") -> Callable:
     """Decorator registering ``builder(spatial_dims=..., in_channels=..., num_classes=...,
-    **options) -> nn.Module`` under its function name (or ``name``)."""
+    **options) -> nn.Module`` under its function name (or ``name``), with the kind of
+    input it takes (one of ``INPUT_KINDS``)."""
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"input_kind must be one of {INPUT_KINDS}; got {input_kind!r}")
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or builder.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is already registered")
-        _REGISTRY[key] = ModelEntry(key, builder, tuple(spatial_dims), domain)
+        dims = tuple(spatial_dims) if input_kind == "grid" else ()
+        _REGISTRY[key] = ModelEntry(key, builder, dims, domain, input_kind)
         return builder
 
     return decorate
 
 
-def list_models(domain: str | None = None, spatial_dims: int | None = None) -> list[str]:
-    """Sorted names of the registered models, optionally only those of a domain or that
-    accept a given ``spatial_dims``."""
+def list_models(domain: str | None = None, spatial_dims: int | None = None,
+                input_kind: str | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally only those of a domain, of an
+    input kind, or (grids) that accept a given ``spatial_dims``."""
     return sorted(e.name for e in _REGISTRY.values()
                   if (domain is None or e.domain == domain)
+                  and (input_kind is None or e.input_kind == input_kind)
                   and (spatial_dims is None or spatial_dims in e.spatial_dims))
 
 

@@ -1,10 +1,13 @@
 """Classical and MLP baselines shared by every task (scikit-learn): logistic regression on
-fixed features, and a one-hidden-layer MLP sized to match a model's parameter count.
-Each returns the metric block ``metrics.json`` puts under ``baselines``."""
+fixed features (``linear``), and a one-hidden-layer MLP sized to match a model's parameter
+count (``mlp``). Each returns the metric block ``metrics.json`` puts under ``baselines``;
+every task feeds them its features (``Task.baseline_features``), so every run and every
+row of the benchmark has both under the same names."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
@@ -16,10 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-Array = Union[np.ndarray, torch.Tensor]  # features or labels, either kind
-
 from convkit.train.metrics import accuracy, macro_f1
 
+Array = Union[np.ndarray, torch.Tensor]  # features or labels, either kind
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -80,3 +82,31 @@ def logistic_regression(x: Array, y: Array, x_test: Array, y_test: Array, standa
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(_numpy(x), _numpy(y))
     return scores(clf.predict(_numpy(x_test)), _numpy(y_test))
+
+
+@dataclass
+class BaselineFeatures:
+    """A task's fixed features for the shared baselines.
+
+    ``linear``: ``(train [N, D], test [M, D])`` for logistic regression (e.g. MFCC
+    statistics, TF-IDF, pixels); ``mlp``: ``(train [N, D'], test [M, D'])``, the flattened
+    input for the parameter-matched MLP (None: the ``linear`` features); ``y_train [N]``,
+    ``y_test [M]`` class indices; ``standardize`` the linear features first.
+    """
+
+    linear: tuple[Array, Array]
+    y_train: Array
+    y_test: Array
+    num_classes: int
+    mlp: tuple[Array, Array] | None = None
+    standardize: bool = True
+
+
+def shared_baselines(features: BaselineFeatures, params: int, seed: int = 0) -> dict:
+    """``{"linear": {"test": {accuracy, macro_f1}}, "mlp": {"test": {...}, "params": n}}``
+    (``params``: the model's parameter count, which the MLP matches)."""
+    x, xt = features.linear
+    mx, mxt = features.mlp if features.mlp is not None else features.linear
+    return {"linear": {"test": logistic_regression(x, features.y_train, xt, features.y_test,
+                                                   standardize=features.standardize)},
+            "mlp": matched_mlp(mx, features.y_train, mxt, features.y_test, params, features.num_classes, seed)}

@@ -2,14 +2,26 @@
 
 A task (``convkit.train.task.Task``) supplies data, model, steps and metrics; this
 module does the rest for every task alike (DESIGN.md "The engine"): device choice,
-seeding, SGD/AdamW, cosine/one-cycle/step schedules (stepped per optimizer step),
-gradient clipping, bf16/fp16 autocast (GradScaler only for fp16), channels-last,
-``torch.compile`` (the unwrapped, uncompiled module is what is saved), DDP from
-torchrun's environment, early stopping, a wall-clock budget, NaN/inf detection,
-atomic checkpoints inside and at the end of epochs, and the run folder::
+seeding, SGD/Adam/AdamW (over the model's own ``param_groups`` when it offers them),
+cosine/one-cycle/step schedules (stepped per optimizer step), gradient clipping,
+bf16/fp16 autocast (GradScaler only for fp16), channels-last, ``torch.compile`` (the
+unwrapped, uncompiled module is what is saved), DDP from torchrun's environment, early
+stopping, a wall-clock budget, NaN/inf detection, atomic checkpoints, and the run folder::
 
     runs/<task>/<run-name>/config.toml  metrics.jsonl  metrics.json  best.pt  last.pt
                            curves.png   (+ the task's own plots)
+
+One epoch, as ``_Run`` does it: ``set_epoch`` on the training dataset (per-epoch
+sampling), the training steps, then every ``train.eval_every`` epochs a validation pass
+(``compute_metrics`` and ``derive_state``), the best-so-far bookkeeping, and every
+``train.save_every`` epochs ``last.pt`` (and ``best.pt`` when it improved; an improvement
+between saves is held in memory until the next save). The last epoch always validates
+and saves. ``metrics.jsonl`` gets one appended line per epoch.
+
+The host is not synchronised every step: losses accumulate on the device and are read
+every ``SYNC_EVERY`` steps, before every checkpoint and at the end of the epoch; a
+non-finite loss is then reported with the epoch and step where it first appeared, and
+no checkpoint after it is ever written.
 
 Exact resume: each epoch's order comes from ``seed + epoch`` (DistributedSampler), the
 loader's generator and every RNG state are checkpointed, and a resumed epoch skips the
@@ -29,6 +41,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,26 +49,34 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from convkit import config as C
+from convkit import config as config_io
+from convkit.config import RunConfig, TrainConfig
 from convkit.errors import CheckpointError, ConfigError, ConvkitError, DataError
-from convkit.train import checkpoint as ckpt
-from convkit.train import distributed as D
+from convkit.train import checkpoint as checkpoints
+from convkit.train import distributed
+from convkit.train.distributed import DistEnv
 from convkit.train.loaders import ShardSampler, SkipSampler, move_to_device, seed_worker
 from convkit.train.metrics import to_float_dict
 from convkit.train.plots import plot_curves
-from convkit.train.task import Data, Task
+from convkit.train.task import Data, Task, Trained
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+SYNC_EVERY = 50
+"""Training steps between reads of the loss on the host (NaN check, time budget under DDP,
+progress bar); checkpoints and epoch ends read it too."""
 
 
 @dataclass
 class FitResult:
     """What ``fit`` returns: the unwrapped model holding the best weights, the
-    ``metrics.json`` contents, and the run folder (None on ranks other than 0)."""
+    ``metrics.json`` contents, the run folder (None on ranks other than 0) and the
+    ``task_state`` derived at the validation of those weights."""
 
     model: nn.Module
     metrics: dict
     run_dir: Path | None
+    task_state: dict | None = None
 
 
 @dataclass
@@ -86,7 +107,7 @@ def select_device(name: str) -> torch.device:
     if name == "mps" and not mps:
         raise ConfigError("train.device is 'mps' but MPS is not available; use --device cpu or auto")
     if name == "cuda":
-        distributed = D.world_size_from_env() > 1
+        distributed = distributed.world_size_from_env() > 1
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if distributed
                             else torch.cuda.current_device())
     return torch.device(name)
@@ -108,15 +129,23 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_optimizer(model: nn.Module, cfg: C.TrainConfig) -> torch.optim.Optimizer:
-    """SGD (with momentum, Nesterov off) or AdamW over all trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (with momentum, Nesterov off), Adam (L2 weight decay) or AdamW (decoupled) over
+    ``model.param_groups(cfg.weight_decay)`` when the model offers parameter groups (e.g.
+    GCN's weight decay on its first layer only), else over all trainable parameters."""
+    if hasattr(model, "param_groups"):
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]}
+                  for g in model.param_groups(cfg.weight_decay)]
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: C.TrainConfig,
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule, stepped once per optimizer step: cosine to 0 over the
     run, one-cycle (``lr`` is the peak), step (times ``gamma`` every ``step_size``
@@ -147,7 +176,7 @@ def _memory_format(spatial_dims: int, channels_last: bool) -> tuple[torch.memory
     return None, 0
 
 
-def _log(message: str, env: D.DistEnv) -> None:
+def _log(message: str, env: DistEnv) -> None:
     if env.is_main:
         print(message, file=sys.stderr, flush=True)
 
@@ -159,7 +188,7 @@ def _check_data(data: Data, splits: tuple[str, ...]) -> None:
             raise DataError(f"the {split} split is empty; the data needs examples in train, val and test")
 
 
-def new_run_dir(task: Task, cfg: C.RunConfig, out_dir: str | Path) -> Path:
+def new_run_dir(task: Task, cfg: RunConfig, out_dir: str | Path) -> Path:
     """``<out>/runs/<task>/<run-name>``, created. The name is ``train.name`` (refused if
     that folder already holds files) or ``<model>-<timestamp>`` (made unique)."""
     base = Path(out_dir) / "runs" / task.name
@@ -178,6 +207,12 @@ def new_run_dir(task: Task, cfg: C.RunConfig, out_dir: str | Path) -> Path:
     return path
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a text file (``metrics.jsonl``: O(1) per epoch)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file atomically (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -192,7 +227,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def evaluate_split(task: Task, model: nn.Module, dataset: Dataset, data: Data, device: torch.device,
-                   cfg: C.TrainConfig, env: D.DistEnv = D.DistEnv(), desc: str = "eval") -> tuple[dict, dict]:
+                   cfg: TrainConfig, env: DistEnv = DistEnv(), desc: str = "eval") -> tuple[dict, dict]:
     """Run ``task.evaluation_step`` over ``dataset`` (each rank a contiguous shard; the
     outputs are gathered so every rank sees the whole split in order) and return
     ``(task.compute_metrics(...), collected)``; ``collected`` holds CPU tensors."""
@@ -212,19 +247,19 @@ def evaluate_split(task: Task, model: nn.Module, dataset: Dataset, data: Data, d
                     value = value.float()
                 parts[key].append(value.cpu())
     model.train(was_training)
-    collected = D.gather_collected({k: torch.cat(v) for k, v in parts.items()}, env)
+    collected = distributed.gather_collected({k: torch.cat(v) for k, v in parts.items()}, env)
     return task.compute_metrics(collected, dataset), collected
 
 
 # --------------------------------------------------------------------------- fit
 
 
-def fit(task: Task, cfg: C.RunConfig, out_dir: str | Path = ".", resume: str | Path | None = None, *,
+def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Path | None = None, *,
         data: Data | None = None, model: nn.Module | None = None, run_dir: str | Path | None = None) -> FitResult:
     """Train ``task`` with ``cfg`` and write the run folder.
 
     Args:
-        task: the task definition.
+        task: the task definition (``task.for_config(cfg)`` is what runs).
         cfg: the resolved run config (a ``task.config_class``).
         out_dir: the run folder is ``out_dir/runs/<task>/<name>`` (unless ``run_dir``).
         resume: a ``last.pt`` (or ``best.pt``) to continue from; the run folder is its folder.
@@ -233,199 +268,382 @@ def fit(task: Task, cfg: C.RunConfig, out_dir: str | Path = ".", resume: str | P
         run_dir: write exactly here instead of a new folder under ``out_dir``.
 
     Returns:
-        FitResult with the best model (best validation ``task.monitor``) and metrics.json.
+        FitResult with the best model (best validation monitor) and metrics.json.
 
     Raises:
         ConvkitError: bad config/data/checkpoint, or a NaN/inf loss (the message names the
             epoch and step; the last good checkpoint is kept).
     """
     device = select_device(cfg.train.device)
-    env = D.init_distributed(device.type)
+    env = distributed.init_distributed(device.type)
     try:
-        return _fit(task, cfg, env, device, out_dir, resume, data, model, run_dir)
-    finally:
-        D.cleanup(env)
-
-
-def _fit(task: Task, cfg: C.RunConfig, env: D.DistEnv, device: torch.device, out_dir: str | Path,
-         resume: str | Path | None, data: Data | None, model: nn.Module | None,
-         run_dir: str | Path | None) -> FitResult:
-    tcfg = cfg.train
-    seed_everything(tcfg.seed, tcfg.deterministic)
-    state = ckpt.load_checkpoint(resume, task.name) if resume is not None else None
-
-    data = data if data is not None else task.build_data(cfg)
-    _check_data(data, ("train", "val", "test"))
-    raw = model if model is not None else task.build_model(cfg, data)
-    raw.to(device)
-    memory_format, layout_ndim = _memory_format(data.spatial_dims, tcfg.channels_last)
-    if memory_format is not None:
-        raw.to(memory_format=memory_format)
-    params = count_params(raw)
-
-    # The training batches: each epoch's order from seed + epoch; per-rank loader generator.
-    sampler = DistributedSampler(data.train, num_replicas=env.world_size, rank=env.rank, shuffle=True,
-                                 seed=tcfg.seed)
-    drop_last = len(sampler) >= tcfg.batch_size  # keep a lone short batch (e.g. one graph)
-    steps_per_epoch = len(sampler) // tcfg.batch_size if drop_last else math.ceil(len(sampler) / tcfg.batch_size)
-    loader_gen = torch.Generator().manual_seed(tcfg.seed + env.rank)
-
-    optimizer = make_optimizer(raw, tcfg)
-    scheduler = make_scheduler(optimizer, tcfg, steps_per_epoch)
-    scaler = torch.amp.GradScaler(device.type, enabled=tcfg.precision == "fp16")
-    progress = _Progress()
-    baselines: dict = {}
-
-    if state is not None:
-        loader_gen.set_state(_restore(state, raw, optimizer, scheduler, scaler, progress, steps_per_epoch,
-                                      env, resume))
-        baselines = state.get("baselines") or {}
-    elif tcfg.baselines and env.is_main:
-        _log("fitting baselines ...", env)
-        baselines = task.baselines(cfg, data, params)
-
-    augment = task.augmentation(cfg, data)
-    compiled = torch.compile(raw) if tcfg.compile else raw
-    train_model = D.wrap_model(compiled, env, device)
-
-    if env.is_main:
-        run_path = Path(resume).parent if resume is not None else (
-            Path(run_dir) if run_dir is not None else new_run_dir(task, cfg, out_dir))
-        run_path.mkdir(parents=True, exist_ok=True)
-        for stale in run_path.glob(".*.tmp"):  # half-written files of a killed run
-            stale.unlink()
-        write_text_atomic(run_path / "config.toml", C.to_toml(cfg))
-    else:
-        run_path = None
-    model_name = cfg.model.name or task.default_model
-
-    def checkpoint_state(epoch_loader_state: torch.Tensor) -> dict | None:
-        """The whole resumable state (on rank 0; None elsewhere). Every rank's RNG states
-        are gathered (a collective: all ranks call this at the same steps)."""
-        rng = ckpt.rng_state()
-        rng["loader"] = epoch_loader_state if progress.step > 0 else loader_gen.get_state()
-        rngs = D.gather_objects(rng, env)
-        if not env.is_main:
-            return None
-        return {
-            "format": ckpt.FORMAT, "task": task.name, "model": raw.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": progress.epoch, "step": progress.step,
-            "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-            "rng": rngs, "config": C.to_dict(cfg), "data": data.spec(),
-            "model_name": model_name, "params": params, "history": progress.history, "best": progress.best,
-            "bad_epochs": progress.bad_epochs, "loss_sum": progress.loss_sum, "loss_count": progress.loss_count,
-            "train_seconds": progress.train_seconds, "baselines": baselines,
-        }
-
-    def save(names: tuple[str, ...], epoch_loader_state: torch.Tensor) -> None:
-        snapshot = checkpoint_state(epoch_loader_state)
-        if snapshot is not None:
-            for name in names:
-                ckpt.save_checkpoint(snapshot, run_path / name)
-
-    _log(f"training {model_name} ({params:,} parameters) on {device} for {tcfg.epochs} epochs "
-         f"of {steps_per_epoch} steps" + (f" x {env.world_size} processes" if env.enabled else "")
-         + (f"; run folder {run_path}" if run_path else ""), env)
-
-    session_start = time.monotonic()
-    seconds_before = progress.train_seconds
-    last_saved = (progress.epoch, progress.step) if state is not None else None
-    raw.train()
-    for epoch in range(progress.epoch, tcfg.epochs):
-        sampler.set_epoch(epoch)
-        epoch_loader_state = loader_gen.get_state()
-        loader = DataLoader(data.train, batch_size=tcfg.batch_size, drop_last=drop_last,
-                            sampler=SkipSampler(sampler, progress.step * tcfg.batch_size),
-                            collate_fn=data.collate_fn, num_workers=tcfg.num_workers, worker_init_fn=seed_worker,
-                            generator=loader_gen, pin_memory=device.type == "cuda")
-        bar = tqdm(loader, total=steps_per_epoch, initial=progress.step, desc=f"epoch {epoch + 1}/{tcfg.epochs}",
-                   leave=False, disable=None if env.is_main else True)
-        out_of_time = False
-        for batch in bar:
-            batch = move_to_device(batch, device, memory_format, layout_ndim)
-            if augment is not None:  # then restore channels-last, which the augmentation may undo
-                batch = move_to_device(augment(batch), device, memory_format, layout_ndim)
-            with _autocast(device, tcfg.precision):
-                loss = task.training_step(train_model, batch)
-            value = float(loss.detach())
-            progress.train_seconds = seconds_before + time.monotonic() - session_start
-            over_budget = tcfg.max_minutes > 0 and progress.train_seconds >= tcfg.max_minutes * 60
-            bad_loss, out_of_time = D.flags_any([not math.isfinite(value), over_budget], env, device)
-            if bad_loss:
-                where = (f"{run_path or 'the run folder'}/last.pt ({_position(*last_saved)})"
-                         if last_saved else "none (no checkpoint was written yet)")
-                raise ConvkitError(f"loss is {value} at epoch {epoch + 1}, step {progress.step + 1}; "
-                                   f"training stopped (try a lower train.lr or train.clip_grad_norm); "
-                                   f"last good checkpoint: {where}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tcfg.clip_grad_norm > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(raw.parameters(), tcfg.clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            progress.step += 1
-            progress.loss_sum += value
-            progress.loss_count += 1
-            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-            if tcfg.log_every and progress.step % tcfg.log_every == 0:
-                _log(f"epoch {epoch + 1} step {progress.step}/{steps_per_epoch} loss {value:.4f}", env)
-            if out_of_time or (tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0
-                               and progress.step < steps_per_epoch):
-                save(("last.pt",), epoch_loader_state)
-                last_saved = (epoch, progress.step)
-            if out_of_time:
+        run = _Run(task.for_config(cfg), cfg, env, device, data, model)
+        run.start(out_dir, resume, run_dir)
+        for epoch in range(run.progress.epoch, cfg.train.epochs):
+            if not run.train_epoch(epoch):  # the time budget ran out mid-epoch
                 break
-        bar.close()
-        if out_of_time:
-            _log(f"time budget of {tcfg.max_minutes:g} min reached at epoch {epoch + 1}, step {progress.step}; "
-                 f"stopping (resume with --resume {run_path}/last.pt)", env)
-            break
+            if run.end_epoch(epoch):  # early stopping
+                break
+        return run.finish()
+    finally:
+        distributed.cleanup(env)
 
-        D.broadcast_buffers(raw, env)
-        val, _ = evaluate_split(task, raw, data.val, data, device, tcfg, env, desc="val")
-        loss_sum, loss_count = D.sum_floats([progress.loss_sum, float(progress.loss_count)], env, device)
-        improved = _update_best(task, progress, val, epoch)
-        progress.train_seconds = seconds_before + time.monotonic() - session_start
+
+class _LossWindow:
+    """Training losses since the last host read, kept on the device: their sum, count
+    and the first step whose loss was not finite (so reading them costs one sync)."""
+
+    def __init__(self, device: torch.device) -> None:
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.sum = torch.zeros((), dtype=dtype, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, step: int) -> None:
+        """Record the (detached) loss of 1-based ``step``."""
+        loss = loss.detach().to(self.sum.dtype)
+        self.sum += loss
+        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss),
+                                     torch.full_like(self.first_bad, step), self.first_bad)
+        self.count += 1
+
+    def read(self) -> tuple[float, int, int]:
+        """``(sum, count, first bad step or -1)``, and start a new window."""
+        total, bad, count = float(self.sum), int(self.first_bad), self.count
+        self.sum.zero_()
+        self.first_bad.fill_(-1)
+        self.count = 0
+        return total, count, bad
+
+
+class _Run:
+    """One training run's moving parts, so that ``fit`` reads as named steps: ``start``
+    (restore or fit baselines, run folder), ``train_epoch``, ``end_epoch`` (validate,
+    bookkeeping, save, log), ``finish`` (best weights, test split, metrics.json, plots)."""
+
+    def __init__(self, task: Task, cfg: RunConfig, env: DistEnv, device: torch.device,
+                 data: Data | None, model: nn.Module | None) -> None:
+        tcfg = cfg.train
+        seed_everything(tcfg.seed, tcfg.deterministic)
+        self.task, self.cfg, self.tcfg, self.env, self.device = task, cfg, tcfg, env, device
+        self.data = data if data is not None else task.build_data(cfg)
+        _check_data(self.data, ("train", "val", "test"))
+        self.monitor, self.monitor_mode = task.monitor_of(self.data)
+        self.raw = model if model is not None else task.build_model(cfg, self.data)
+        self.raw.to(device)
+        self.memory_format, self.layout_ndim = _memory_format(self.data.spatial_dims, tcfg.channels_last)
+        if self.memory_format is not None:
+            self.raw.to(memory_format=self.memory_format)
+        self.params = count_params(self.raw)
+        self.model_name = cfg.model.name or task.default_model
+
+        # The training batches: each epoch's order from seed + epoch; per-rank loader generator.
+        self.sampler = DistributedSampler(self.data.train, num_replicas=env.world_size, rank=env.rank,
+                                          shuffle=True, seed=tcfg.seed)
+        self.drop_last = len(self.sampler) >= tcfg.batch_size  # keep a lone short batch (e.g. one graph)
+        self.steps_per_epoch = (len(self.sampler) // tcfg.batch_size if self.drop_last
+                                else math.ceil(len(self.sampler) / tcfg.batch_size))
+        self.loader_gen = torch.Generator().manual_seed(tcfg.seed + env.rank)
+        self.epoch_loader_state = self.loader_gen.get_state()
+
+        self.optimizer = make_optimizer(self.raw, tcfg)
+        self.scheduler = make_scheduler(self.optimizer, tcfg, self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=tcfg.precision == "fp16")
+        self.progress = _Progress()
+        self.losses = _LossWindow(device)
+        self.baselines: dict = {}
+        self.epoch_state: dict | None = None  # the task state derived at the last validation
+        self.pending_best: dict | None = None  # an improved snapshot not yet written
+        self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the last written last.pt
+        self.run_path: Path | None = None
+        self.train_model: nn.Module = self.raw
+        self.augment = None
+        self.session_start = time.monotonic()
+        self.seconds_before = 0.0
+
+    # ---- start
+
+    def start(self, out_dir: str | Path, resume: str | Path | None, run_dir: str | Path | None) -> None:
+        """Restore a checkpoint or fit the baselines, wrap the model, open the run folder."""
+        if resume is not None:
+            self._restore(checkpoints.load_checkpoint(resume, self.task.name), resume)
+        elif self.tcfg.baselines and self.env.is_main:
+            _log("fitting baselines ...", self.env)
+            self.baselines = self.task.baselines(self.cfg, self.data, self.params)
+        self.augment = self.task.augmentation(self.cfg, self.data)
+        compiled = torch.compile(self.raw) if self.tcfg.compile else self.raw
+        self.train_model = distributed.wrap_model(compiled, self.env, self.device)
+        if self.env.is_main:
+            self.run_path = Path(resume).parent if resume is not None else (
+                Path(run_dir) if run_dir is not None else new_run_dir(self.task, self.cfg, out_dir))
+            self.run_path.mkdir(parents=True, exist_ok=True)
+            for stale in self.run_path.glob(".*.tmp"):  # half-written files of a killed run
+                stale.unlink()
+            write_text_atomic(self.run_path / "config.toml", config_io.to_toml(self.cfg))
+            if resume is not None:  # metrics.jsonl holds exactly the resumed state's epochs, then grows
+                write_text_atomic(self.run_path / "metrics.jsonl",
+                                  "".join(json.dumps(r) + "\n" for r in self.progress.history))
+        _log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
+             f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
+             + (f" x {self.env.world_size} processes" if self.env.enabled else "")
+             + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
+        self.session_start, self.seconds_before = time.monotonic(), self.progress.train_seconds
+
+    def _restore(self, state: dict, path: str | Path) -> None:
+        """Load a checkpoint's weights, optimizer, schedule, progress and RNG states."""
+        if state["step"] > 0 and (state["steps_per_epoch"] != self.steps_per_epoch
+                                  or state["world_size"] != self.env.world_size):
+            raise CheckpointError(
+                f"{path}: written mid-epoch with {state['world_size']} process(es) and {state['steps_per_epoch']} "
+                f"steps per epoch; resume with the same number of processes and train.batch_size")
+        try:
+            self.raw.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise CheckpointError(f"{path}: the weights do not fit the configured model "
+                                  f"({str(err).splitlines()[0]})") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        p = self.progress
+        p.epoch, p.step = state["epoch"], state["step"]
+        p.history, p.best, p.bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        p.loss_sum, p.loss_count, p.train_seconds = state["loss_sum"], state["loss_count"], state["train_seconds"]
+        self.baselines = state.get("baselines") or {}
+        self.epoch_state = state.get("task_state")
+        self.saved_at = (p.epoch, p.step)
+        rng = state["rng"][self.env.rank % len(state["rng"])]
+        checkpoints.set_rng_state(rng)
+        self.loader_gen.set_state(rng["loader"])
+
+    # ---- one epoch of training
+
+    def train_epoch(self, epoch: int) -> bool:
+        """Train epoch ``epoch`` (0-based) from ``progress.step``; False if the time budget
+        ran out (``last.pt`` then holds the state at that step)."""
+        tcfg, progress = self.tcfg, self.progress
+        if hasattr(self.data.train, "set_epoch"):
+            self.data.train.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        self.epoch_loader_state = self.loader_gen.get_state()
+        loader = DataLoader(self.data.train, batch_size=tcfg.batch_size, drop_last=self.drop_last,
+                            sampler=SkipSampler(self.sampler, progress.step * tcfg.batch_size),
+                            collate_fn=self.data.collate_fn, num_workers=tcfg.num_workers,
+                            worker_init_fn=seed_worker, generator=self.loader_gen,
+                            pin_memory=self.device.type == "cuda")
+        bar = tqdm(loader, total=self.steps_per_epoch, initial=progress.step, desc=f"epoch {epoch + 1}/{tcfg.epochs}",
+                   leave=False, disable=None if self.env.is_main else True)
+        try:
+            for batch in bar:
+                self._step(batch)
+                checkpoint_due = (tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0
+                                  and progress.step < self.steps_per_epoch)
+                sync_due = (checkpoint_due or progress.step % SYNC_EVERY == 0
+                            or progress.step == self.steps_per_epoch
+                            or (tcfg.log_every and progress.step % tcfg.log_every == 0))
+                out_of_time = self._out_of_time(sync_due)
+                if sync_due or out_of_time:
+                    self._read_losses(epoch, bar)
+                if checkpoint_due or out_of_time:
+                    self._save_last()
+                if out_of_time:
+                    _log(f"time budget of {tcfg.max_minutes:g} min reached at epoch {epoch + 1}, step "
+                         f"{progress.step}; stopping (resume with --resume {self.run_path}/last.pt)", self.env)
+                    return False
+        finally:
+            bar.close()
+        return True
+
+    def _step(self, batch: Any) -> None:
+        """One optimizer step on ``batch``."""
+        batch = move_to_device(batch, self.device, self.memory_format, self.layout_ndim)
+        if self.augment is not None:  # then restore channels-last, which the augmentation may undo
+            batch = move_to_device(self.augment(batch), self.device, self.memory_format, self.layout_ndim)
+        with _autocast(self.device, self.tcfg.precision):
+            loss = self.task.training_step(self.train_model, batch)
+        self.losses.add(loss, self.progress.step + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.tcfg.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.raw.parameters(), self.tcfg.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.progress.step += 1
+        self.progress.train_seconds = self.seconds_before + time.monotonic() - self.session_start
+
+    def _out_of_time(self, sync_due: bool) -> bool:
+        """Whether the wall-clock budget is spent (agreed by all ranks, at sync points only
+        under DDP, where it costs a collective)."""
+        budget = self.tcfg.max_minutes * 60
+        over = budget > 0 and self.progress.train_seconds >= budget
+        if not self.env.enabled:
+            return over
+        return sync_due and distributed.flags_any([over], self.env, self.device)[0]
+
+    def _read_losses(self, epoch: int, bar: tqdm) -> None:
+        """Move the device-side losses to the progress (one host sync); stop on NaN/inf."""
+        total, count, bad_step = self.losses.read()
+        if self.env.enabled:
+            bad_step = self._first_bad_everywhere(bad_step)
+        if bad_step >= 0:
+            where = (f"{self.run_path or 'the run folder'}/last.pt ({_position(*self.saved_at)})"
+                     if self.saved_at else "none (no checkpoint was written yet)")
+            value = "nan or inf" if self.env.enabled else "nan" if math.isnan(total) else "inf"
+            raise ConvkitError(f"loss is {value} at epoch {epoch + 1}, step {bad_step}; training stopped "
+                               f"(try a lower train.lr or train.clip_grad_norm); last good checkpoint: {where}")
+        self.progress.loss_sum += total
+        self.progress.loss_count += count
+        if count:
+            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+        if self.tcfg.log_every and self.progress.step % self.tcfg.log_every == 0 and count:
+            _log(f"epoch {epoch + 1} step {self.progress.step}/{self.steps_per_epoch} loss {total / count:.4f}",
+                 self.env)
+
+    def _first_bad_everywhere(self, bad_step: int) -> int:
+        """Under DDP: the first non-finite step on any rank (-1 if none), agreed by all."""
+        steps = distributed.gather_objects(bad_step, self.env)
+        bad = [s for s in steps if s >= 0]
+        return min(bad) if bad else -1
+
+    # ---- end of an epoch
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validate (every ``eval_every`` epochs and after the last), keep the best, save
+        (every ``save_every`` epochs and after the last), append to metrics.jsonl and log.
+        Returns True when early stopping ends the run."""
+        tcfg, progress = self.tcfg, self.progress
+        last = epoch + 1 == tcfg.epochs
+        distributed.broadcast_buffers(self.raw, self.env)
+        val: dict = {}
+        improved = False
+        if last or (epoch + 1) % tcfg.eval_every == 0:
+            val, collected = evaluate_split(self.task, self.raw, self.data.val, self.data, self.device, tcfg,
+                                            self.env, desc="val")
+            self.epoch_state = self.task.derive_state(collected, self.data.val)
+            improved = self._update_best(val, epoch)
+        loss_sum, loss_count = distributed.sum_floats([progress.loss_sum, float(progress.loss_count)],
+                                                      self.env, self.device)
+        progress.train_seconds = self.seconds_before + time.monotonic() - self.session_start
         progress.history.append({
-            "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+            "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
             "train": {"loss": loss_sum / max(loss_count, 1)}, "val": to_float_dict(val),
-            "steps": steps_per_epoch, "world_size": env.world_size, "seconds": round(progress.train_seconds, 3),
+            "steps": self.steps_per_epoch, "world_size": self.env.world_size,
+            "seconds": round(progress.train_seconds, 3),
         })
         progress.epoch, progress.step, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
-        save(("best.pt", "last.pt") if improved else ("last.pt",), epoch_loader_state)
-        last_saved = (epoch + 1, 0)
-        if env.is_main:
-            write_text_atomic(run_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in progress.history))
-        _log(_epoch_line(progress.history[-1], tcfg.epochs, task.monitor, improved), env)
+        if improved:
+            self.pending_best = _detached(self._snapshot())
+        if last or (tcfg.save_every and (epoch + 1) % tcfg.save_every == 0):
+            self._save_last()
+        if self.env.is_main:
+            append_line(self.run_path / "metrics.jsonl", json.dumps(progress.history[-1]))
+        _log(_epoch_line(progress.history[-1], tcfg.epochs, self.monitor, improved), self.env)
         if tcfg.patience and progress.bad_epochs >= tcfg.patience:
-            _log(f"early stopping: no better val {task.monitor} for {tcfg.patience} epochs "
-                 f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", env)
-            break
+            _log(f"early stopping: no better val {self.monitor} for {tcfg.patience} evaluations "
+                 f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", self.env)
+            return True
+        return False
 
-    # Final: the best weights on every rank, then the test split.
-    if progress.best is not None:
+    def _update_best(self, val: dict, epoch: int) -> bool:
+        if self.monitor not in val:
+            raise KeyError(f"{type(self.task).__name__}.compute_metrics returned no {self.monitor!r} "
+                           f"(the monitored metric); it returned {sorted(val)}")
+        value = float(val[self.monitor])
+        best = self.progress.best
+        improved = math.isfinite(value) and (
+            best is None or not math.isfinite(best["value"])
+            or (value > best["value"] if self.monitor_mode == "max" else value < best["value"]))
+        if improved:
+            self.progress.best, self.progress.bad_epochs = {"epoch": epoch + 1, "value": value, "val": val}, 0
+        else:
+            self.progress.bad_epochs += 1
+        return improved
+
+    # ---- checkpoints
+
+    def _snapshot(self) -> dict | None:
+        """The whole resumable state (on rank 0; None elsewhere). Every rank's RNG states
+        are gathered (a collective: all ranks call this at the same steps)."""
+        rng = checkpoints.rng_state()
+        rng["loader"] = self.epoch_loader_state if self.progress.step > 0 else self.loader_gen.get_state()
+        rngs = distributed.gather_objects(rng, self.env)
+        if not self.env.is_main:
+            return None
+        p = self.progress
+        return {
+            "format": checkpoints.FORMAT, "task": self.task.name, "model": self.raw.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "epoch": p.epoch, "step": p.step,
+            "steps_per_epoch": self.steps_per_epoch, "world_size": self.env.world_size,
+            "rng": rngs, "config": config_io.to_dict(self.cfg), "data": self.data.spec(),
+            "model_name": self.model_name, "params": self.params, "history": p.history, "best": p.best,
+            "bad_epochs": p.bad_epochs, "loss_sum": p.loss_sum, "loss_count": p.loss_count,
+            "train_seconds": p.train_seconds, "baselines": self.baselines, "task_state": self.epoch_state,
+        }
+
+    def _save_last(self) -> None:
+        """Write ``last.pt`` (and ``best.pt`` if an improvement is pending)."""
+        snapshot = self._snapshot()
+        if self.env.is_main:
+            if self.pending_best is not None:
+                checkpoints.save_checkpoint(self.pending_best, self.run_path / "best.pt")
+            checkpoints.save_checkpoint(snapshot, self.run_path / "last.pt")
+        self.pending_best = None
+        self.saved_at = (self.progress.epoch, self.progress.step)
+
+    # ---- finish
+
+    def finish(self) -> FitResult:
+        """Load the best weights on every rank, score the test split, write metrics.json
+        and the plots."""
+        env, progress = self.env, self.progress
+        if self.saved_at != (progress.epoch, progress.step) or self.pending_best is not None:
+            self._save_last()  # the final save always happens
+        task_state = self.epoch_state
+        if progress.best is not None:
+            if env.is_main:
+                best = checkpoints.load_checkpoint(self.run_path / "best.pt", self.task.name)
+                self.raw.load_state_dict(best["model"])
+                task_state = best.get("task_state")
+            distributed.broadcast_module(self.raw, env)
+            task_state = distributed.gather_objects(task_state, env)[0]
+        else:  # stopped by the time budget before any epoch ended: score the weights we have
+            val, collected = evaluate_split(self.task, self.raw, self.data.val, self.data, self.device, self.tcfg,
+                                            env, desc="val")
+            task_state = self.task.derive_state(collected, self.data.val)
+            progress.best = {"epoch": progress.epoch, "value": val.get(self.monitor), "val": val}
+        test, collected = evaluate_split(self.task, self.raw, self.data.test, self.data, self.device, self.tcfg,
+                                         env, desc="test")
+        metrics = {"task": self.task.name, "model": self.model_name, "params": self.params,
+                   "train_seconds": round(progress.train_seconds, 2), "val": progress.best["val"], "test": test,
+                   "baselines": self.baselines}
         if env.is_main:
-            raw.load_state_dict(ckpt.load_checkpoint(run_path / "best.pt", task.name)["model"])
-        D.broadcast_module(raw, env)
-    else:  # stopped by the time budget before any epoch ended: score the weights we have
-        val, _ = evaluate_split(task, raw, data.val, data, device, tcfg, env, desc="val")
-        progress.best = {"epoch": progress.epoch, "value": val.get(task.monitor), "val": val}
-    test, collected = evaluate_split(task, raw, data.test, data, device, tcfg, env, desc="test")
-    metrics = {"task": task.name, "model": model_name, "params": params,
-               "train_seconds": round(progress.train_seconds, 2), "val": progress.best["val"], "test": test,
-               "baselines": baselines}
-    if env.is_main:
-        write_text_atomic(run_path / "metrics.json", json.dumps(metrics) + "\n")
-        if progress.history:
-            plot_curves(progress.history, run_path / "curves.png", task.monitor)
-        task.plots(run_path, collected, data)
-        summary = ", ".join(f"{k} {v:.4f}" for k, v in to_float_dict(test).items())
-        _log(f"test: {summary}; wrote {run_path}", env)
-    D.barrier(env)
-    return FitResult(raw, metrics, run_path)
+            write_text_atomic(self.run_path / "metrics.json", json.dumps(metrics) + "\n")
+            if progress.history:
+                plot_curves(progress.history, self.run_path / "curves.png", self.monitor)
+            self.task.plots(self.run_path, collected, self.data)
+            summary = ", ".join(f"{k} {v:.4f}" for k, v in to_float_dict(test).items())
+            _log(f"test: {summary}; wrote {self.run_path}", env)
+        distributed.barrier(env)
+        return FitResult(self.raw, metrics, self.run_path, task_state)
+
+
+def _detached(snapshot: dict | None) -> dict | None:
+    """A copy of a checkpoint snapshot whose tensors no longer change with training."""
+    if snapshot is None:
+        return None
+
+    def copy(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {k: copy(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(copy(v) for v in value)
+        return value
+
+    return copy(snapshot)
 
 
 def _position(epoch: int, step: int) -> str:
@@ -433,80 +651,40 @@ def _position(epoch: int, step: int) -> str:
     return f"end of epoch {epoch}" if step == 0 else f"epoch {epoch + 1}, step {step}"
 
 
-def _update_best(task: Task, progress: _Progress, val: dict, epoch: int) -> bool:
-    if task.monitor not in val:
-        raise KeyError(f"{type(task).__name__}.compute_metrics returned no {task.monitor!r} "
-                       f"(the task's monitor); it returned {sorted(val)}")
-    value = float(val[task.monitor])
-    best = progress.best
-    improved = math.isfinite(value) and (
-        best is None or not math.isfinite(best["value"])
-        or (value > best["value"] if task.monitor_mode == "max" else value < best["value"]))
-    if improved:
-        progress.best, progress.bad_epochs = {"epoch": epoch + 1, "value": value, "val": val}, 0
-    else:
-        progress.bad_epochs += 1
-    return improved
-
-
 def _epoch_line(record: dict, epochs: int, monitor: str, improved: bool) -> str:
     val = "  ".join(f"{k} {v:.4f}" for k, v in record["val"].items())
-    return (f"epoch {record['epoch']}/{epochs}  train loss {record['train']['loss']:.4f}  val {val}  "
-            f"lr {record['lr']:.3g}  {record['seconds']:.1f}s" + ("  *" if improved else ""))
-
-
-def _restore(state: dict, raw: nn.Module, optimizer: torch.optim.Optimizer,
-             scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
-             progress: _Progress, steps_per_epoch: int, env: D.DistEnv, path: str | Path) -> torch.Tensor:
-    """Load a checkpoint's weights, optimizer, schedule and RNG states into the run;
-    return the state the loader generator must start the epoch from."""
-    if state["step"] > 0 and (state["steps_per_epoch"] != steps_per_epoch or state["world_size"] != env.world_size):
-        raise CheckpointError(
-            f"{path}: written mid-epoch with {state['world_size']} process(es) and {state['steps_per_epoch']} "
-            f"steps per epoch; resume with the same number of processes and train.batch_size")
-    try:
-        raw.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: the weights do not fit the configured model "
-                              f"({str(err).splitlines()[0]})") from None
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
-    progress.epoch, progress.step = state["epoch"], state["step"]
-    progress.history, progress.best, progress.bad_epochs = state["history"], state["best"], state["bad_epochs"]
-    progress.loss_sum, progress.loss_count = state["loss_sum"], state["loss_count"]
-    progress.train_seconds = state["train_seconds"]
-    rng = state["rng"][env.rank % len(state["rng"])]
-    ckpt.set_rng_state(rng)
-    return rng["loader"]
+    return (f"epoch {record['epoch']}/{epochs}  train loss {record['train']['loss']:.4f}  "
+            + (f"val {val}  " if val else "") + f"lr {record['lr']:.3g}  {record['seconds']:.1f}s"
+            + ("  *" if improved else ""))
 
 
 # --------------------------------------------------------------------------- using a trained model
 
 
-def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device = "cpu"
-                 ) -> tuple[C.RunConfig, Data, nn.Module, dict]:
+def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device = "cpu") -> Trained:
     """Rebuild a trained model from a checkpoint, without its data.
 
     Returns:
-        ``(cfg, spec, model, state)``: the run's config, a ``Data`` holding only the
-        spec (label names, input layout), the model in eval mode on ``device`` with the
-        checkpoint's weights, and the checkpoint dict.
+        ``Trained``: the run's config, a ``Data`` holding only the spec (label names, input
+        layout), the model in eval mode on ``device`` with the checkpoint's weights, and the
+        task state derived with those weights.
 
     Raises:
         CheckpointError: unreadable, unsafe, from another task, or weights that do not fit.
     """
-    state = ckpt.load_checkpoint(checkpoint, task.name)
-    cfg = C.from_dict(task.config_class, state["config"], f"{checkpoint} config")
+    state = checkpoints.load_checkpoint(checkpoint, task.name)
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("data"), dict):
+        raise CheckpointError(f"{checkpoint}: not a convkit training checkpoint (it has no run config or data spec)")
+    cfg = config_io.from_dict(task.config_class, state["config"], f"{checkpoint} config")
     spec = Data.from_spec(state["data"])
-    model = task.build_model(cfg, spec)
+    model = task.for_config(cfg).build_model(cfg, spec)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
         raise CheckpointError(f"{checkpoint}: the weights do not fit the model "
                               f"({str(err).splitlines()[0]})") from None
     device = device if isinstance(device, torch.device) else select_device(device)
-    return cfg, spec, model.to(device).eval(), state
+    return Trained(cfg, spec, model.to(device).eval(), device, state.get("task_state"))
 
 
 def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | None = None,
@@ -514,25 +692,28 @@ def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | Non
     """Score a checkpoint on ``data_path`` (all of it, or its test split when it has one)
     or, without it, on the run's own test split. Returns the test block (``metrics.json``'s
     shape, plus non-scalar extras such as the confusion matrix)."""
-    cfg, spec, model, _ = load_trained(task, checkpoint, device)
-    data = task.build_data(cfg, path=data_path, spec=spec) if data_path else task.build_data(cfg)
+    trained = load_trained(task, checkpoint, device)
+    task = task.for_config(trained.cfg)
+    data = (task.build_data(trained.cfg, path=data_path, spec=trained.spec) if data_path
+            else task.build_data(trained.cfg))
     _check_data(data, ("test",))
-    if data.label_names is not None and spec.label_names is not None and data.label_names != spec.label_names:
-        raise DataError(f"the data's classes {data.label_names} differ from the checkpoint's {spec.label_names}")
-    device_ = next(model.parameters()).device
-    metrics, _ = evaluate_split(task, model, data.test, data, device_, cfg.train, desc="test")
+    if data.label_names is not None and trained.spec.label_names is not None \
+            and data.label_names != trained.spec.label_names:
+        raise DataError(f"the data's classes {data.label_names} differ from the checkpoint's "
+                        f"{trained.spec.label_names}")
+    metrics, _ = evaluate_split(task, trained.model, data.test, data, trained.device, trained.cfg.train, desc="test")
     return metrics
 
 
 def predict_checkpoint(task: Task, checkpoint: str | Path, inputs: list[str], device: str = "auto") -> list[dict]:
     """Predictions of a checkpoint for ``inputs`` (files, or texts for the text task):
-    one dict per input, ``{"input": ..., **task.predict(...)}``, in order."""
-    cfg, spec, model, _ = load_trained(task, checkpoint, device)
-    device_ = next(model.parameters()).device
-    results: list[dict] = []
+    one dict per input, ``{"input": ..., **prediction}``, in order. The inputs are read
+    once (``task.load_inputs``) and the task batches them (``task.predict``)."""
+    trained = load_trained(task, checkpoint, device)
+    task = task.for_config(trained.cfg)
+    loaded = task.load_inputs(trained.cfg, trained.spec, inputs)
     with torch.no_grad():
-        for start in range(0, len(inputs), cfg.train.batch_size):
-            chunk = inputs[start:start + cfg.train.batch_size]
-            batch = move_to_device(task.load_inputs(cfg, spec, chunk), device_)
-            results += [{"input": name, **p} for name, p in zip(chunk, task.predict(model, batch, spec.label_names))]
-    return results
+        rows = task.predict(trained, loaded)
+    if len(rows) != len(inputs):
+        raise RuntimeError(f"{type(task).__name__}.predict returned {len(rows)} rows for {len(inputs)} inputs")
+    return [{"input": name, **row} for name, row in zip(inputs, rows)]

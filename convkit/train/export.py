@@ -2,8 +2,11 @@
 
 ONNX goes through ``torch.onnx.export`` (the TorchScript-based exporter, which needs no
 extra packages; the newer dynamo exporter needs ``onnxscript``), with a dynamic batch
-axis; when onnxruntime is importable the exported file is run on a random batch and
-must match PyTorch within ``1e-4``. TorchScript goes through ``torch.jit.trace``.
+axis and the data's other dynamic axes (a sentence's length, a series' time axis); when
+onnxruntime is importable the exported file is run on a random batch, and on one whose
+dynamic axes are longer, and must match PyTorch within ``1e-4``. TorchScript goes
+through ``torch.jit.trace``. Models whose input is not one tensor (graphs) are refused
+with one line.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 
 from convkit.errors import ConvkitError
+from convkit.train.task import Data
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
@@ -32,40 +36,41 @@ def example_input(input_shape: tuple[int, ...], dtype: str = "float32", batch: i
     return torch.randint(0, 2, (batch, *input_shape), generator=g, dtype=torch_dtype)
 
 
-def export_model(model: nn.Module, input_shape: tuple[int, ...] | None, input_dtype: str, fmt: str,
-                 output: str | Path) -> dict:
+def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path) -> dict:
     """Write ``model`` (on CPU, eval mode) to ``output`` as ``fmt``.
 
     Args:
-        model: takes one tensor ``[N, *input_shape]``.
-        input_shape: one example without the batch axis (None: the model's input is not
-            one tensor and cannot be exported).
-        input_dtype: e.g. ``"float32"`` or ``"int64"``.
+        model: takes one tensor ``[N, *spec.input_shape]``.
+        spec: the data spec (``input_kind``, ``input_shape``, ``input_dtype``,
+            ``dynamic_axes``) of the checkpoint.
         fmt: ``"onnx"`` or ``"torchscript"``.
         output: file to write (its folder is created).
 
     Returns:
-        ``{"output", "format", "max_abs_diff"}``; ``max_abs_diff`` is None when ONNX could
-        not be checked (onnxruntime not installed).
+        ``{"output", "format", "max_abs_diff", "dynamic_axes"}``; ``max_abs_diff`` is None
+        when ONNX could not be checked (onnxruntime not installed).
 
     Raises:
-        ConvkitError: unknown format, a model that cannot be exported, or a mismatch.
+        ConvkitError: unknown format, a model whose input is not one tensor, or a mismatch.
     """
     if fmt not in FORMATS:
         raise ConvkitError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    if input_shape is None:
-        raise ConvkitError("this task's models take structured input (not one tensor); export is not supported")
+    if spec.input_shape is None:
+        raise ConvkitError(f"this model takes {spec.input_kind} input (not one tensor), which "
+                           f"{fmt} export does not support; use the checkpoint with convkit")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
-    x = example_input(tuple(input_shape), input_dtype)
+    shape = tuple(spec.input_shape)
+    x = example_input(shape, spec.input_dtype)
+    dynamic = {0: "batch", **{int(a): n for a, n in spec.dynamic_axes.items()}}
     with torch.no_grad():
         expected = model(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
         if fmt == "onnx":
             torch.onnx.export(model, (x,), str(output), dynamo=False, input_names=["input"],
-                              output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+                              output_names=["output"], dynamic_axes={"input": dynamic, "output": {0: "batch"}})
             got = _run_onnx(output, x)
         else:
             with torch.no_grad():
@@ -74,10 +79,18 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...] | None, input_dt
             with torch.no_grad():
                 got = torch.jit.load(str(output))(x)
     diff = None if got is None else float((got.float() - expected.float()).abs().max())
+    if diff is not None and fmt == "onnx" and len(dynamic) > 1:  # the dynamic axes really vary
+        longer = example_input(tuple(2 * s if i + 1 in dynamic else s for i, s in enumerate(shape)),
+                               spec.input_dtype, batch=3, seed=1)
+        with torch.no_grad():
+            want = model(longer)
+        got_longer = _run_onnx(output, longer)
+        diff = max(diff, float((got_longer.float() - want.float()).abs().max()))
     if diff is not None and not diff <= TOLERANCE:
         raise ConvkitError(f"{output}: the exported {fmt} model differs from PyTorch by {diff:.3g} "
                            f"(more than {TOLERANCE:g})")
-    return {"output": str(output), "format": fmt, "max_abs_diff": diff}
+    return {"output": str(output), "format": fmt, "max_abs_diff": diff,
+            "dynamic_axes": {str(a): n for a, n in dynamic.items()}}
 
 
 def _run_onnx(path: Path, x: torch.Tensor) -> torch.Tensor | None:

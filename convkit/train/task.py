@@ -2,29 +2,45 @@
 
 A task joins data, a zoo model, a loss and metrics (DESIGN.md "Tasks"); the engine
 (``convkit.train.engine``) owns everything else: devices, precision, optimizers,
-schedules, DDP, checkpoints, files. The interface covers all seven tasks:
+schedules, DDP, checkpoints, files. One interface serves every task:
 
-* classifiers (image, audio, text, video, point clouds): ``ClassificationTask``;
-* variable-length batches (text) and point sets/graphs: ``Data.collate_fn`` builds a
-  batch of any structure (tensors in tuples/dicts, or objects with ``.to(device)``
-  such as ``torch_geometric.data.Data``); the engine moves it to the device;
-* self-supervised training with a separate scoring pass (time-series anomalies):
-  ``training_step`` returns any loss, ``evaluation_step`` returns per-window scores
-  (with indices), and ``compute_metrics`` assembles whole series from everything the
-  split produced (it is given the split's dataset) and computes e.g. ``pr_auc``;
-* transductive training on one graph: each split dataset holds the one graph plus that
-  split's node mask; ``training_step`` and ``evaluation_step`` use the mask;
-* early stopping on any metric: ``monitor`` / ``monitor_mode``.
-
-Datasets should be deterministic (``dataset[i]`` always the same): random augmentation
-belongs in ``training_step``, on the batch, where it draws from the global torch RNG
-that checkpoints save, so a resumed run is bit-identical to an uninterrupted one.
+* **Data, declared once.** ``build_data`` returns a :class:`Data`: three map-style
+  datasets, the label names, a ``collate_fn`` for batches of any structure (tensors in
+  tuples/dicts, or objects with ``.to(device)`` such as a torch_geometric ``Batch``),
+  and the input the model takes: ``input_kind`` (``grid`` with ``spatial_dims``,
+  ``tokens``, ``points``, ``graph``), ``input_shape``/``input_dtype`` of one example and
+  its ``dynamic_axes`` (export and ``info`` read these), plus ``monitor``/``monitor_mode``
+  when the data decides what early stopping watches (``None``: the task's class default).
+* **Tasks are stateless.** A task instance holds no run state: everything a run decides
+  lives in the resolved config or the built ``Data``. State derived from a validation
+  pass (e.g. an anomaly threshold calibration) is returned by ``derive_state``; the
+  engine saves it in the checkpoint holding the weights of that same epoch
+  (``task_state``) and hands it back through :class:`Trained` to ``predict``. A task may
+  stand for several (``for_config``: the time-series task is detection or
+  classification by its config).
+* **Steps.** ``training_step`` returns a loss; ``evaluation_step`` returns tensors with a
+  per-example (or per node / per window) first axis, which the engine concatenates over
+  the split in dataset order across DDP ranks and hands to ``compute_metrics``.
+* **Per-epoch sampling.** Datasets are deterministic per epoch: a dataset that draws a
+  random clip or point subset defines ``set_epoch(epoch)``, which the engine calls before
+  each training epoch, and derives its randomness from (seed, epoch, index), so a resumed
+  run is bit-identical. Random augmentation on the batch (``augmentation``) draws from
+  the global torch RNG, which checkpoints save.
+* **One evaluation path.** ``evaluate`` scores ``build_data(cfg, path, spec)``'s test
+  split with the same ``evaluation_step``/``compute_metrics``; ``predict`` reads all its
+  inputs once (``load_inputs``) and the task batches them itself (``predict``).
+* **Baselines for every task.** ``baseline_features`` gives fixed features to the shared
+  ``linear`` (logistic regression) and parameter-matched ``mlp`` baselines
+  (``convkit.train.baselines``); ``extra_baselines`` adds a task's own.
+* **Profiles.** ``profiles`` names ``--set`` override lists (``smoke``: tiny and fast) that
+  the benchmark and tests use; they live in the installed package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -34,8 +50,15 @@ from torch.utils.data import Dataset
 
 from convkit.config import RunConfig
 from convkit.errors import ShapeError
-from convkit.train import metrics as M
+from convkit.train import metrics as metric_fns
 from convkit.train import plots
+from convkit.train.baselines import BaselineFeatures, shared_baselines
+from convkit.train.loaders import move_to_device
+
+INPUT_KINDS = ("grid", "tokens", "points", "graph")
+"""What a model takes: ``grid`` ``[N, C, *spatial]`` (images, spectrograms, clips, series;
+``spatial_dims`` 1-3), ``tokens`` ``[N, L]`` int64, ``points`` ``[N, 3+F, P]``, ``graph``
+(a torch_geometric ``Data``/``Batch``)."""
 
 
 @dataclass
@@ -44,12 +67,17 @@ class Data:
 
     ``train``/``val``/``test`` are map-style datasets (``None`` when the data was
     rebuilt from a checkpoint's spec only). ``collate_fn`` (None: torch's default)
-    builds batches. ``spatial_dims``/``in_channels`` are the model's input layout
-    ``[N, in_channels, *spatial]``; ``input_shape`` is one example as the model takes
-    it without the batch axis (e.g. ``(1, 32, 32)``; None when the input is not one
-    tensor, e.g. a graph) and ``input_dtype`` its dtype; both are used by ``export``.
-    ``info`` holds task-specific extras (plain ints/floats/strings/lists/dicts only,
-    since it is stored in checkpoints).
+    builds batches. ``input_kind`` is one of :data:`INPUT_KINDS`; for ``grid`` inputs
+    ``spatial_dims``/``in_channels`` are the layout ``[N, in_channels, *spatial]``.
+    ``input_shape`` is one example as the model takes it without the batch axis (e.g.
+    ``(1, 32, 32)``; None when the input is not one tensor, e.g. a graph), ``input_dtype``
+    its dtype and ``dynamic_axes`` the axes of the batched input that may vary besides
+    the batch axis (``{1: "length"}`` for tokens ``[N, L]``); export uses all three.
+    ``monitor``/``monitor_mode``: the validation metric early stopping and ``best.pt``
+    follow, when the data decides it (None: the task's class attributes). ``info`` holds
+    task-specific extras (plain ints/floats/strings/lists/dicts only, since it is stored
+    in checkpoints). A subclass may add fields that are not stored (e.g. pretrained
+    vectors or a noise bank used only while training).
     """
 
     train: Dataset | None
@@ -57,10 +85,14 @@ class Data:
     test: Dataset | None
     label_names: list[str] | None = None
     collate_fn: Callable | None = None
+    input_kind: str = "grid"
     spatial_dims: int = 2
     in_channels: int = 1
     input_shape: tuple[int, ...] | None = None
     input_dtype: str = "float32"
+    dynamic_axes: dict[int, str] = field(default_factory=dict)
+    monitor: str | None = None
+    monitor_mode: str | None = None
     info: dict = field(default_factory=dict)
 
     def spec(self) -> dict:
@@ -68,10 +100,14 @@ class Data:
         in checkpoints so evaluate/predict/export can rebuild the model without data)."""
         return {
             "label_names": list(self.label_names) if self.label_names is not None else None,
+            "input_kind": self.input_kind,
             "spatial_dims": self.spatial_dims,
             "in_channels": self.in_channels,
             "input_shape": list(self.input_shape) if self.input_shape is not None else None,
             "input_dtype": self.input_dtype,
+            "dynamic_axes": [[int(axis), str(name)] for axis, name in sorted(self.dynamic_axes.items())],
+            "monitor": self.monitor,
+            "monitor_mode": self.monitor_mode,
             "info": dict(self.info),
         }
 
@@ -80,23 +116,43 @@ class Data:
         """A ``Data`` without datasets, from ``spec()``'s dict."""
         shape = spec.get("input_shape")
         return cls(None, None, None, label_names=spec.get("label_names"),
-                   spatial_dims=spec.get("spatial_dims", 2), in_channels=spec.get("in_channels", 1),
-                   input_shape=tuple(shape) if shape is not None else None,
-                   input_dtype=spec.get("input_dtype", "float32"), info=dict(spec.get("info") or {}))
+                   input_kind=spec.get("input_kind", "grid"), spatial_dims=spec.get("spatial_dims", 2),
+                   in_channels=spec.get("in_channels", 1), input_shape=tuple(shape) if shape is not None else None,
+                   input_dtype=spec.get("input_dtype", "float32"),
+                   dynamic_axes={int(a): str(n) for a, n in spec.get("dynamic_axes") or []},
+                   monitor=spec.get("monitor"), monitor_mode=spec.get("monitor_mode"),
+                   info=dict(spec.get("info") or {}))
+
+
+@dataclass
+class Trained:
+    """A trained model ready to use (``load_trained``): the run's ``cfg``, the data
+    ``spec`` (a ``Data`` without datasets), the ``model`` in eval mode on ``device``, and
+    the ``task_state`` its task derived at the validation of these weights (or None)."""
+
+    cfg: RunConfig
+    spec: Data
+    model: nn.Module
+    device: torch.device
+    task_state: dict | None = None
 
 
 class Task:
     """A task definition handed to the engine. Subclasses set the class attributes and
     implement the data, step and metric methods; the defaults here serve most tasks.
+    A task instance holds no run state (see the module docstring).
 
     Attributes:
         name: the task's name (``runs/<name>/``; checkpoints record it).
         config_class: the task's ``RunConfig`` subclass.
         default_model: zoo model used when ``model.name`` is empty.
-        monitor: the validation metric for best checkpoint and early stopping.
+        monitor: the validation metric for best checkpoint and early stopping (unless
+            the built ``Data`` names one).
         monitor_mode: ``"max"`` or ``"min"``.
         data_formats: one paragraph for ``info``: the formats ``--data`` reads.
         command_aliases: other CLI names for a command (``{"detect": "predict"}``).
+        profiles: named lists of ``--set`` overrides; ``smoke`` is a tiny, fast run
+            (the benchmark's smoke profile and tests), ``default`` is the task's default.
     """
 
     name: ClassVar[str] = "task"
@@ -106,6 +162,16 @@ class Task:
     monitor_mode: ClassVar[str] = "max"
     data_formats: ClassVar[str] = ""
     command_aliases: ClassVar[dict[str, str]] = {}
+    profiles: ClassVar[dict[str, list[str]]] = {"default": []}
+
+    def for_config(self, cfg: RunConfig) -> "Task":
+        """The task that runs ``cfg`` (``self``; a task family such as time series returns
+        its detection or classification task by ``cfg``). The engine and CLI call it first."""
+        return self
+
+    def monitor_of(self, data: Data) -> tuple[str, str]:
+        """``(metric, "max" | "min")`` early stopping follows: the data's, else the task's."""
+        return data.monitor or self.monitor, data.monitor_mode or self.monitor_mode
 
     # ---- data and model
 
@@ -146,23 +212,47 @@ class Task:
     def compute_metrics(self, collected: dict[str, Tensor], dataset: Dataset | None) -> dict[str, Any]:
         """Metrics of a whole split from the concatenated ``evaluation_step`` outputs
         (CPU tensors; ``dataset`` is the split, for tasks that need its structure). Must
-        include ``"loss"`` and ``monitor``. Scalars (floats) are logged per epoch; other
-        JSON-able values (e.g. a confusion matrix) appear only in the final blocks."""
+        include ``"loss"`` and the monitored metric. Scalars (floats) are logged per epoch;
+        other JSON-able values (e.g. a confusion matrix) appear only in the final blocks.
+        Metric blocks hold metrics only (no notes). Must not write into ``dataset``."""
         raise NotImplementedError
 
-    def baselines(self, cfg: RunConfig, data: Data, params: int) -> dict:
-        """``metrics.json``'s ``baselines`` block: ``{name: {"test": {...}, ...}}``
-        (``params``: the model's parameter count, for parameter-matched baselines)."""
+    def derive_state(self, collected: dict[str, Tensor], dataset: Dataset | None) -> dict | None:
+        """State derived from a validation pass that ``predict`` needs with these weights
+        (plain values), e.g. a score calibration and threshold. The engine stores it in the
+        checkpoint of the same epoch as ``task_state``. Default: none."""
+        return None
+
+    # ---- baselines
+
+    def baseline_features(self, cfg: RunConfig, data: Data) -> BaselineFeatures | None:
+        """Fixed features for the shared ``linear`` and parameter-matched ``mlp`` baselines
+        (None: the task has no such features)."""
+        return None
+
+    def extra_baselines(self, cfg: RunConfig, data: Data, params: int) -> dict:
+        """The task's own baselines, ``{name: {"test": {...}, ...}}``."""
         return {}
+
+    def baselines(self, cfg: RunConfig, data: Data, params: int) -> dict:
+        """``metrics.json``'s ``baselines`` block: the shared ``linear`` and ``mlp`` (on
+        ``baseline_features``), then ``extra_baselines`` (``params``: the model's parameter
+        count, for the parameter-matched MLP)."""
+        features = self.baseline_features(cfg, data)
+        shared = {} if features is None else shared_baselines(features, params, cfg.train.seed)
+        return {**shared, **self.extra_baselines(cfg, data, params)}
 
     # ---- prediction and reporting
 
-    def load_inputs(self, cfg: RunConfig, data: Data, inputs: list[str]) -> Any:
-        """Read ``predict``'s inputs (files, or text for ``text``) into one model batch."""
+    def load_inputs(self, cfg: RunConfig, spec: Data, inputs: list[str]) -> Any:
+        """Read all of ``predict``'s inputs (files, or text for ``text``) at once, for the
+        model ``spec`` describes; called once per ``predict``."""
         raise NotImplementedError
 
-    def predict(self, model: nn.Module, batch: Any, label_names: list[str] | None) -> list[dict]:
-        """Predictions for a batch from ``load_inputs``: one JSON-able dict per input."""
+    def predict(self, trained: Trained, inputs: Any) -> list[dict]:
+        """Predictions for ``load_inputs``' result: one JSON-able dict per input, in order.
+        The task batches the inputs itself (``trained.cfg.train.batch_size``) and moves
+        them to ``trained.device``; called under ``torch.no_grad()``."""
         raise NotImplementedError
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
@@ -202,18 +292,30 @@ class ClassificationTask(Task):
         true class by predicted class) over the split."""
         logits, targets = collected["logits"].float(), collected["targets"].long()
         num_classes = logits.shape[1]
-        return {**M.classification_metrics(logits, targets),
-                "confusion_matrix": M.confusion_matrix(logits.argmax(1), targets, num_classes).tolist()}
+        return {**metric_fns.classification_metrics(logits, targets),
+                "confusion_matrix": metric_fns.confusion_matrix(logits.argmax(1), targets, num_classes).tolist()}
 
-    def predict(self, model: nn.Module, batch: Any, label_names: list[str] | None) -> list[dict]:
+    def batches(self, trained: Trained, inputs: Any) -> Iterator[Any]:
+        """``load_inputs``' result in model batches of ``train.batch_size`` on the model's
+        device: a tensor ``[N, ...]`` is sliced along its first axis; override for other
+        structures (e.g. sentences of different lengths)."""
+        size = trained.cfg.train.batch_size
+        for start in range(0, len(inputs), size):
+            yield move_to_device(inputs[start:start + size], trained.device)
+
+    def predict(self, trained: Trained, inputs: Any) -> list[dict]:
         """``{"label": name, "probabilities": {name: p}}`` per input."""
-        probs = torch.softmax(self.logits(model, batch).float(), dim=1).cpu()
-        names = label_names or [str(i) for i in range(probs.shape[1])]
-        return [{"label": names[int(p.argmax())],
-                 "probabilities": {n: round(float(v), 6) for n, v in zip(names, p)}} for p in probs]
+        names = trained.spec.label_names
+        rows: list[dict] = []
+        for batch in self.batches(trained, inputs):
+            probs = torch.softmax(self.logits(trained.model, batch).float(), dim=1).cpu()
+            labels = names or [str(i) for i in range(probs.shape[1])]
+            rows += [{"label": labels[int(p.argmax())],
+                      "probabilities": {n: round(float(v), 6) for n, v in zip(labels, p)}} for p in probs]
+        return rows
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """``confusion_matrix.png`` of the test split."""
         logits, targets = collected["logits"], collected["targets"]
-        cm = M.confusion_matrix(logits.argmax(1), targets, logits.shape[1])
+        cm = metric_fns.confusion_matrix(logits.argmax(1), targets, logits.shape[1])
         plots.plot_confusion_matrix(cm, data.label_names, Path(run_dir) / "confusion_matrix.png")

@@ -65,7 +65,7 @@ def test_set_parses_each_type():
     ("train.lr=-0.1", r"train.lr must be a positive number; got -0.1"),
     ("train.epochs=0", r"train.epochs must be at least 1; got 0"),
     ("train.batch_size=0", r"train.batch_size must be at least 1"),
-    ("train.optimizer=adam", r"train.optimizer must be one of sgd, adamw; got 'adam'"),
+    ("train.optimizer=rmsprop", r"train.optimizer must be one of sgd, adam, adamw; got 'rmsprop'"),
     ("train.precision=fp8", r"train.precision must be one of fp32, bf16, fp16"),
     ("train.name=../x", r"train.name must be a folder name"),
 ])

@@ -139,9 +139,9 @@ def test_evaluate_predict_export(tmp_path):
     rows = predict_checkpoint(TOY, best, ["0,0,0,0,0,0,0,0", "1,2,3,4,5,6,7,8"], device="cpu")
     assert [r["input"] for r in rows] == ["0,0,0,0,0,0,0,0", "1,2,3,4,5,6,7,8"]
     assert all(r["label"] in "abc" and math.isclose(sum(r["probabilities"].values()), 1, abs_tol=1e-4) for r in rows)
-    _, spec, model, _ = load_trained(TOY, best)
+    trained = load_trained(TOY, best)
     for fmt in ("onnx", "torchscript"):
-        out = export_model(model, spec.input_shape, spec.input_dtype, fmt, tmp_path / f"m.{fmt}")
+        out = export_model(trained.model, trained.spec, fmt, tmp_path / f"m.{fmt}")
         assert out["max_abs_diff"] is not None and out["max_abs_diff"] <= 1e-4
 
 

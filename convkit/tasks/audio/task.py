@@ -33,8 +33,8 @@ from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry
 from convkit.nn import MFCC, BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
 from convkit.tasks.audio.plots import plot_examples
-from convkit.train import baselines as B
-from convkit.train.task import ClassificationTask, Data
+from convkit.train.baselines import BaselineFeatures
+from convkit.train.task import ClassificationTask, Data, Trained
 
 
 @dataclass
@@ -154,6 +154,7 @@ class AudioTask(ClassificationTask):
     name = "audio"
     config_class = AudioRunConfig
     default_model = "audio_cnn"
+    profiles = {"default": [], "smoke": ["train.epochs=2", "data.n_per_class=40", "model.options.width=8"]}
     data_formats = ("<class>/<file> folders of .wav/.flac/.ogg at any rate (resampled, mono, padded/cropped "
                     "to data.duration); Speech Commands v1/v2 (validation_list.txt, testing_list.txt, "
                     "_background_noise_; data.words=all|12); ESC-50 (meta/esc50.csv; data.test_fold, "
@@ -233,13 +234,11 @@ class AudioTask(ClassificationTask):
 
         return augment
 
-    def baselines(self, cfg: AudioRunConfig, data: Data, params: int) -> dict:
-        """``mfcc_logreg``: logistic regression on per-clip MFCC mean and std;
-        ``mlp``: a one-hidden-layer MLP on the flattened log-mel with about as many
-        parameters as the model."""
+    def baseline_features(self, cfg: AudioRunConfig, data: Data) -> BaselineFeatures:
+        """``linear``: per-clip MFCC mean and std (logistic regression); ``mlp``: the flattened
+        standardised log-mel spectrogram (the parameter-matched MLP)."""
         t = cfg.task
-        limit, seed = t.baseline_max_train, cfg.train.seed
-        train_waves, train_y = _subset(data.train, limit, seed)
+        train_waves, train_y = _subset(data.train, t.baseline_max_train, cfg.train.seed)
         test_waves, test_y = data.test.tensors
         mfcc = MFCC(20, sample_rate=cfg.data.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
         logmel = nn.Sequential(self.logmel(cfg), Standardize())
@@ -247,18 +246,18 @@ class AudioTask(ClassificationTask):
             x_mfcc, xt_mfcc = _batched(mfcc.stats, train_waves), _batched(mfcc.stats, test_waves)
             x_mel = _batched(logmel, train_waves).flatten(1)
             xt_mel = _batched(logmel, test_waves).flatten(1)
-        return {"mfcc_logreg": {"test": B.logistic_regression(x_mfcc, train_y, xt_mfcc, test_y, standardize=True)},
-                "mlp": B.matched_mlp(x_mel, train_y, xt_mel, test_y, params, len(data.label_names), seed)}
+        return BaselineFeatures(linear=(x_mfcc, xt_mfcc), mlp=(x_mel, xt_mel), y_train=train_y, y_test=test_y,
+                                num_classes=len(data.label_names), standardize=True)
 
-    def load_inputs(self, cfg: AudioRunConfig, data: Data, inputs: list[str]) -> Any:
+    def load_inputs(self, cfg: AudioRunConfig, spec: Data, inputs: list[str]) -> Any:
         """Audio files -> waveforms ``[N, T]`` at the task's rate and duration (a bad file
         is an error naming it)."""
-        waves, _ = load_audio_files(inputs, cfg.data.sample_rate, int(data.input_shape[0]), strict=True)
+        waves, _ = load_audio_files(inputs, cfg.data.sample_rate, int(spec.input_shape[0]), strict=True)
         return waves
 
-    def predict(self, model: nn.Module, batch: Any, label_names: list[str] | None) -> list[dict]:
+    def predict(self, trained: Trained, inputs: Any) -> list[dict]:
         """The top classes (up to 5) with probabilities, per clip."""
-        out = super().predict(model, batch, label_names)
+        out = super().predict(trained, inputs)
         for row in out:
             top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:5]
             row["top"] = [{"label": k, "probability": v} for k, v in top]

@@ -1,5 +1,5 @@
-"""Classical baselines on raw pixels: logistic regression and a parameter-matched MLP
-(the shared ``convkit.train.baselines``). The MLP is also the MLP of the shift-robustness
+"""Pixel features for the shared baselines (logistic regression and a parameter-matched
+MLP, ``convkit.train.baselines``). The MLP is also the MLP of the shift-robustness
 comparison (``shift.py``)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from convkit.train.baselines import (  # noqa: F401  (re-exported for shift.py and tests)
+    BaselineFeatures,
     fit_matched_mlp,
     logistic_regression,
     mlp_hidden_units,
@@ -36,15 +37,13 @@ def fit_pixel_mlp(x: np.ndarray, y: np.ndarray, params: int, num_classes: int, s
     return fit_matched_mlp(x, y, params, num_classes, seed)
 
 
-def pixel_baselines(train: TensorDataset, test: TensorDataset, params: int, num_classes: int,
-                    max_train: int = 20000, seed: int = 0) -> dict:
-    """``{"pixel_logreg": {"test": {...}}, "mlp": {"test": {...}, "params": n}}`` for
-    image datasets ``[N, C, H, W]``; trained on at most ``max_train`` examples."""
+def pixel_features(train: TensorDataset, test: TensorDataset, num_classes: int, max_train: int = 20000,
+                   seed: int = 0) -> BaselineFeatures:
+    """Flattened pixels ``[N, C*H*W]`` of image datasets for the shared ``linear`` and
+    ``mlp`` baselines; the baselines train on at most ``max_train`` examples."""
     x, y = flatten(train, max_train, seed)
     xt, yt = flatten(test)
-    mlp = fit_pixel_mlp(x, y, params, num_classes, seed)
-    return {"pixel_logreg": {"test": logistic_regression(x, y, xt, yt)},
-            "mlp": {"test": scores(mlp.predict(xt), yt), "params": sklearn_mlp_params(mlp)}}
+    return BaselineFeatures(linear=(x, xt), y_train=y, y_test=yt, num_classes=num_classes, standardize=False)
 
 
 def sklearn_predictor(clf) -> Callable[[Tensor], Tensor]:

@@ -24,7 +24,8 @@ from convkit.data.image import (
 )
 from convkit.errors import ConfigError
 from convkit.tasks.image.augment import augment_batch
-from convkit.tasks.image.baselines import pixel_baselines
+from convkit.tasks.image.baselines import pixel_features
+from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data
 
 
@@ -85,6 +86,7 @@ class ImageTask(ClassificationTask):
     name = "image"
     config_class = ImageRunConfig
     default_model = "lenet5"
+    profiles = {"default": [], "smoke": ["train.epochs=2", "task.baseline_max_train=500"]}
     data_formats = ("<class>/<image> folders (PNG/JPEG/...; corrupt files skipped with a warning, or an "
                     "error with data.strict=true; mixed sizes resized to data.image_size); MNIST IDX files "
                     "(train-images-idx3-ubyte ...); CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin). "
@@ -122,14 +124,14 @@ class ImageTask(ClassificationTask):
             return None
         return functools.partial(augment_batch, max_shift=cfg.data.shift, flip=cfg.data.flip)
 
-    def baselines(self, cfg: ImageRunConfig, data: Data, params: int) -> dict:
-        """Logistic regression on pixels and an MLP with as many parameters as the model."""
-        return pixel_baselines(data.train, data.test, params, len(data.label_names),
-                               cfg.task.baseline_max_train, cfg.train.seed)
+    def baseline_features(self, cfg: ImageRunConfig, data: Data) -> BaselineFeatures:
+        """Raw pixels for logistic regression and the parameter-matched MLP."""
+        return pixel_features(data.train, data.test, len(data.label_names), cfg.task.baseline_max_train,
+                              cfg.train.seed)
 
-    def load_inputs(self, cfg: ImageRunConfig, data: Data, inputs: list[str]) -> Any:
+    def load_inputs(self, cfg: ImageRunConfig, spec: Data, inputs: list[str]) -> Any:
         """Image files -> ``[N, C, H, W]`` at the model's input size and channels."""
-        channels, size = data.input_shape[0], data.input_shape[1]
+        channels, size = spec.input_shape[0], spec.input_shape[1]
         return load_image_files(inputs, size, channels)
 
 
