@@ -8,6 +8,9 @@ state-dict layouts line up with the reference implementations in 2D.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Union
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
@@ -47,26 +50,129 @@ class ConvNormAct(nn.Sequential):
         return super().forward(x)
 
 
+def matched_mid_channels(spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int = 3) -> int:
+    """Mid channels of a factorised "(2+1)D" conv with about the parameters of a full
+    ``k^d`` conv (Tran et al. 2018): ``C_in C_out k^d // (C_in k^(d-1) + k C_out)``."""
+    k, d = kernel_size, spatial_dims
+    return (in_channels * out_channels * k ** d) // (in_channels * k ** (d - 1) + k * out_channels)
+
+
+@dataclass(frozen=True)
+class FullConv:
+    """Conv-type strategy of the residual blocks: a full ``k^d`` conv (3×3×3 in 3D, as in
+    R3D; ``k×k`` in 2D). Strides every axis, shortcut included. torchvision's
+    ``Conv3DSimple``, written once for every dimension."""
+
+    kernel_size: int = 3
+
+    def build(self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1,
+              dilation: int = 1, groups: int = 1, mid_channels: int | None = None,
+              norm: str | None = "batch", act: str | None = "relu") -> nn.Module:
+        """The conv ``[N, C_in, *S] -> [N, C_out, *S/stride]`` (no bias; ``mid_channels``,
+        ``norm`` and ``act`` are for factorised types and unused here)."""
+        return conv(spatial_dims, in_channels, out_channels, self.kernel_size, stride, "same",
+                    dilation, groups, bias=False)
+
+    def shortcut_stride(self, spatial_dims: int, stride: int) -> tuple[int, ...]:
+        """The stride of the 1-wide projection shortcut that matches ``build``'s output."""
+        return (stride,) * spatial_dims
+
+
+@dataclass(frozen=True)
+class SpatialConv:
+    """Conv-type strategy: a conv over the non-leading axes only (``1×k×k``, stride
+    ``1×s×s``), leaving the leading (time) axis alone: the 2D stages of MC3 ("mixed
+    convolutions", torchvision's ``Conv3DNoTemporal``). Needs ``spatial_dims`` ≥ 2."""
+
+    kernel_size: int = 3
+
+    def build(self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1,
+              dilation: int = 1, groups: int = 1, mid_channels: int | None = None,
+              norm: str | None = "batch", act: str | None = "relu") -> nn.Module:
+        """The conv ``[N, C_in, T, *S] -> [N, C_out, T, *S/stride]`` (no bias)."""
+        _needs_time_axis(spatial_dims, "SpatialConv")
+        rest, k = spatial_dims - 1, self.kernel_size
+        return conv(spatial_dims, in_channels, out_channels, (1,) + (k,) * rest, (1,) + (stride,) * rest,
+                    (0,) + ((k - 1) * dilation // 2,) * rest, (1,) + (dilation,) * rest, groups, bias=False)
+
+    def shortcut_stride(self, spatial_dims: int, stride: int) -> tuple[int, ...]:
+        """Time is never strided: ``(1, s, s)``."""
+        return (1,) + (stride,) * (spatial_dims - 1)
+
+
+@dataclass(frozen=True)
+class Factorised2Plus1D:
+    """Conv-type strategy: the factorised "(2+1)D" conv (``Conv2Plus1D``: ``1×k×k`` conv,
+    norm, activation, ``k×1×1`` conv) of R(2+1)D, with ``mid_channels`` from the block
+    (the paper's rule, ``matched_mid_channels``). Needs ``spatial_dims`` ≥ 2."""
+
+    kernel_size: int = 3
+
+    def build(self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1,
+              dilation: int = 1, groups: int = 1, mid_channels: int | None = None,
+              norm: str | None = "batch", act: str | None = "relu") -> nn.Module:
+        """``Conv2Plus1D`` ``[N, C_in, T, *S] -> [N, C_out, T/stride, *S/stride]``."""
+        _needs_time_axis(spatial_dims, "Factorised2Plus1D")
+        if dilation != 1 or groups != 1:
+            raise ConfigError(f"the (2+1)D conv type takes dilation=1 and groups=1; got {dilation}, {groups}")
+        return Conv2Plus1D(spatial_dims, in_channels, out_channels, mid_channels, self.kernel_size, stride,
+                           norm or "batch", act or "relu")
+
+    def shortcut_stride(self, spatial_dims: int, stride: int) -> tuple[int, ...]:
+        """Both factors stride: ``(s, s, s)``."""
+        return (stride,) * spatial_dims
+
+
+ConvType = Union[FullConv, SpatialConv, Factorised2Plus1D]
+"""A conv-type strategy: ``build(spatial_dims, C_in, C_out, stride, dilation, groups,
+mid_channels, norm, act)`` and ``shortcut_stride(spatial_dims, stride)``."""
+
+CONV_TYPES: dict[str, type] = {"full": FullConv, "spatial": SpatialConv, "2plus1d": Factorised2Plus1D}
+"""Conv types by the name a config file may give (``model.options.conv_type``)."""
+
+
+def conv_type_from(value: "ConvType | str") -> ConvType:
+    """A conv-type strategy from itself or its name (full | spatial | 2plus1d)."""
+    if isinstance(value, str):
+        if value not in CONV_TYPES:
+            raise ConfigError(f"conv_type must be one of {', '.join(CONV_TYPES)}; got {value!r}")
+        return CONV_TYPES[value]()
+    return value
+
+
+def _needs_time_axis(spatial_dims: int, name: str) -> None:
+    check_spatial_dims(spatial_dims)
+    if spatial_dims < 2:
+        raise ConfigError(f"{name} separates the leading (time) axis from the rest: spatial_dims must be 2 or 3")
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block: two 3-wide convs and an identity (or 1-wide projection)
-    shortcut. ``[N, C_in, *S] -> [N, planes, *S/stride]``; ``expansion = 1``."""
+    shortcut. ``[N, C_in, *S] -> [N, planes, *S/stride]``; ``expansion = 1``.
+    ``conv_type`` builds the two convs (``FullConv``; ``SpatialConv`` or
+    ``Factorised2Plus1D`` for the video ResNets MC3 / R(2+1)D)."""
 
     expansion = 1
 
     def __init__(self, spatial_dims: int, in_channels: int, planes: int, stride: int = 1,
                  groups: int = 1, base_width: int = 64, dilation: int = 1,
-                 norm: str = "batch", act: str = "relu") -> None:
+                 norm: str = "batch", act: str = "relu", conv_type: ConvType = FullConv()) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ConfigError("BasicBlock supports only groups=1 and base_width=64 "
                               "(use Bottleneck for ResNeXt / Wide ResNet)")
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
-        self.conv1 = conv(spatial_dims, in_channels, planes, 3, stride, "same", dilation, bias=False)
+        # a factorised conv type gets the first conv's mid channels in both convs (torchvision)
+        mid = matched_mid_channels(spatial_dims, in_channels, planes)
+        self.conv1 = conv_type.build(spatial_dims, in_channels, planes, stride, dilation, mid_channels=mid,
+                                     norm=norm, act=act)
         self.bn1 = L.norm(spatial_dims, norm, planes)
         self.relu = L.act(act)
-        self.conv2 = conv(spatial_dims, planes, planes, 3, 1, "same", dilation, bias=False)
+        self.conv2 = conv_type.build(spatial_dims, planes, planes, 1, dilation, mid_channels=mid,
+                                     norm=norm, act=act)
         self.bn2 = L.norm(spatial_dims, norm, planes)
-        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion, stride, norm)
+        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion,
+                                    conv_type.shortcut_stride(spatial_dims, stride), norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.in_channels, "BasicBlock")
@@ -81,25 +187,29 @@ class Bottleneck(nn.Module):
 
     ``width = int(planes * base_width / 64) * groups``: ``groups=32, base_width=4`` is
     ResNeXt 32x4d, ``base_width=128`` is Wide ResNet-2. The stride sits on the 3-wide conv
-    (ResNet v1.5). ``[N, C_in, *S] -> [N, 4 * planes, *S/stride]``.
+    (ResNet v1.5). ``[N, C_in, *S] -> [N, 4 * planes, *S/stride]``. ``conv_type`` builds the
+    3-wide conv (see ``BasicBlock``).
     """
 
     expansion = 4
 
     def __init__(self, spatial_dims: int, in_channels: int, planes: int, stride: int = 1,
                  groups: int = 1, base_width: int = 64, dilation: int = 1,
-                 norm: str = "batch", act: str = "relu") -> None:
+                 norm: str = "batch", act: str = "relu", conv_type: ConvType = FullConv()) -> None:
         super().__init__()
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = conv(spatial_dims, in_channels, width, 1, bias=False)
         self.bn1 = L.norm(spatial_dims, norm, width)
-        self.conv2 = conv(spatial_dims, width, width, 3, stride, "same", dilation, groups, bias=False)
+        self.conv2 = conv_type.build(spatial_dims, width, width, stride, dilation, groups,
+                                     mid_channels=matched_mid_channels(spatial_dims, in_channels, planes),
+                                     norm=norm, act=act)
         self.bn2 = L.norm(spatial_dims, norm, width)
         self.conv3 = conv(spatial_dims, width, planes * self.expansion, 1, bias=False)
         self.bn3 = L.norm(spatial_dims, norm, planes * self.expansion)
         self.relu = L.act(act)
-        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion, stride, norm)
+        self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion,
+                                    conv_type.shortcut_stride(spatial_dims, stride), norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.in_channels, "Bottleneck")
@@ -110,10 +220,11 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-def _shortcut(spatial_dims: int, in_channels: int, out_channels: int, stride: int,
+def _shortcut(spatial_dims: int, in_channels: int, out_channels: int, stride: Size,
               norm_kind: str) -> nn.Module | None:
     """The 1-wide projection + norm a residual block needs when shape changes, else None."""
-    if stride == 1 and in_channels == out_channels:
+    strides = (stride,) if isinstance(stride, int) else tuple(stride)
+    if all(s == 1 for s in strides) and in_channels == out_channels:
         return None
     return nn.Sequential(conv(spatial_dims, in_channels, out_channels, 1, stride, bias=False),
                          L.norm(spatial_dims, norm_kind, out_channels))
@@ -242,8 +353,7 @@ class Conv2Plus1D(nn.Sequential):
             raise ConfigError("Conv2Plus1D factorises time from space: spatial_dims must be 2 or 3")
         k, rest = kernel_size, spatial_dims - 1
         if mid_channels is None:
-            full = in_channels * out_channels * k ** spatial_dims
-            mid_channels = full // (in_channels * k ** rest + k * out_channels)
+            mid_channels = matched_mid_channels(spatial_dims, in_channels, out_channels, k)
         pad = (k - 1) // 2
         super().__init__(
             conv(spatial_dims, in_channels, mid_channels, (1,) + (k,) * rest, (1,) + (stride,) * rest,
