@@ -20,7 +20,10 @@ from convkit.errors import ConfigError
 from convkit.models.tcn import tcn_forecaster
 from convkit.tasks.timeseries.scoring import Calibration, StreamingDetector, errors_to_scores, series_errors
 from convkit.tasks.timeseries.series import normalise, plan_chunks
-from convkit.tasks.timeseries.task import TASK, TimeSeriesRunConfig
+from convkit.tasks.timeseries import detection
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.detection import geometry
+from convkit.tasks.timeseries.task import TASK
 from convkit.train import checkpoint as ckpt
 from convkit.train.engine import fit
 
@@ -88,26 +91,27 @@ def test_tcn_beats_both_baselines_on_pr_auc_and_the_run_folder_holds_everything(
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "timeseries" and metrics["model"] == "tcn"
     test, baselines = metrics["test"], metrics["baselines"]
-    assert set(baselines) == {"rolling_zscore", "isolation_forest"}
-    best_baseline = max(b["test"]["pr_auc"] for b in baselines.values())
+    assert set(baselines) == {"linear", "mlp", "rolling_zscore", "isolation_forest"}
+    best_baseline = max(baselines[name]["test"]["pr_auc"] for name in ("rolling_zscore", "isolation_forest"))
     assert test["pr_auc"] >= 0.7 and test["pr_auc"] >= best_baseline + 0.05, (test["pr_auc"], baselines)
     assert {"roc_auc", "pr_auc", "best_f1", "pa_f1", "precision", "recall", "f1", "loss", "threshold"} <= set(test)
-    assert "pa_f1 is point-adjusted" in test["notes"] and "inflates" in test["notes"]
+    assert "notes" not in test and "point-adjusted" in detection.__doc__ and "inflates" in detection.__doc__
     assert test["pa_f1"] >= test["best_f1"]  # point adjustment can only flatter
-    assert TASK.monitor == "pr_auc"  # the validation part holds labelled anomalies
     assert metrics["val"]["pr_auc"] == max(json.loads(r)["val"]["pr_auc"]
                                            for r in (run / "metrics.jsonl").read_text().splitlines())
 
-    # best.pt carries the calibration of its own weights (written after that validation pass)
+    # best.pt carries the calibration of its own weights (derived at that validation pass)
     state = ckpt.load_checkpoint(run / "best.pt", "timeseries")
-    info = state["data"]["info"]
-    assert info["calibration"]["threshold"] == pytest.approx(state["best"]["val"]["threshold"])
+    info, calibration = state["data"]["info"], state["task_state"]["calibration"]
+    assert state["data"]["monitor"] == "pr_auc"  # the validation part holds labelled anomalies
+    assert calibration["threshold"] == pytest.approx(state["best"]["val"]["threshold"])
+    assert calibration == result.task_state["calibration"]
     assert info["receptive_field"] == 61 and len(info["normaliser"]["mean"]) == 3
 
     # streaming the trained model over the whole series gives the offline detect scores
     model = result.model.eval()
-    series = TASK.build_data(cfg).test.series[0].source
-    cal = Calibration.from_dict(info["calibration"])
+    series = TASK.for_config(cfg).build_data(cfg).test.series[0].source
+    cal = Calibration.from_dict(calibration)
     mean, std = np.array(info["normaliser"]["mean"]), np.array(info["normaliser"]["std"])
     errors = series_errors(model, normalise(series.values, mean, std), info["halo_left"], 0, chunk=1000,
                            warmup=info["warmup"])
@@ -269,20 +273,21 @@ def test_missing_values_are_interpolated_and_reported(tmp_path):
     path.write_text("timestamp,a,b,label\n" + _rows(400, value=lambda i: "" if i in (5, 6, 300) else f"{i % 7}"))
     cfg = C.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "task.context=20"])
     with pytest.warns(UserWarning, match=re.escape(f"{path}: interpolated missing values: a=3")):
-        data = TASK.build_data(cfg)
+        data = TASK.for_config(cfg).build_data(cfg)
     assert data.test.series[0].source.missing == {"a": 3}
     assert data.test.series[0].source.values[5, 0] == pytest.approx(4 - 4 / 3)  # 4 at step 4, 0 at step 7
 
 
 def test_bad_settings_are_config_errors(tmp_path):
+    task = detection.SeriesDetectionTask()
     cfg = C.resolve_config(TimeSeriesRunConfig, sets=["model.name=resnet18"])
     with pytest.raises(ConfigError, match="anomaly mode forecasts or reconstructs every step with a TCN: "
                                           "model.name must be tcn; got 'resnet18'"):
-        TASK.build_data(cfg)
+        task.build_data(cfg)
     cfg = C.resolve_config(TimeSeriesRunConfig, sets=["task.window=100", "data.length=6000"])
     with pytest.raises(ConfigError, match=re.escape("task.window (100) must be at least the receptive field plus "
                                                     "horizon (126 steps)")):
-        TASK.build_data(cfg)
+        task.build_data(cfg)
     for setting, message in [("task.mode=forecast", "task.mode must be one of anomaly, classify; got 'forecast'"),
                              ("task.objective=predict", "task.objective must be one of forecast, reconstruct"),
                              ("task.threshold=otsu", "task.threshold must be one of auto, best_f1, quantile"),
@@ -290,13 +295,13 @@ def test_bad_settings_are_config_errors(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(message)):
             C.resolve_config(TimeSeriesRunConfig, sets=[setting])
     cfg = C.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000"])
-    TASK.build_data(cfg)
-    assert TASK.monitor == "loss" and TASK.monitor_mode == "min"  # no labels in the training tail
+    data = task.build_data(cfg)
+    assert (data.monitor, data.monitor_mode) == ("loss", "min")  # no labels in the training tail
     cfg = C.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000",
                                                       "task.threshold=best_f1"])
     with pytest.raises(ConfigError, match="task.threshold=best_f1 needs labelled anomalies .* in the validation "
                                           "part; embedded series has none there; use auto or quantile"):
-        TASK.build_data(cfg)
+        task.build_data(cfg)
 
 
 # --------------------------------------------------------------------------- other objectives, modes and data
@@ -327,7 +332,8 @@ def test_multi_series_folder_with_a_training_tail_validation(tmp_path):
     state = ckpt.load_checkpoint(result.run_dir / "best.pt")
     assert state["data"]["info"]["series"] == ["001_UCR_Anomaly_wave1_500_700_710", "002_UCR_Anomaly_wave2_500_820_830"]
     assert state["data"]["info"]["normaliser"] is None  # each series is normalised on its own training part
-    assert TASK.monitor == "loss"  # the training tail holds no labels
+    assert state["data"]["monitor"] == "loss"  # the training tail holds no labels
+    assert state["task_state"] is None  # each series is calibrated on its own validation part
     test = result.metrics["test"]
     assert test["series"] == {"scored": 2, "with_labels": 2} and test["ucr_hit"] == 1.0  # both found (UCR rule)
     assert result.metrics["baselines"]["rolling_zscore"]["test"]["series"] == {"scored": 2, "with_labels": 2}
@@ -339,7 +345,7 @@ def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
     result = fit(TASK, cfg, tmp_path)
     # 4 classes (sine, square, sawtooth, bump), 60 held-out series; measured 0.95
     assert result.metrics["test"]["accuracy"] >= 0.85
-    assert "nn1_euclidean" in result.metrics["baselines"]
+    assert set(result.metrics["baselines"]) == {"linear", "mlp", "nn1_euclidean"}
     assert (result.run_dir / "confusion_matrix.png").exists()
 
     # a UCR/UEA .ts pair: a 1D ResNet-18 from the zoo tells rising from falling ramps
@@ -381,5 +387,4 @@ def test_every_recipe_is_a_valid_config():
     assert configs["ucr_anomaly"].data.val_split == configs["nab"].data.val_split == "train_tail"
     # NAB's shortest files (about 1,100 rows) keep 15% x 75% = 124 steps for training windows
     nab = configs["nab"]
-    geometry = TASK._geometry(nab, 1, announce=False)
-    assert geometry["min_fit"] <= int(1100 * nab.data.train_fraction * (1 - nab.data.val_fraction))
+    assert geometry(nab, 1)["min_fit"] <= int(1100 * nab.data.train_fraction * (1 - nab.data.val_fraction))

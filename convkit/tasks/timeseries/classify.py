@@ -10,7 +10,6 @@ stratified), or one file (a stratified 80/10/10 split).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from scipy import signal
 from torch.utils.data import TensorDataset
 
-from convkit.data.splits import carve_validation, split_indices
+from convkit.data.splits import Splits, carve_validation, remap_labels, split_indices
 from convkit.data.timeseries import ClassificationData, load_classification, load_classification_splits
 from convkit.errors import ConfigError, DataError
 
@@ -58,45 +57,39 @@ def znormalise(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean(axis=2, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-@dataclass
-class ClassificationSplits:
-    """Train/val/test TensorDatasets of ``(X [N, C, L] float32, y [N] int64)`` and the class names."""
-
-    train: TensorDataset
-    val: TensorDataset
-    test: TensorDataset
-    class_names: list[str]
-    name: str
-
-
 def _dataset(data: ClassificationData, index: np.ndarray, znorm: bool) -> TensorDataset:
     x = data.X[index]
     return TensorDataset(torch.from_numpy(znormalise(x) if znorm else np.ascontiguousarray(x)),
                          torch.from_numpy(data.y[index]))
 
 
-def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0) -> ClassificationSplits:
+def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0) -> Splits:
     """The classification splits: the shapes (no ``path``), a ``<Problem>_TRAIN/_TEST``
-    folder, or one ``.ts``/``.tsv`` file."""
+    folder, or one ``.ts``/``.tsv`` file. TensorDatasets of ``(X [N, C, L] float32,
+    y [N] int64)``; ``extras["name"]`` is the problem's name."""
     if not path:
         data = make_shape_series(seed=seed)
         train, val, test = split_indices(data.y, seed=seed)
-        return ClassificationSplits(_dataset(data, train, znorm), _dataset(data, val, znorm),
-                                    _dataset(data, test, znorm), data.class_names, data.name)
+        return _splits(data, data, (train, val, test), znorm)
     p = Path(path)
     if p.is_dir():
         pair = load_classification_splits(p)
         train, val = carve_validation(pair["train"].y, seed=seed)
         everything = np.arange(len(pair["test"].y))
-        return ClassificationSplits(_dataset(pair["train"], train, znorm), _dataset(pair["train"], val, znorm),
-                                    _dataset(pair["test"], everything, znorm), pair["train"].class_names,
-                                    pair["train"].name)
+        return _splits(pair["train"], pair["test"], (train, val, everything), znorm)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     data = load_classification(p)
     train, val, test = split_indices(data.y, seed=seed)
-    return ClassificationSplits(_dataset(data, train, znorm), _dataset(data, val, znorm),
-                                _dataset(data, test, znorm), data.class_names, data.name)
+    return _splits(data, data, (train, val, test), znorm)
+
+
+def _splits(data: ClassificationData, test_data: ClassificationData, index: tuple[np.ndarray, ...],
+            znorm: bool) -> Splits:
+    """Train and val from ``data``, test from ``test_data``, at the given indices."""
+    train, val, test = index
+    return Splits(_dataset(data, train, znorm), _dataset(data, val, znorm), _dataset(test_data, test, znorm),
+                  list(data.class_names), {"name": data.name})
 
 
 def load_classification_eval(path: str, class_names: list[str], znorm: bool = True) -> TensorDataset:
@@ -104,7 +97,8 @@ def load_classification_eval(path: str, class_names: list[str], znorm: bool = Tr
     p = Path(path)
     if p.is_dir():
         test = load_classification_splits(p)["test"]
-        data = ClassificationData(test.X, _remap(test, class_names, p), list(class_names), test.name)
+        data = ClassificationData(test.X, remap_labels(test.y, test.class_names, class_names, str(p)),
+                                  list(class_names), test.name)
     else:
         data = load_classification(p, class_names=class_names)
     return _dataset(data, np.arange(len(data.y)), znorm)
@@ -117,11 +111,3 @@ def load_classification_eval_unlabelled(path: str, znorm: bool = True) -> tuple[
     x = znormalise(data.X) if znorm else data.X
     return torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y]
 
-
-def _remap(data: ClassificationData, class_names: list[str], path: Path) -> np.ndarray:
-    index = {name: i for i, name in enumerate(class_names)}
-    present = [data.class_names[i] for i in np.unique(data.y)]
-    unknown = [name for name in present if name not in index]
-    if unknown:
-        raise DataError(f"{path}: class {unknown[0]!r} is not one of the trained model's classes {class_names}")
-    return np.array([index.get(data.class_names[i], -1) for i in data.y], dtype=np.int64)

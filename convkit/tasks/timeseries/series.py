@@ -217,14 +217,15 @@ class ScoreChunks(Dataset):
     (zero-padded on the right to the longest chunk), ``series``, ``in_start``,
     ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``.
 
-    ``info`` is the run's ``Data.info``; the validation split writes the calibration there.
+    ``scoring`` holds the settings that turn the errors into scores and flags (``combine``,
+    ``smooth``, ``threshold``, ``quantile``); the dataset is never written after it is built.
     """
 
     def __init__(self, series: list[PreparedSeries], split: str, chunk: int, halo_left: int, halo_right: int,
-                 align: int, info: dict) -> None:
+                 align: int, scoring: dict) -> None:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test'; got {split!r}")
-        self.series, self.split, self.info = series, split, info
+        self.series, self.split, self.scoring = series, split, dict(scoring)
         self.chunks: list[tuple[int, Chunk]] = []
         for i, s in enumerate(series):
             start, end = s.parts.val[0], getattr(s.parts, split)[1]

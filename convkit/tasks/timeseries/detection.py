@@ -1,0 +1,508 @@
+"""Anomaly detection in series (``task.mode = "anomaly"``, the default) with a dilated TCN.
+
+A TCN learns, self-supervised on the training part of each series, to forecast the next
+``task.horizon`` steps (``task.objective = "forecast"``, a causal
+:class:`~convkit.models.tcn.TCNForecaster`) or to reconstruct its input
+(``"reconstruct"``, a :class:`~convkit.models.tcn.TCNAutoencoder`). The number of levels
+is the fewest whose receptive field covers ``task.context`` steps. Each step's error is
+robust-z-scored per channel on the validation part, channels are combined and optionally
+smoothed; the threshold comes from the validation part too
+(:mod:`~convkit.tasks.timeseries.scoring`). Validation and test are scored as whole
+series (chunks of ``task.score_chunk`` steps batched into one convolution call).
+
+Metrics: ``roc_auc``, ``pr_auc`` (the headline), ``best_f1``, ``precision``/``recall``/
+``f1`` at the chosen threshold (all point-wise), ``pa_f1`` (point-adjusted: one flagged
+step counts its whole labelled segment as found, which inflates scores; reported because
+the literature does), ``ucr_hit`` for single-anomaly series, ``threshold``, ``flagged``
+and ``loss``. Early stopping follows the validation ``pr_auc`` when the validation parts
+hold labelled anomalies, else the validation ``loss`` (``Data.monitor``).
+
+Baselines, scored like the model on each series' test part: ``linear`` (a linear
+autoregressive forecaster over the model's receptive field) and ``mlp`` (a one-hidden-layer
+MLP forecaster with about the model's parameter count), whose errors go through the same
+robust z-score, threshold and metrics; and the classical ``rolling_zscore`` and
+``isolation_forest``.
+
+Calibration for ``detect`` (the task's name for ``predict``): a run on one series stores
+its input normalisation in ``Data.info``, and each validation pass returns that series'
+error calibration and threshold from ``derive_state``; the engine keeps it with the
+weights of the same epoch (``task_state`` of ``best.pt``), and ``detect`` scores new data
+from that source with them. A run on many series (a folder) normalises and calibrates
+each series on its own training and validation parts, and ``detect`` does the same for
+each input file. ``detect`` writes per-step scores and flags to CSV and a plot under
+``runs/timeseries/detect/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+from sklearn.neural_network import MLPRegressor
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from convkit.data.timeseries import SeriesData, load_series
+from convkit.data.timeseries_synth import make_sensor_series
+from convkit.errors import CheckpointError, ConfigError, DataError
+from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, tcn_forecaster
+from convkit.tasks.timeseries.anomaly import (
+    anomaly_metrics,
+    isolation_forest_scores,
+    make_windows,
+    moving_average,
+    rolling_zscore_scores,
+)
+from convkit.tasks.timeseries.base import TimeSeriesFamily, series_data
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.plots import plot_anomalies
+from convkit.tasks.timeseries.scoring import (
+    Calibration,
+    SplitScores,
+    calibrate,
+    choose_threshold,
+    errors_to_scores,
+    forecast_errors,
+    series_errors,
+    split_metrics,
+    step_errors,
+)
+from convkit.tasks.timeseries.series import (
+    PreparedSeries,
+    ScoreChunks,
+    TrainWindows,
+    check_channels,
+    normalise,
+    normaliser,
+    prepare_series,
+    split_parts,
+)
+from convkit.train.baselines import mlp_hidden_units, one_blas_thread, sklearn_mlp_params
+from convkit.train.task import Data, Task, Trained
+
+DETECT_DIR = Path("runs") / "timeseries" / "detect"
+"""Where ``detect`` writes its CSV files and plots (relative to the working folder)."""
+
+
+class SeriesDetectionTask(TimeSeriesFamily, Task):
+    """Anomaly detection: training batches are dicts of windows ``x [N, C, window]``,
+    ``first`` and ``length``; evaluation batches are chunks of whole series (see
+    :class:`~convkit.tasks.timeseries.series.ScoreChunks`). See the module docstring."""
+
+    monitor = "pr_auc"
+    monitor_mode = "max"
+
+    # ---- data and model
+
+    def build_data(self, cfg: TimeSeriesRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
+        """Training windows and the validation and test chunks of ``data.path`` (empty: the
+        embedded sensor series); with ``path`` and ``spec`` (``evaluate --data``) the test
+        chunks of ``path`` for the trained model. ``Data.monitor`` is ``pr_auc`` when the
+        validation parts hold labelled anomalies, else the validation ``loss`` (min)."""
+        series, where = _load(cfg, path)
+        channels = check_channels(series, spec.info["channels"] if spec is not None else None, where)
+        shape = geometry(cfg, len(channels))
+        if spec is None:
+            _announce(cfg, shape)
+        stats = None
+        if spec is not None and spec.info.get("normaliser") and len(series) == 1:
+            stats = (np.asarray(spec.info["normaliser"]["mean"]), np.asarray(spec.info["normaliser"]["std"]))
+        prepared = [prepare_series(s, cfg.data.val_split, cfg.data.val_fraction, shape["min_fit"], stats, w)
+                    for s, w in zip(series, where)]
+        info = {"mode": "anomaly", "objective": cfg.task.objective, "channels": channels,
+                "source": str(path or cfg.data.path or "embedded sensor series"),
+                "series": [s.name for s in prepared][:1000], **shape,
+                "normaliser": (None if len(prepared) > 1 else {"mean": [float(v) for v in prepared[0].mean],
+                                                                "std": [float(v) for v in prepared[0].std]})}
+        chunks = dict(chunk=cfg.task.score_chunk, halo_left=shape["halo_left"], halo_right=shape["halo_right"],
+                      align=shape["align"], scoring=cfg.task.scoring())
+        test = ScoreChunks(prepared, "test", **chunks)
+        labelled_val = any(s.labels is not None and 0 < s.labels[slice(*s.parts.val)].mean() < 1 for s in prepared)
+        if cfg.task.threshold == "best_f1" and not labelled_val:
+            whose = f"{where[0]} has none there" if len(where) == 1 else "no series has any there"
+            raise ConfigError("task.threshold=best_f1 needs labelled anomalies (and normal steps) in the validation "
+                              f"part; {whose}; use auto or quantile")
+        monitor = ("pr_auc", "max") if labelled_val else ("loss", "min")
+        if path is not None:
+            length = spec.input_shape[1] if spec is not None and spec.input_shape else cfg.task.window
+            return series_data(None, None, test, channels=len(channels), length=length, info=info, monitor=monitor)
+        if cfg.task.window < shape["min_fit"]:
+            raise ConfigError(f"task.window ({cfg.task.window}) must be at least the receptive field plus horizon "
+                              f"({shape['min_fit']} steps); raise task.window or lower task.context")
+        train = TrainWindows(prepared, cfg.task.window, cfg.task.stride, shape["first"])
+        val = ScoreChunks(prepared, "val", **chunks)
+        return series_data(train, val, test, channels=len(channels), length=cfg.task.window, info=info,
+                           monitor=monitor)
+
+    def build_model(self, cfg: TimeSeriesRunConfig, data: Data) -> nn.Module:
+        """The TCN forecaster or autoencoder (``task.objective``) on ``data.in_channels``."""
+        return anomaly_model(cfg, data.in_channels)
+
+    # ---- steps
+
+    def training_step(self, model: nn.Module, batch: dict) -> Tensor:
+        """Mean squared error of the forecasts of the steps after ``first`` (a full
+        receptive field) inside each window's ``length``, or of the reconstruction."""
+        x, first, length = batch["x"], int(batch["first"][0]), batch["length"]
+        out = model(x)
+        steps = torch.arange(x.shape[-1], device=x.device)
+        if out.dim() == 3:  # reconstruction
+            valid = (steps[None, :] < length[:, None]).to(x.dtype)
+            return ((out - x) ** 2 * valid[:, None]).sum() / (valid.sum() * x.shape[1])
+        losses = []
+        for k in range(out.shape[2]):
+            t = steps[: x.shape[-1] - 1 - k]
+            valid = ((t[None, :] >= first) & (t[None, :] + 1 + k < length[:, None])).to(x.dtype)
+            diff = out[:, :, k, : x.shape[-1] - 1 - k] - x[..., 1 + k:]
+            losses.append((diff ** 2 * valid[:, None]).sum() / (valid.sum() * x.shape[1]))
+        return torch.stack(losses).mean()
+
+    def evaluation_step(self, model: nn.Module, batch: dict) -> dict[str, Tensor]:
+        """The kept steps of each chunk, flattened: ``err``/``sq`` ``[S, C]`` (absolute and
+        squared error), ``series`` and ``step`` ``[S]``."""
+        x = batch["x"]
+        abs_err, sq_err = step_errors(model, x)
+        pos = torch.arange(x.shape[-1], device=x.device)[None, :]
+        keep = (pos >= batch["keep_from"][:, None]) & (pos < (batch["keep_from"] + batch["keep_len"])[:, None])
+        return {"err": abs_err.transpose(1, 2)[keep], "sq": sq_err.transpose(1, 2)[keep],
+                "series": batch["series"][:, None].expand_as(keep)[keep],
+                "step": (batch["in_start"][:, None] + pos)[keep]}
+
+    def compute_metrics(self, collected: dict[str, Tensor], dataset: Dataset | None) -> dict[str, Any]:
+        """The split's metrics (:func:`~convkit.tasks.timeseries.scoring.split_metrics`),
+        each series calibrated on its own validation part."""
+        return split_metrics([span.part(dataset.split) for span in score_spans(collected, dataset)])
+
+    def derive_state(self, collected: dict[str, Tensor], dataset: Dataset | None) -> dict | None:
+        """``{"calibration": ...}`` of a single-series run (what ``detect`` scores the run's
+        source with); None for a run on many series (each input is calibrated on its own)."""
+        if len(dataset.series) != 1:
+            return None
+        return {"calibration": score_spans(collected, dataset)[0].calibration.to_dict()}
+
+    # ---- baselines
+
+    def extra_baselines(self, cfg: TimeSeriesRunConfig, data: Data, params: int) -> dict:
+        """``linear`` and ``mlp`` forecasters (:func:`forecaster_baselines`), then
+        ``rolling_zscore`` and ``isolation_forest`` (:func:`classical_baselines`)."""
+        return {**forecaster_baselines(cfg, data, params), **classical_baselines(cfg, data)}
+
+    # ---- detect
+
+    def load_inputs(self, cfg: TimeSeriesRunConfig, spec: Data, inputs: list[str]) -> list[dict]:
+        """Each input is one series file, checked against the model's channels and receptive
+        field and normalised (with the run's normalisation when the run had one series, else
+        on its own training part, whose validation part then calibrates it)."""
+        info = spec.info
+        norm = info.get("normaliser")
+        items = []
+        for p in inputs:
+            loaded = load_series(p, cfg.data.train_fraction)
+            if isinstance(loaded, list):
+                raise DataError(f"{p}: holds {len(loaded)} series; detect takes series files (one series each)")
+            check_channels([loaded], info["channels"], [str(p)])
+            if loaded.length < info["receptive_field"]:
+                raise DataError(f"{p}: {loaded.length} steps, shorter than the model's receptive field "
+                                f"({info['receptive_field']} steps)")
+            mean, std = ((np.asarray(norm["mean"]), np.asarray(norm["std"])) if norm
+                         else normaliser(loaded.values[: max(loaded.train_end, 2)]))
+            val = None if norm else split_parts(loaded.length, loaded.train_end, cfg.data.val_split,
+                                                cfg.data.val_fraction, str(p)).val
+            items.append({"path": str(p), "series": loaded, "x": normalise(loaded.values, mean, std), "val": val})
+        return items
+
+    def predict(self, trained: Trained, inputs: list[dict]) -> list[dict]:
+        """Per input: the number of steps and flagged steps, the threshold, the flagged
+        segments, metrics after the training part when the file has labels, and the CSV
+        (``step[,timestamp],score,flag[,label]``) and plot written under ``runs/timeseries/detect/``."""
+        cfg, info = trained.cfg, trained.spec.info
+        scoring = cfg.task.scoring()
+        DETECT_DIR.mkdir(parents=True, exist_ok=True)
+        out = []
+        for item in inputs:
+            series: SeriesData = item["series"]
+            errors = series_errors(trained.model, item["x"], info["halo_left"], info["halo_right"],
+                                   cfg.task.score_chunk, cfg.train.batch_size, info["align"], info.get("warmup", 0))
+            if item["val"] is None:  # the run's own source: the calibration saved with these weights
+                if not trained.task_state or not trained.task_state.get("calibration"):
+                    raise CheckpointError("the checkpoint holds no calibration (task_state) for its series; "
+                                          "use a best.pt or last.pt written by training")
+                cal = Calibration.from_dict(trained.task_state["calibration"])
+            else:
+                lo, hi = item["val"]
+                labels = None if series.labels is None else series.labels[lo:hi]
+                cal, _ = calibrate(errors[lo:hi], labels, scoring["combine"], scoring["smooth"],
+                                   scoring["threshold"], scoring["quantile"])
+            scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], scoring["smooth"])
+            flagged = (scores >= cal.threshold).astype(np.int64)
+            stem = Path(item["path"]).stem
+            csv_path, png_path = DETECT_DIR / f"{stem}.csv", DETECT_DIR / f"{stem}.png"
+            write_scores_csv(csv_path, scores, flagged, series)
+            plot_anomalies(png_path, series.values, scores, cal.threshold, series.labels,
+                           channel_names=series.channel_names, title=f"{series.name}: anomaly scores",
+                           marks={"training part ends": series.train_end})
+            row = {"steps": series.length, "warmup_steps": info.get("warmup", 0), "flagged": int(flagged.sum()),
+                   "threshold": round(cal.threshold, 6), "threshold_rule": cal.rule,
+                   "calibration": "this series' own validation part" if item["val"] is not None else "the run's",
+                   "segments": _segments(flagged), "csv": str(csv_path), "plot": str(png_path)}
+            if series.labels is not None:
+                after = slice(series.train_end, series.length)
+                metrics = anomaly_metrics(scores[after], series.labels[after], cal.threshold)
+                if metrics:
+                    row["metrics"] = {k: round(v, 6) for k, v in metrics.items()}
+            out.append(row)
+        return out
+
+    def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
+        """``anomalies.png``: the first series' validation and test parts with scores,
+        threshold, labelled and flagged regions."""
+        span = score_spans(collected, data.test)[0]
+        s = data.test.series[0]
+        start, end = span.start, span.end
+        plot_anomalies(Path(run_dir) / "anomalies.png", s.source.values[start:end], span.scores,
+                       span.calibration.threshold, None if s.labels is None else s.labels[start:end],
+                       steps=np.arange(start, end), channel_names=s.source.channel_names,
+                       title=f"{s.name}: validation and test parts (threshold from validation)",
+                       marks={"test part": s.parts.test[0]})
+
+
+# ----------------------------------------------------------------------------- data and model
+
+
+def _load(cfg: TimeSeriesRunConfig, path: str | None) -> tuple[list[SeriesData], list[str]]:
+    """The series and how messages name each (its file, or folder and name)."""
+    source = path or cfg.data.path
+    if not source:
+        return [make_sensor_series(cfg.data.length, cfg.data.channels, seed=cfg.train.seed)], ["embedded series"]
+    loaded = load_series(source, cfg.data.train_fraction)
+    if isinstance(loaded, list):
+        return loaded, [f"{source}: series {s.name}" for s in loaded]
+    return [loaded], [str(source)]
+
+
+def anomaly_model(cfg: TimeSeriesRunConfig, channels: int) -> TCNForecaster | TCNAutoencoder:
+    """The TCN forecaster (``task.objective = "forecast"``) or autoencoder on ``channels``
+    channels, its levels covering ``task.context`` steps (dropout 0 unless set)."""
+    name = cfg.model.name or SeriesDetectionTask.default_model
+    if name != "tcn":
+        raise ConfigError(f"anomaly mode forecasts or reconstructs every step with a TCN: model.name must "
+                          f"be tcn; got {name!r} (any 1D zoo model works in task.mode=classify)")
+    options = {"context": cfg.task.context, "dropout": 0.0, **cfg.model.options}
+    try:
+        if cfg.task.objective == "forecast":
+            return tcn_forecaster(channels, cfg.task.horizon, **options)
+        return tcn_autoencoder(channels, **options)
+    except TypeError as err:  # an option the model does not take
+        raise ConfigError(f"model 'tcn' ({cfg.task.objective}): {err}") from None
+
+
+def geometry(cfg: TimeSeriesRunConfig, channels: int) -> dict:
+    """How far the model sees, from the model itself (built on the meta device: no memory):
+    ``receptive_field``, ``horizon``, ``first`` (the first step a training loss is taken
+    at), ``min_fit`` (the fewest training steps), the scoring halos, ``align``, ``warmup``
+    (steps with no full receptive field) and ``levels``."""
+    with torch.device("meta"):
+        model = anomaly_model(cfg, channels)
+    rf, ahead = model.receptive_field, model.lookahead
+    if isinstance(model, TCNForecaster):
+        h = cfg.task.horizon
+        return {"receptive_field": rf, "horizon": h, "first": rf - 1, "min_fit": rf + h,
+                "halo_left": rf - 1 + h, "halo_right": 0, "align": 1, "warmup": rf - 1 + h,
+                "levels": model.backbone.levels}
+    return {"receptive_field": rf, "horizon": 0, "first": 0, "min_fit": rf, "halo_left": ahead,
+            "halo_right": ahead, "align": model.downsample, "warmup": 0, "levels": model.encoder.levels}
+
+
+def _announce(cfg: TimeSeriesRunConfig, shape: dict) -> None:
+    """One stderr line: the TCN's levels, receptive field and what it predicts."""
+    rf = shape["receptive_field"]
+    what = (f"forecasts {shape['horizon']} step(s) from the last {rf} steps" if cfg.task.objective == "forecast"
+            else f"reconstructs each step from {shape['halo_left']} steps on either side")
+    print(f"tcn ({cfg.task.objective}): {shape['levels']} levels of kernel "
+          f"{cfg.model.options.get('kernel_size', 3)}, dilations 1..{2 ** (shape['levels'] - 1)}: "
+          f"receptive field {rf} steps (task.context={cfg.task.context}); {what}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- scoring a split
+
+
+@dataclass
+class SpanScores:
+    """A series' scores over the steps ``[start, end)`` one split scores (validation part
+    first), with the calibration from the validation part; ``sq`` ``[end - start]`` is the
+    squared error per step (mean over channels)."""
+
+    series: PreparedSeries
+    start: int
+    end: int
+    scores: np.ndarray
+    sq: np.ndarray
+    calibration: Calibration
+
+    def part(self, split: str) -> SplitScores:
+        """The scores of the split's own part (``val`` or ``test``)."""
+        lo, hi = getattr(self.series.parts, split)
+        labels = None if self.series.labels is None else self.series.labels[lo:hi]
+        sq = self.sq[lo - self.start:hi - self.start]
+        return SplitScores(self.series.name, lo, hi, self.scores[lo - self.start:hi - self.start], labels,
+                           self.calibration, float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"))
+
+
+def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray, scoring: dict) -> SpanScores:
+    """Calibrate ``errors [L, C]`` of the steps ``[start, start + L)`` of ``s`` on its
+    validation part and score them (``sq [L, C]``: the squared errors)."""
+    lo, hi = s.parts.val
+    labels = None if s.labels is None else s.labels[lo:hi]
+    cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring["combine"], scoring["smooth"],
+                       scoring["threshold"], scoring["quantile"])
+    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], scoring["smooth"])
+    return SpanScores(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
+
+
+def score_spans(collected: dict[str, Tensor], dataset: ScoreChunks) -> list[SpanScores]:
+    """Reassemble the flattened ``evaluation_step`` outputs of a split into each series'
+    errors, calibrate on its validation part and score the whole span."""
+    series_of, step = collected["series"].numpy(), collected["step"].numpy()
+    err, sq = collected["err"].double().numpy(), collected["sq"].double().numpy()
+    order = np.argsort(series_of, kind="stable")
+    bounds = np.searchsorted(series_of[order], np.arange(len(dataset.series) + 1))
+    spans = []
+    for i, s in enumerate(dataset.series):
+        start, end = dataset.span(i)
+        rows = order[bounds[i]:bounds[i + 1]]
+        e = np.full((end - start, err.shape[1]), np.nan)
+        q = np.full((end - start, err.shape[1]), np.nan)
+        e[step[rows] - start], q[step[rows] - start] = err[rows], sq[rows]
+        spans.append(span_scores(s, start, e, q, dataset.scoring))
+    return spans
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def forecaster_baselines(cfg: TimeSeriesRunConfig, data: Data, params: int) -> dict:
+    """``linear`` (ridge regression) and ``mlp`` (scikit-learn's MLPRegressor, one hidden
+    layer of :func:`~convkit.train.baselines.mlp_hidden_units` for ``params``) forecasters
+    of the next ``task.horizon`` steps of every channel from the last receptive-field steps
+    ``[C * receptive field]``, predicting the change from the last step (as the TCN does).
+    Trained on the windows of the training parts (at most ``task.baseline_max_train``,
+    evenly spaced); their errors are scored like the model's: ``{"test": metrics}``
+    (``mlp`` also ``"params"``)."""
+    series: list[PreparedSeries] = data.test.series
+    horizon = cfg.task.horizon
+    shortest = min(s.parts.fit[1] - s.parts.fit[0] for s in series)
+    lags = max(1, min(int(data.info["receptive_field"]), shortest - horizon))
+    counts = [s.parts.fit[1] - s.parts.fit[0] - lags - horizon + 1 for s in series]
+    every = max(1, math.ceil(sum(counts) / cfg.task.baseline_max_train))
+    xs, ys = [], []
+    for s in series:
+        lo, hi = s.parts.fit
+        inputs, targets = make_windows(s.values.T.numpy()[lo:hi], lags, horizon)  # [N, C, lags], [N, C, H]
+        inputs, targets = inputs[::every], targets[::every]
+        xs.append(inputs.reshape(len(inputs), -1))
+        ys.append((targets - inputs[..., -1:]).reshape(len(targets), -1))
+    channels = series[0].values.shape[0]
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    y = y[:, 0] if y.shape[1] == 1 else y  # one target: the 1D form scikit-learn expects
+    hidden = mlp_hidden_units(params, x.shape[1], channels * horizon)
+    models = {"linear": Ridge(alpha=1.0),
+              "mlp": MLPRegressor(hidden_layer_sizes=(hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10,
+                                  random_state=cfg.train.seed)}
+    out = {}
+    for name, model in models.items():
+        with warnings.catch_warnings(), one_blas_thread():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x, y)
+            results = []
+            for s in series:
+                start, end = s.parts.val[0], s.parts.test[1]
+                errors, sq = _forecaster_errors(model, s.values.T.numpy(), lags, horizon, channels, start, end)
+                results.append(span_scores(s, start, errors, sq, cfg.task.scoring()).part("test"))
+        out[name] = {"test": split_metrics(results)}
+    out["mlp"]["params"] = sklearn_mlp_params(models["mlp"])
+    return out
+
+
+def _forecaster_errors(model: Any, values: np.ndarray, lags: int, horizon: int, channels: int, start: int,
+                       end: int, rows: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """``(abs, sq)`` errors ``[end - start, C]`` of a fitted scikit-learn forecaster on the
+    steps ``[start, end)`` of ``values [T, C]``, defined as the TCN forecaster's (NaN where
+    a prediction lacks a full window)."""
+    first = max(start - horizon - lags, 0)  # the first window whose predictions reach [start, end)
+    windows = sliding_window_view(values[first:end], lags, axis=0)  # [W, C, lags], window j ends at first+j+lags-1
+    length = end - first
+    predictions = np.full((length, channels, horizon), np.nan, dtype=np.float32)
+    for lo in range(0, len(windows), rows):
+        part = windows[lo:lo + rows]
+        change = model.predict(part.reshape(len(part), -1)).reshape(len(part), channels, horizon)
+        predictions[lo + lags - 1:lo + lags - 1 + len(part)] = change + part[..., -1:]
+    x = torch.from_numpy(np.ascontiguousarray(values[first:end].T, dtype=np.float32))[None]  # [1, C, L]
+    abs_err, sq_err = forecast_errors(x, torch.from_numpy(predictions.transpose(1, 2, 0))[None])
+    keep = slice(start - first, end - first)
+    return abs_err[0].T.double().numpy()[keep], sq_err[0].T.double().numpy()[keep]
+
+
+def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
+    """Rolling z-score and IsolationForest scored (smoothed by ``task.smooth``),
+    thresholded on the validation part and measured like the model on each series' test
+    part (no ``loss``: they forecast nothing)."""
+    t = cfg.task
+    scorers = {"rolling_zscore": lambda v, s: rolling_zscore_scores(v, t.zscore_window),
+               "isolation_forest": lambda v, s: isolation_forest_scores(v, t.iforest_window, s.parts.fit[1],
+                                                                        seed=cfg.train.seed)}
+    out = {}
+    for name, scorer in scorers.items():
+        results = []
+        for s in data.test.series:
+            scores = moving_average(scorer(s.values.T.numpy(), s), t.smooth)  # as the model's
+            val, test = slice(*s.parts.val), slice(*s.parts.test)
+            labels = s.labels
+            threshold, rule = choose_threshold(scores[val], None if labels is None else labels[val],
+                                               t.threshold, t.quantile)
+            zero = np.zeros(s.values.shape[0])
+            results.append(SplitScores(s.name, *s.parts.test, scores[test], None if labels is None else labels[test],
+                                       Calibration(zero, zero + 1, threshold, rule), float("nan")))
+        metrics = split_metrics(results)
+        metrics.pop("loss")
+        out[name] = {"test": metrics}
+    return out
+
+
+# ----------------------------------------------------------------------------- detect's output
+
+
+def _segments(flags: np.ndarray, limit: int = 100) -> list[list[int]]:
+    """Flagged runs ``[start, end)`` (at most ``limit``)."""
+    padded = np.concatenate(([0], flags, [0]))
+    edges = np.flatnonzero(np.diff(padded)).reshape(-1, 2)
+    return edges[:limit].tolist()
+
+
+def write_scores_csv(path: Path, scores: np.ndarray, flags: np.ndarray, series: SeriesData) -> None:
+    """``step[,timestamp],score,flag[,label]``, one row per step."""
+    columns = [np.arange(len(scores)).astype(str)]
+    header = ["step"]
+    if series.timestamps is not None:
+        header.append("timestamp")
+        columns.append(np.datetime_as_string(series.timestamps) if np.issubdtype(series.timestamps.dtype,
+                                                                                   np.datetime64)
+                       else series.timestamps.astype(str))
+    header += ["score", "flag"]
+    columns += [np.char.mod("%.6g", scores), flags.astype(str)]
+    if series.labels is not None:
+        header.append("label")
+        columns.append(series.labels.astype(str))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
