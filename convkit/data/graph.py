@@ -74,6 +74,11 @@ class NodeGraph:
     graph: PygData
     label_names: list[str]
     info: dict = field(default_factory=dict)
+    node_ids: list[str] | None = None
+
+    def ids(self) -> list[str]:
+        """The node ids users name (``nodes.csv``'s ``id``; else ``"0"``, ``"1"``, ...)."""
+        return self.node_ids if self.node_ids is not None else [str(i) for i in range(self.graph.num_nodes)]
 
 
 def undirected_edges(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, int, int]:
@@ -383,8 +388,11 @@ def load_csv_graph(path: str | Path, label_names: list[str] | None = None, seed:
     if empty and label_names is None:
         raise DataError(f"{nodes_file}: no labelled node in the {', '.join(empty)} split(s); expected labelled "
                         f"nodes in train, val and test ({int(labelled.sum())} labelled nodes in all)")
-    return clean_graph(torch.from_numpy(features), torch.from_numpy(edges), torch.from_numpy(y), masks, names,
-                       str(root))
+    node_graph = clean_graph(torch.from_numpy(features), torch.from_numpy(edges), torch.from_numpy(y), masks, names,
+                             str(root))
+    node_graph.node_ids = list(index)
+    node_graph.info["split"] = "given" if split_col is not None and any(splits) else "random"
+    return node_graph
 
 
 def _class_key(name: str) -> tuple:
@@ -504,11 +512,12 @@ def first_item(items: list) -> object:
 
 def node_splits(node_graph: NodeGraph) -> Splits:
     """Train/val/test :class:`NodeSplit` datasets sharing the graph (and its device copy);
-    ``extras``: ``graph`` (the ``Data``) and ``info``."""
+    ``extras``: ``graph`` (the ``Data``), ``info`` and ``node_ids``."""
     g = node_graph.graph
     copies: dict = {}
     train, val, test = (NodeSplit(g, getattr(g, f"{s}_mask"), copies) for s in SPLIT_NAMES)
-    return Splits(train, val, test, node_graph.label_names, {"graph": g, "info": node_graph.info})
+    return Splits(train, val, test, node_graph.label_names,
+                  {"graph": g, "info": node_graph.info, "node_ids": node_graph.ids()})
 
 
 class GraphList(Dataset):
