@@ -36,18 +36,32 @@ axis into the batch (``[N, C, T, H, W] -> [N*T, C, H, W]``) makes the output glo
 Integer inputs ``[N, L]`` (token ids) have the axes after N as spatial axes and an
 embedding keeps them.
 
-FLOPs count multiply-adds as 2 FLOPs, in convolutions, transposed convolutions, linear
-layers, matrix products and ``scaled_dot_product_attention``; biases, norms,
+How FLOPs are counted
+---------------------
+By torch's ``torch.utils.flop_counter.FlopCounterMode``, which counts a multiply-add as
+2 FLOPs: the unit of the table and of ``flops_per_sample``. Papers and torchvision quote
+multiply-adds under the name "FLOPs": halve the figures to compare (resnet18 at 224x224:
+3.63 G FLOPs here, the 1.81 G multiply-adds torchvision publishes). It counts
+convolutions (transposed and grouped too: ``out_elems * (C_in / groups) * prod(kernel)``
+multiply-adds), linear layers, matrix products and attention kernels; biases, norms,
 activations, pooling and element-wise operations are not counted (they are small next
-to those). A convolution has ``out_elems * (C_in / groups) * prod(kernel)`` multiply-adds.
+to those). ``_flop_counter`` adds formulas for the two ops it has none for (see there).
+A layer's FLOPs are those of the ops it ran itself in that call (its children's are on
+their own rows), read from the counter's running total as each module call starts and
+ends.
 
-``gradient_receptive_field`` checks the analytic receptive field empirically.
+``summary`` and ``flops_per_sample`` run the model under a torch function mode, which
+makes ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` take their unfused
+path (FlopCounterMode cannot see inside their fused inference kernels); any other fused
+kernel without a formula counts 0.
+
+The tests check the analytic receptive field against the input gradient of a unit
+(``gradient_receptive_field`` in tests/test_analysis.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import math
 import re
@@ -57,9 +71,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from convkit.errors import ConfigError, ConvkitError, ShapeError
 
@@ -279,13 +293,11 @@ def _permutation(name: str, ndim: int, args: tuple, kwargs: dict) -> list[int]:
 
 class _Tracer(TorchFunctionMode):
     """Follows one forward pass: the receptive field of every tensor (keyed on identity,
-    with a weak reference so a recycled id is never mistaken for an old tensor) and the
-    multiply-adds of each op, charged to the innermost module running."""
+    with a weak reference so a recycled id is never mistaken for an old tensor)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._states: dict[int, tuple[weakref.ref, _State]] = {}
-        self.stack: list[list[int]] = [[0]]  # one MAC counter per module call in progress
 
     def state(self, t: torch.Tensor) -> _State | None:
         """The receptive field state of ``t``, None if untracked."""
@@ -304,9 +316,7 @@ class _Tracer(TorchFunctionMode):
         out = func(*args, **kwargs)
         outs = list(_tensors(out))
         if outs:
-            name = getattr(func, "__name__", "")
-            self.stack[-1][0] += _macs(name, args, kwargs, outs[0])
-            self._propagate(name, args, kwargs, outs)
+            self._propagate(getattr(func, "__name__", ""), args, kwargs, outs)
         return out
 
     def _propagate(self, name: str, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> None:
@@ -397,26 +407,76 @@ def _follow(name: str, args: tuple, kwargs: dict, inputs: list[tuple[torch.Tenso
     return _GLOBAL
 
 
-def _macs(name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> int:
-    """Multiply-adds of one op producing ``out`` (0 for ops that are not counted)."""
-    if name.startswith("conv_transpose") and _GEOMETRY.fullmatch(name):
-        w = _arg(args, kwargs, 1, "weight")
-        return _arg(args, kwargs, 0, "input").numel() * w.shape[1] * math.prod(w.shape[2:])
-    if name.startswith("conv") and _GEOMETRY.fullmatch(name):
-        w = _arg(args, kwargs, 1, "weight")
-        return out.numel() * w.shape[1] * math.prod(w.shape[2:])
-    if name == "linear":
-        return out.numel() * _arg(args, kwargs, 1, "weight").shape[-1]
-    if name in ("addmm", "baddbmm"):
-        return out.numel() * args[1].shape[-1]
-    if name == "addbmm":  # a sum over the batch of products
-        return out.numel() * args[1].shape[-1] * args[1].shape[0]
-    if name in _MATMUL:
-        return out.numel() * args[0].shape[-1]
-    if name == "scaled_dot_product_attention":
-        q, k = _arg(args, kwargs, 0, "query"), _arg(args, kwargs, 1, "key")
-        return q.numel() * k.shape[-2] + out.numel() * k.shape[-2]
-    return 0
+# --------------------------------------------------------------------------- FLOPs
+
+
+# Hand-written formulas, only for the ops FlopCounterMode has none for (it counts 0 there).
+# Both are in FLOPs, 2 per multiply-add, like FlopCounterMode's own; they receive shapes.
+
+def _attention_flops(query: Sequence[int], key: Sequence[int], value: Sequence[int], *args: Any,
+                     out_shape: Any = None, **kwargs: Any) -> int:
+    """``scaled_dot_product_attention`` as the fused CPU kernel runs it: ``q k^T`` and
+    ``softmax(.) v``, ``[*B, L, E] x [*B, S, E] x [*B, S, Ev]``: ``2 * prod(B) L S (E + Ev)``
+    (FlopCounterMode's formula for the CUDA kernels)."""
+    return 2 * math.prod(query[:-1]) * key[-2] * (query[-1] + value[-1])
+
+
+def _addbmm_flops(bias: Sequence[int], batch1: Sequence[int], batch2: Sequence[int], *args: Any,
+                  out_shape: Any = None, **kwargs: Any) -> int:
+    """``addbmm``: a sum over ``b`` of ``[n, k] @ [k, m]`` products: ``2 b n k m``."""
+    b, n, k = batch1
+    return 2 * b * n * k * batch2[-1]
+
+
+def _flop_counter() -> FlopCounterMode:
+    """torch's FlopCounterMode (silent), plus formulas for ``addbmm`` and the CPU kernel of
+    ``scaled_dot_product_attention`` (``_scaled_dot_product_flash_attention_for_cpu``),
+    which it does not count."""
+    extra = {torch.ops.aten.addbmm: _addbmm_flops}
+    cpu_attention = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if cpu_attention is not None:
+        extra[cpu_attention] = _attention_flops
+    return FlopCounterMode(display=False, custom_mapping=extra)
+
+
+class _UnfusedForward(TorchFunctionMode):
+    """Runs every op unchanged; being active is enough to make ``nn.MultiheadAttention``
+    and ``nn.TransformerEncoderLayer`` take their unfused path, whose ops are counted."""
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None):
+        return func(*args, **(kwargs or {}))
+
+
+def flops_per_sample(model: nn.Module, example_input: Any, batch_size: int | None = None) -> int:
+    """FLOPs (2 per multiply-add, as FlopCounterMode counts; halve for multiply-adds) of
+    one forward pass of ``model`` per example: the pass on ``example_input`` divided by
+    the batch size. Runs in eval mode without gradients and restores the mode.
+
+    ``example_input`` is what ``model`` takes: a tensor ``[N, ...]`` (``model(x)``), a
+    tuple of arguments (``model(*args)``) or any other object (a graph batch), with
+    ``batch_size`` giving N when it is not the first axis of the (first) tensor.
+    LeNet-5 on ``[1, 1, 32, 32]``: 833,040.
+
+    Raises:
+        ConfigError: ``batch_size`` is needed (no tensor input) or not a positive integer.
+    """
+    if batch_size is None:
+        first = example_input if isinstance(example_input, torch.Tensor) else (
+            next(_tensors(example_input), None) if isinstance(example_input, (tuple, list)) else None)
+        if first is None or first.ndim == 0:
+            raise ConfigError(f"flops_per_sample: pass batch_size for an input of type "
+                              f"{type(example_input).__name__} (no leading batch axis to read it from)")
+        batch_size = first.shape[0]
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), _flop_counter() as counter, _UnfusedForward():
+            model(*args)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // batch_size
 
 
 # --------------------------------------------------------------------------- summary
@@ -452,20 +512,28 @@ def _trace(model: nn.Module, input_shape: Sequence[int], dtype: torch.dtype) -> 
     x = _input_for(model, input_shape, dtype)
     spatial = tuple(range(1 if not dtype.is_floating_point else 2, x.ndim))
     tracer = _Tracer()
+    counter = _flop_counter()
     calls: list[LayerInfo] = []
     names = {m: n for n, m in model.named_modules()}
+    # One entry per module call in progress: the counter's total when it started and the
+    # FLOPs of its finished child calls (a call's own FLOPs are the rest).
+    running: list[list[int]] = []
 
     def pre_hook(module: nn.Module, inputs: Any) -> None:
-        tracer.stack.append([0])
+        running.append([counter.get_total_flops(), 0])
 
     def post_hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        macs = tracer.stack.pop()[0]
+        start, children = running.pop()
+        flops = counter.get_total_flops() - start
+        if running:
+            running[-1][1] += flops
         first = next(_tensors(output), None)
         state = tracer.state(first) if first is not None else None
         rf = state.size if isinstance(state, _Local) else None
         own = sum(p.numel() for p in module.parameters(recurse=False))
         calls.append(LayerInfo(names[module], type(module).__name__,
-                               tuple(first.shape) if first is not None else None, own, rf, 2 * macs))
+                               tuple(first.shape) if first is not None else None, own, rf,
+                               flops - children))
 
     handles = []
     for module in names:
@@ -474,7 +542,7 @@ def _trace(model: nn.Module, input_shape: Sequence[int], dtype: torch.dtype) -> 
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), tracer:
+        with torch.no_grad(), counter, tracer:
             if spatial:
                 tracer.set_state(x, _Local((1,) * len(spatial), (1,) * len(spatial), spatial))
             model(x)
@@ -550,118 +618,6 @@ def format_summary(layers: Sequence[LayerInfo], model: nn.Module | None = None) 
     if last is not None:
         totals.append(f"receptive field: {_dims(last.receptive_field)} (output of {last.name or '(model)'})")
     return "\n".join([line(header), rule, *map(line, rows), rule, *totals])
-
-
-# --------------------------------------------------------------------------- gradient check
-
-
-class _StopForward(Exception):
-    """Raised by a hook once the probed layer has produced its output."""
-
-
-_NORMS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm", "rms_norm"}
-_MAX_POOL = re.compile(r"max_pool([123])d")
-_ADAPTIVE_MAX = re.compile(r"adaptive_max_pool([123])d")
-
-
-class _NoCancellation(TorchFunctionMode):
-    """Ops rewritten so every input a unit depends on gets a nonzero gradient: norms
-    become identities (they would cancel a constant input), max pooling becomes a mean
-    over the same windows (max routes the gradient to one input only)."""
-
-    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name in _NORMS:
-            return _arg(args, kwargs, 0, "input")
-        pool = _MAX_POOL.fullmatch(name)
-        if pool and not _arg(args, kwargs, 6, "return_indices", False):
-            return _mean_pool(int(pool.group(1)), *(_arg(args, kwargs, i, n, default) for i, n, default in (
-                (0, "input", None), (1, "kernel_size", None), (2, "stride", None), (3, "padding", 0),
-                (4, "dilation", 1), (5, "ceil_mode", False))))
-        adaptive = _ADAPTIVE_MAX.fullmatch(name)
-        if adaptive and not _arg(args, kwargs, 2, "return_indices", False):
-            avg = getattr(F, f"adaptive_avg_pool{adaptive.group(1)}d")
-            return avg(_arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "output_size"))
-        return func(*args, **kwargs)
-
-
-def _mean_pool(dims: int, x: torch.Tensor, kernel_size: Any, stride: Any, padding: Any,
-               dilation: Any, ceil_mode: bool) -> torch.Tensor:
-    """A depthwise mean filter with max pooling's geometry (dilation and ceil_mode too)."""
-    k = _ints(kernel_size, dims)
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) else _ints(stride, dims)
-    p, d = _ints(padding, dims), _ints(dilation, dims)
-    pads: list[int] = []
-    for i in reversed(range(dims)):  # F.pad wants the last axis first
-        n = x.shape[x.ndim - dims + i]
-        out = conv_output_size(n, k[i], s[i], p[i], d[i], ceil_mode)
-        extra = max(0, (out - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (n + 2 * p[i]))
-        pads += [p[i], p[i] + extra]
-    x = F.pad(x, pads)
-    channels = x.shape[-dims - 1]
-    weight = x.new_full((channels, 1, *k), 1.0 / math.prod(k))
-    conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
-    return conv(x, weight, stride=s, dilation=d, groups=channels)
-
-
-def _positive_copy(model: nn.Module) -> nn.Module:
-    """A float64 eval-mode copy with biases 0 and all other parameters positive (matrices
-    and kernels ``1 / fan_in``), so no two paths cancel and activations stay small."""
-    probe = copy.deepcopy(model).double().eval()
-    with torch.no_grad():
-        for name, p in probe.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-            elif p.ndim >= 2:
-                p.fill_(p.shape[0] / p.numel())
-            else:
-                p.fill_(1.0)
-    return probe
-
-
-def gradient_receptive_field(model: nn.Module, input_shape: Sequence[int],
-                             layer: str | None = None) -> tuple[int, ...]:
-    """Empirical receptive field: backpropagate from the centre unit of ``layer``'s output
-    (the model's output when None; it must be ``[N, C, *S]``) to an input ``[N, C, *S]``
-    and measure, per spatial axis, the extent of the nonzero input gradient.
-
-    Runs on a copy (``_positive_copy``: positive constant weights, eval mode, float64)
-    with norms bypassed and max pooling replaced by a mean over the same windows, so no
-    gradient cancels or is routed to a single input. The result equals the analytic
-    receptive field when that fits inside the input: pick an input larger than it.
-    """
-    probe = _positive_copy(model)
-    try:
-        target = probe if layer is None else probe.get_submodule(layer)
-    except AttributeError:
-        raise ConfigError(f"{type(model).__name__} has no layer {layer!r}") from None
-    captured: dict[str, torch.Tensor] = {}
-
-    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        captured["out"] = next(_tensors(output))
-        raise _StopForward
-
-    x = _input_for(probe, input_shape, torch.float64).fill_(1e-3).requires_grad_(True)
-    handle = target.register_forward_hook(hook)
-    try:
-        with _NoCancellation():
-            probe(x)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-    out = captured.get("out")
-    if out is None or out.ndim != x.ndim or x.ndim < 3:
-        got = "nothing" if out is None else f"shape {list(out.shape)}"
-        raise ShapeError(f"layer {layer or '(model)'!r} must output [N, C, *S] like the input "
-                         f"{list(x.shape)}; got {got}")
-    centre = tuple(n // 2 for n in out.shape[2:])
-    out[(0, slice(None), *centre)].sum().backward()
-    reached = (x.grad[0].abs().sum(0) > 0).nonzero()
-    if reached.numel() == 0:
-        raise RuntimeError(f"no input gradient reached layer {layer or '(model)'!r}")
-    return tuple(int(hi - lo + 1) for lo, hi in zip(reached.min(0).values, reached.max(0).values))
 
 
 # --------------------------------------------------------------------------- command line

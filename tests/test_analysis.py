@@ -3,10 +3,14 @@ the MLP-vs-conv figure and the command line."""
 
 from __future__ import annotations
 
+import copy
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from typing import Any, Callable, Sequence
 
 import pytest
 import scipy.signal
@@ -15,13 +19,17 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from convkit.analysis import (
+    _arg,
+    _ints,
+    _tensors,
     conv_output_shape,
     conv_output_size,
     conv_transpose_output_size,
+    flops_per_sample,
     format_summary,
-    gradient_receptive_field,
     main,
     mlp_vs_conv,
     receptive_field,
@@ -134,6 +142,120 @@ def test_output_size_errors_are_clear():
         conv_output_size(8, 3, padding="full")
     with pytest.raises(ConfigError, match="stride must be an integer >= 1"):
         conv_output_size(8, 3, stride=1.5)
+
+
+# --------------------------------------------------------------------------- gradient check
+# The reference the analytic receptive field is checked against: backpropagate from one
+# output unit and measure how far the nonzero input gradient reaches.
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the probed layer has produced its output."""
+
+
+_NORMS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm", "rms_norm"}
+_MAX_POOL = re.compile(r"max_pool([123])d")
+_ADAPTIVE_MAX = re.compile(r"adaptive_max_pool([123])d")
+
+
+class _NoCancellation(TorchFunctionMode):
+    """Ops rewritten so every input a unit depends on gets a nonzero gradient: norms
+    become identities (they would cancel a constant input), max pooling becomes a mean
+    over the same windows (max routes the gradient to one input only)."""
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _NORMS:
+            return _arg(args, kwargs, 0, "input")
+        pool = _MAX_POOL.fullmatch(name)
+        if pool and not _arg(args, kwargs, 6, "return_indices", False):
+            return _mean_pool(int(pool.group(1)), *(_arg(args, kwargs, i, n, default) for i, n, default in (
+                (0, "input", None), (1, "kernel_size", None), (2, "stride", None), (3, "padding", 0),
+                (4, "dilation", 1), (5, "ceil_mode", False))))
+        adaptive = _ADAPTIVE_MAX.fullmatch(name)
+        if adaptive and not _arg(args, kwargs, 2, "return_indices", False):
+            avg = getattr(F, f"adaptive_avg_pool{adaptive.group(1)}d")
+            return avg(_arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "output_size"))
+        return func(*args, **kwargs)
+
+
+def _mean_pool(dims: int, x: torch.Tensor, kernel_size: Any, stride: Any, padding: Any,
+               dilation: Any, ceil_mode: bool) -> torch.Tensor:
+    """A depthwise mean filter with max pooling's geometry (dilation and ceil_mode too)."""
+    k = _ints(kernel_size, dims)
+    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) else _ints(stride, dims)
+    p, d = _ints(padding, dims), _ints(dilation, dims)
+    pads: list[int] = []
+    for i in reversed(range(dims)):  # F.pad wants the last axis first
+        n = x.shape[x.ndim - dims + i]
+        out = conv_output_size(n, k[i], s[i], p[i], d[i], ceil_mode)
+        extra = max(0, (out - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (n + 2 * p[i]))
+        pads += [p[i], p[i] + extra]
+    x = F.pad(x, pads)
+    channels = x.shape[-dims - 1]
+    weight = x.new_full((channels, 1, *k), 1.0 / math.prod(k))
+    conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
+    return conv(x, weight, stride=s, dilation=d, groups=channels)
+
+
+def _positive_copy(model: nn.Module) -> nn.Module:
+    """A float64 eval-mode copy with biases 0 and all other parameters positive (matrices
+    and kernels ``1 / fan_in``), so no two paths cancel and activations stay small."""
+    probe = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        for name, p in probe.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif p.ndim >= 2:
+                p.fill_(p.shape[0] / p.numel())
+            else:
+                p.fill_(1.0)
+    return probe
+
+
+def gradient_receptive_field(model: nn.Module, input_shape: Sequence[int],
+                             layer: str | None = None) -> tuple[int, ...]:
+    """Empirical receptive field: backpropagate from the centre unit of ``layer``'s output
+    (the model's output when None; it must be ``[N, C, *S]``) to an input ``[N, C, *S]``
+    and measure, per spatial axis, the extent of the nonzero input gradient.
+
+    Runs on a copy (``_positive_copy``: positive constant weights, eval mode, float64)
+    with norms bypassed and max pooling replaced by a mean over the same windows, so no
+    gradient cancels or is routed to a single input. The result equals the analytic
+    receptive field when that fits inside the input: pick an input larger than it.
+    """
+    probe = _positive_copy(model)
+    try:
+        target = probe if layer is None else probe.get_submodule(layer)
+    except AttributeError:
+        raise ConfigError(f"{type(model).__name__} has no layer {layer!r}") from None
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        captured["out"] = next(_tensors(output))
+        raise _StopForward
+
+    x = torch.full(tuple(input_shape), 1e-3, dtype=torch.float64, requires_grad=True)
+    handle = target.register_forward_hook(hook)
+    try:
+        with _NoCancellation():
+            probe(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    out = captured.get("out")
+    if out is None or out.ndim != x.ndim or x.ndim < 3:
+        got = "nothing" if out is None else f"shape {list(out.shape)}"
+        raise ShapeError(f"layer {layer or '(model)'!r} must output [N, C, *S] like the input "
+                         f"{list(x.shape)}; got {got}")
+    centre = tuple(n // 2 for n in out.shape[2:])
+    out[(0, slice(None), *centre)].sum().backward()
+    reached = (x.grad[0].abs().sum(0) > 0).nonzero()
+    if reached.numel() == 0:
+        raise RuntimeError(f"no input gradient reached layer {layer or '(model)'!r}")
+    return tuple(int(hi - lo + 1) for lo, hi in zip(reached.min(0).values, reached.max(0).values))
 
 
 # --------------------------------------------------------------------------- receptive fields
@@ -316,6 +438,64 @@ def test_params_and_flops_of_known_layers():
     total = conv1.flops + grouped.flops + fc.flops
     assert f"total FLOPs: {total:,}" in table
     assert "receptive field: 5x5 (output of 2)" in table
+
+
+class _Attention(nn.Module):
+    """Attention written four ways: nn.MultiheadAttention, scaled_dot_product_attention,
+    einsum and addbmm (the last two only to exercise their FLOP counts)."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(16, 48)
+        self.mha = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x):  # [N, L, 16]
+        q, k, v = self.qkv(x).view(*x.shape[:2], 3, 2, 8).permute(2, 0, 3, 1, 4)  # [N, 2, L, 8]
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        scores = torch.einsum("nhld,nhmd->nhlm", q, k)
+        summed = torch.addbmm(x.new_zeros(x.shape[1], x.shape[1]), q[0], k[0].transpose(1, 2))
+        return self.mha(x, x, x, need_weights=False)[0] + attended + scores.sum() + summed.sum()
+
+
+def test_attention_flops_counted_on_every_path():
+    n, length, width, heads = 2, 10, 16, 2
+    torch.manual_seed(0)
+    model = _Attention()
+    qkv, mha, whole = summary(model, (n, length, width))
+    tokens = n * length
+    attention = 2 * (n * heads * length * length * 8) * 2  # q k^T and softmax(.) v, heads of 8
+    assert qkv.flops == 2 * tokens * width * 48
+    # in-projection, out-projection and attention of nn.MultiheadAttention
+    assert mha.flops == 2 * tokens * width * 48 + 2 * tokens * width * width + attention
+    einsum = attention // 2
+    addbmm = 2 * heads * length * 8 * length  # a sum over the heads of sample 0: [L, 8] @ [8, L]
+    assert whole.flops == attention + einsum + addbmm
+    # the fused inference kernel of nn.MultiheadAttention is not taken, so it is counted too
+    assert flops_per_sample(model, torch.randn(n, length, width)) * n == qkv.flops + mha.flops + whole.flops
+
+
+def test_flops_per_sample(create_model):
+    lenet = create_model("lenet5")
+    assert flops_per_sample(lenet, torch.zeros(1, 1, 32, 32)) == 833_040  # 416,520 multiply-adds
+    assert flops_per_sample(lenet, torch.zeros(4, 1, 32, 32)) == 833_040
+    assert sum(info.flops for info in summary(lenet, (1, 1, 32, 32))) == 833_040
+    assert lenet.training  # the mode is restored
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(5, 3)
+
+        def forward(self, a, b):
+            return self.fc(a) + b
+
+    pair = (torch.zeros(6, 5), torch.zeros(6, 3))
+    assert flops_per_sample(TwoInputs(), pair) == 2 * 5 * 3
+    assert flops_per_sample(TwoInputs(), pair, batch_size=3) == 2 * 2 * 5 * 3
+    with pytest.raises(ConfigError, match="pass batch_size for an input of type dict"):
+        flops_per_sample(nn.Identity(), {"x": torch.zeros(2, 3)})
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1; got 0"):
+        flops_per_sample(nn.Identity(), torch.zeros(2, 3), batch_size=0)
 
 
 def test_mlp_versus_conv_weights():
