@@ -4,9 +4,13 @@ reconstruction objective, classification mode and the recipes."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,18 +18,19 @@ import numpy as np
 import pytest
 import torch
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.cli import main
 from convkit.errors import ConfigError
 from convkit.models.tcn import tcn_forecaster
+from convkit.tasks.timeseries import detection
+from convkit.tasks.timeseries.classification import SeriesClassificationTask
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.detection import SeriesDetectionTask, geometry
 from convkit.tasks.timeseries.scoring import Calibration, StreamingDetector, errors_to_scores, series_errors
 from convkit.tasks.timeseries.series import normalise, plan_chunks
-from convkit.tasks.timeseries import detection
-from convkit.tasks.timeseries.config import TimeSeriesRunConfig
-from convkit.tasks.timeseries.detection import geometry
 from convkit.tasks.timeseries.task import TASK
 from convkit.train import checkpoint as ckpt
-from convkit.train.engine import fit
+from convkit.train.engine import evaluate_split, fit
 
 REPO = Path(__file__).resolve().parents[2]
 PERIOD = 24
@@ -83,7 +88,7 @@ def test_tcn_beats_both_baselines_on_pr_auc_and_the_run_folder_holds_everything(
     # A 6000-step, 3-channel synthetic series (every anomaly kind twice after the clean
     # training half). Measured: TCN 0.80, IsolationForest 0.69, rolling z-score 0.37.
     # Bar: the TCN's test PR-AUC is at least 0.7 and 0.05 above the better baseline.
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=SMALL + ["train.name=small"])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=SMALL + ["train.name=small"])
     result = fit(TASK, cfg, tmp_path)
     run = result.run_dir
     assert {p.name for p in run.iterdir()} >= {"config.toml", "metrics.jsonl", "metrics.json", "best.pt", "last.pt",
@@ -271,7 +276,7 @@ def test_bad_input_ends_with_one_clear_line_naming_the_file(case, tmp_path, caps
 def test_missing_values_are_interpolated_and_reported(tmp_path):
     path = tmp_path / "gaps.csv"
     path.write_text("timestamp,a,b,label\n" + _rows(400, value=lambda i: "" if i in (5, 6, 300) else f"{i % 7}"))
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "task.context=20"])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "task.context=20"])
     with pytest.warns(UserWarning, match=re.escape(f"{path}: interpolated missing values: a=3")):
         data = TASK.for_config(cfg).build_data(cfg)
     assert data.test.series[0].source.missing == {"a": 3}
@@ -280,11 +285,11 @@ def test_missing_values_are_interpolated_and_reported(tmp_path):
 
 def test_bad_settings_are_config_errors(tmp_path):
     task = detection.SeriesDetectionTask()
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=["model.name=resnet18"])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["model.name=resnet18"])
     with pytest.raises(ConfigError, match="anomaly mode forecasts or reconstructs every step with a TCN: "
                                           "model.name must be tcn; got 'resnet18'"):
         task.build_data(cfg)
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=["task.window=100", "data.length=6000"])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.window=100", "data.length=6000"])
     with pytest.raises(ConfigError, match=re.escape("task.window (100) must be at least the receptive field plus "
                                                     "horizon (126 steps)")):
         task.build_data(cfg)
@@ -293,11 +298,11 @@ def test_bad_settings_are_config_errors(tmp_path):
                              ("task.threshold=otsu", "task.threshold must be one of auto, best_f1, quantile"),
                              ("data.val_split=random", "data.val_split must be one of after_train, train_tail")]:
         with pytest.raises(ConfigError, match=re.escape(message)):
-            C.resolve_config(TimeSeriesRunConfig, sets=[setting])
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000"])
+            config_io.resolve_config(TimeSeriesRunConfig, sets=[setting])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000"])
     data = task.build_data(cfg)
     assert (data.monitor, data.monitor_mode) == ("loss", "min")  # no labels in the training tail
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000",
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["data.val_split=train_tail", "data.length=6000",
                                                       "task.threshold=best_f1"])
     with pytest.raises(ConfigError, match="task.threshold=best_f1 needs labelled anomalies .* in the validation "
                                           "part; embedded series has none there; use auto or quantile"):
@@ -309,7 +314,7 @@ def test_bad_settings_are_config_errors(tmp_path):
 
 def test_reconstruction_objective_trains_a_tcn_autoencoder(tmp_path):
     data = write_csv(tmp_path / "plant.csv")
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=[
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[
         f"data.path={data}", "task.objective=reconstruct", "task.context=24", "task.window=96", "task.stride=8",
         "model.options.channels=16", "train.epochs=10", "train.name=ae", "train.baselines=false", "task.smooth=1"])
     result = fit(TASK, cfg, tmp_path)
@@ -325,7 +330,7 @@ def test_multi_series_folder_with_a_training_tail_validation(tmp_path):
         values[begin - 1:end] += 2.0
         (tmp_path / f"00{number}_UCR_Anomaly_wave{number}_500_{begin}_{end}.txt").write_text(
             "\n".join(f"{v:.5f}" for v in values))
-    cfg = C.resolve_config(TimeSeriesRunConfig, REPO / "tasks" / "timeseries" / "ucr_anomaly.toml", sets=[
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, REPO / "tasks" / "timeseries" / "ucr_anomaly.toml", sets=[
         f"data.path={tmp_path}", "task.context=30", "task.window=128", "task.stride=16", "train.epochs=6",
         "train.name=ucr", "train.max_minutes=0", "model.options.channels=16", "task.score_chunk=256"])
     result = fit(TASK, cfg, tmp_path)
@@ -340,7 +345,7 @@ def test_multi_series_folder_with_a_training_tail_validation(tmp_path):
 
 
 def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
-    cfg = C.resolve_config(TimeSeriesRunConfig, sets=[
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[
         "task.mode=classify", "task.context=32", "model.options.channels=16", "train.epochs=6", "train.name=shapes"])
     result = fit(TASK, cfg, tmp_path)
     # 4 classes (sine, square, sawtooth, bump), 60 held-out series; measured 0.95
@@ -379,8 +384,8 @@ def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
 def test_every_recipe_is_a_valid_config():
     recipes = sorted((REPO / "tasks" / "timeseries").glob("*.toml"))
     assert [p.stem for p in recipes] == ["csv", "default", "nab", "ucr_anomaly", "ucr_classification"]
-    configs = {p.stem: C.resolve_config(TimeSeriesRunConfig, p) for p in recipes}
-    assert configs["default"] == C.resolve_config(TimeSeriesRunConfig, sets=["model.options={channels = 32, "
+    configs = {p.stem: config_io.resolve_config(TimeSeriesRunConfig, p) for p in recipes}
+    assert configs["default"] == config_io.resolve_config(TimeSeriesRunConfig, sets=["model.options={channels = 32, "
                                                                             "kernel_size = 3, dropout = 0.0, "
                                                                             "norm = \"weight\"}"])
     assert configs["ucr_classification"].task.mode == "classify"
@@ -388,3 +393,93 @@ def test_every_recipe_is_a_valid_config():
     # NAB's shortest files (about 1,100 rows) keep 15% x 75% = 124 steps for training windows
     nab = configs["nab"]
     assert geometry(nab, 1)["min_fit"] <= int(1100 * nab.data.train_fraction * (1 - nab.data.val_fraction))
+
+
+# --------------------------------------------------------------------------- stateless tasks
+
+
+def smoke_config(*sets: str) -> TimeSeriesRunConfig:
+    """The task's smoke profile on the CPU, without baselines, plus ``sets``."""
+    return config_io.resolve_config(TimeSeriesRunConfig, sets=[*TASK.profiles["smoke"], "train.device=cpu",
+                                                               "train.baselines=false", *sets])
+
+
+def test_the_mode_picks_the_task_and_both_declare_a_dynamic_time_axis():
+    detect_cfg, classify_cfg = smoke_config(), smoke_config("task.mode=classify")
+    detector, classifier = TASK.for_config(detect_cfg), TASK.for_config(classify_cfg)
+    assert type(detector) is SeriesDetectionTask and type(classifier) is SeriesClassificationTask
+    assert detector.for_config(detect_cfg) is detector and type(detector.for_config(classify_cfg)) is SeriesClassificationTask
+    assert {t.name for t in (TASK, detector, classifier)} == {"timeseries"}
+    assert {t.config_class for t in (TASK, detector, classifier)} == {TimeSeriesRunConfig}
+    for task, cfg, shape in ((detector, detect_cfg, (2, 64)), (classifier, classify_cfg, (1, 128))):
+        data = task.build_data(cfg)
+        assert (data.input_kind, data.spatial_dims, data.input_shape, data.dynamic_axes) == ("grid", 1, shape,
+                                                                                           {2: "time"})
+        model = task.build_model(cfg, data).eval()
+        with torch.no_grad():  # the models take any length: the time axis is dynamic on export too
+            assert model(torch.randn(2, shape[0], 3 * shape[1])).shape[0] == 2
+
+
+FIT_IN_ONE_PROCESS = """
+import json, sys, torch
+torch.set_num_threads(1)
+from convkit import config as config_io
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.task import TASK
+from convkit.train.engine import fit
+runs = []
+for i, mode in enumerate(sys.argv[2:]):
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[*TASK.profiles["smoke"], "train.device=cpu",
+                                   "train.baselines=false", "train.epochs=1", "train.batch_size=32",
+                                   f"task.mode={mode}", f"train.name={i}-{mode}"])
+    runs.append(fit(TASK, cfg, sys.argv[1]).metrics)
+print(json.dumps({"runs": runs, "task_attributes": sorted(vars(TASK))}))
+"""
+
+
+@pytest.mark.slow  # two fresh Python processes: about 15 s on two idle cores, most of it importing torch
+def test_two_fits_in_one_process_give_what_each_gives_alone(tmp_path):
+    # Two fresh processes, each training both modes through the one module-level TASK, in
+    # either order: the first run of each process is the mode alone, the second follows
+    # the other mode. A monitor, calibration or any other state left on TASK or on shared
+    # objects by the first run would change the second.
+    orders = [("anomaly", "classify"), ("classify", "anomaly")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", FIT_IN_ONE_PROCESS, str(tmp_path / str(i)), *order],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+             for i, order in enumerate(orders)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.splitlines()[-1]))
+
+    def metrics(run: dict) -> dict:
+        return {k: v for k, v in run.items() if k != "train_seconds"}
+
+    (detect_alone, classify_after), (classify_alone, detect_after) = (r["runs"] for r in results)
+    assert metrics(detect_after) == metrics(detect_alone)
+    assert metrics(classify_after) == metrics(classify_alone)
+    assert "pr_auc" in detect_alone["val"] and "accuracy" in classify_alone["val"]
+    assert results[0]["task_attributes"] == results[1]["task_attributes"] == []  # TASK holds nothing
+
+
+def test_best_pt_holds_the_calibration_of_its_own_epoch_and_the_data_is_not_written(tmp_path):
+    cfg = smoke_config("train.epochs=4", "train.name=calibration")
+    task = TASK.for_config(cfg)
+    data = task.build_data(cfg)
+    info = copy.deepcopy(data.info)
+    result = fit(TASK, cfg, tmp_path, data=data)
+    assert data.info == info and vars(TASK) == {} and vars(task) == {}
+    states = {name: ckpt.load_checkpoint(result.run_dir / name, "timeseries") for name in ("best.pt", "last.pt")}
+    for state in states.values():  # each checkpoint's calibration is what its own weights give on validation
+        model = task.build_model(cfg, data)
+        model.load_state_dict(state["model"])
+        _, collected = evaluate_split(task, model, data.val, data, torch.device("cpu"), cfg.train)
+        assert state["task_state"] == task.derive_state(collected, data.val)
+        assert set(state["task_state"]["calibration"]) == {"centre", "scale", "threshold", "rule"}
+    best, last = states["best.pt"], states["last.pt"]
+    assert best["epoch"] == best["best"]["epoch"] < last["epoch"] == 4  # measured: epoch 1 is the best
+    assert best["task_state"] != last["task_state"]
+    assert best["task_state"]["calibration"]["threshold"] == pytest.approx(best["best"]["val"]["threshold"])
+    assert result.task_state == best["task_state"]
