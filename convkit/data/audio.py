@@ -19,7 +19,7 @@ never decodes again. Formats, detected in this order:
   otherwise a seeded stratified 80/10/10 split.
 
 A ``_background_noise_`` folder (Speech Commands ships one; a ``<class>/<file>`` folder
-may have one too) becomes the noise bank ``AudioSplits.noise`` ``[M, T]`` for augmentation.
+may have one too) becomes the noise bank ``Splits.extras["noise"]`` ``[M, T]`` for augmentation.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,7 @@ from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
     VAL_FRACTION_OF_TRAIN,
+    Splits,
     carve_validation,
     existing_dir,
     find_split_dirs,
@@ -74,31 +74,6 @@ _MODE_DEFAULTS = {
 }
 _FORMAT_HELP = ("<class>/<file> folders of .wav/.flac/.ogg, a Speech Commands folder "
                 "(validation_list.txt, testing_list.txt) or ESC-50 (meta/esc50.csv)")
-
-
-@dataclass
-class AudioSplits:
-    """Train/val/test waveform datasets with shared label names and an optional noise bank.
-
-    Each dataset is ``TensorDataset(waves float32 [N, T], labels int64 [N])`` with labels
-    indexing ``label_names``; ``noise`` is ``[M, T]`` float32 background noise (or None).
-    """
-
-    train: TensorDataset
-    val: TensorDataset
-    test: TensorDataset
-    label_names: list[str]
-    noise: torch.Tensor | None = None
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (``len(label_names)``)."""
-        return len(self.label_names)
-
-    @property
-    def num_samples(self) -> int:
-        """T, the length of every waveform."""
-        return int(self.train.tensors[0].shape[1])
 
 
 # --------------------------------------------------------------------------- single files
@@ -171,7 +146,7 @@ def load_audio_files(paths: Sequence[str | Path], sample_rate: int, num_samples:
 
 
 def load_sound_events_dataset(n_per_class: int = 300, sample_rate: int = 16000,
-                              duration: float = 1.0, seed: int = 0) -> AudioSplits:
+                              duration: float = 1.0, seed: int = 0) -> Splits:
     """The embedded default: ``make_sound_events`` clips in a seeded stratified 80/10/10 split.
 
     Waves ``[N, T]`` with ``T = sample_rate * duration``; ten classes; no noise bank.
@@ -183,7 +158,7 @@ def load_sound_events_dataset(n_per_class: int = 300, sample_rate: int = 16000,
 
 
 def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: float = 1.0,
-                       strict: bool = False, seed: int = 0, **mode) -> AudioSplits:
+                       strict: bool = False, seed: int = 0, **mode) -> Splits:
     """Load an on-disk audio dataset (format detected; see the module docstring).
 
     Args:
@@ -198,8 +173,9 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
             ``val_fold``, ``esc10``.
 
     Returns:
-        AudioSplits: waves ``[N, T]`` float32 with ``T = round(sample_rate * duration)``,
-        labels int64, label names, and the ``_background_noise_`` bank ``[M, T]`` or None.
+        Splits: waves ``[N, T]`` float32 with ``T = round(sample_rate * duration)``,
+        labels int64, label names, and ``extras["noise"]``: the ``_background_noise_`` bank
+        ``[M, T]`` or None.
 
     Raises:
         DataError: missing path, no audio, one class, a corrupt file when strict, a
@@ -290,7 +266,7 @@ def load_noise_bank(folder: str | Path, sample_rate: int, num_samples: int,
 
 
 def _load_folders(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                  seed: int) -> AudioSplits:
+                  seed: int) -> Splits:
     folders = find_split_dirs(root) or {"train": root}
     data, names = _read_folders(root, folders, sample_rate, num_samples, strict)
     if "train" not in data:
@@ -366,7 +342,7 @@ def _noise_for(root: Path, sample_rate: int, num_samples: int, strict: bool) -> 
 
 
 def _load_speech_commands(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                          options: dict) -> AudioSplits:
+                          options: dict) -> Splits:
     data, names, noise = _read_speech_commands(root, sample_rate, num_samples, strict, options,
                                                set(SPLIT_NAMES))
     return _make_splits(data, names, noise, str(root))
@@ -473,7 +449,7 @@ def _silence_clips(noise: torch.Tensor, count: int, rng: np.random.Generator) ->
 
 
 def _load_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                options: dict) -> AudioSplits:
+                options: dict) -> Splits:
     data, names = _read_esc50(root, sample_rate, num_samples, strict, options, set(SPLIT_NAMES))
     return _make_splits(data, names, None, str(root))
 
@@ -564,7 +540,7 @@ def _num_samples(sample_rate: int, duration: float) -> int:
 
 
 
-def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str) -> AudioSplits:
+def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str) -> Splits:
     datasets = {}
     for split in SPLIT_NAMES:
         waves, labels = data[split]
@@ -573,4 +549,4 @@ def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, sourc
                             "class for a train/val/test split")
         datasets[split] = TensorDataset(waves.contiguous().float(),
                                         torch.as_tensor(labels, dtype=torch.int64))
-    return AudioSplits(label_names=list(names), noise=noise, **datasets)
+    return Splits(label_names=list(names), extras={"noise": noise}, **datasets)

@@ -37,9 +37,11 @@ from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
     VAL_FRACTION_OF_TRAIN,
+    Splits,
     carve_validation,
     existing_dir,
     find_split_dirs,
+    remap_labels,
     split_indices,
 )
 from convkit.errors import ConfigError, DataError, ShapeError
@@ -68,42 +70,17 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N",
 _FORMAT_HELP = "<class>/<image> subfolders, MNIST IDX files or CIFAR-10 binary batches"
 
 
-@dataclass
-class ImageSplits:
-    """Train/val/test image datasets with shared label names.
-
-    Each dataset is a ``TensorDataset(images, labels)``: images float32
-    ``[N, C, H, W]`` in ``[0, 1]``, labels int64 ``[N]`` indexing ``label_names``.
-    """
-
-    train: TensorDataset
-    val: TensorDataset
-    test: TensorDataset
-    label_names: list[str]
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (``len(label_names)``)."""
-        return len(self.label_names)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of every image."""
-        c, h, w = self.train.tensors[0].shape[1:]
-        return int(c), int(h), int(w)
-
-
 # --------------------------------------------------------------------------- public API
 
 
-def load_digits_dataset(image_size: int = 32, seed: int = 0) -> ImageSplits:
+def load_digits_dataset(image_size: int = 32, seed: int = 0) -> Splits:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, offline).
 
     Pixel values 0..16 are scaled to ``[0, 1]`` and upsampled bilinearly to
     ``image_size``; one channel; seeded stratified 80/10/10 split.
 
     Returns:
-        ImageSplits with images ``[N, 1, image_size, image_size]`` and label names ``"0"``..``"9"``.
+        Splits with images ``[N, 1, image_size, image_size]`` and label names ``"0"``..``"9"``.
     """
     from sklearn.datasets import load_digits
 
@@ -123,7 +100,7 @@ def load_image_dataset(
     channels: int | None = None,
     strict: bool = False,
     seed: int = 0,
-) -> ImageSplits:
+) -> Splits:
     """Load an on-disk image dataset (format detected; see the module docstring).
 
     Args:
@@ -137,7 +114,7 @@ def load_image_dataset(
             split (10% of train) when the dataset brings its own splits.
 
     Returns:
-        ImageSplits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``.
+        Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``.
 
     Raises:
         DataError: the path is missing or empty, has no images or only one class, or a
@@ -198,14 +175,7 @@ def load_image_eval_set(
     else:
         images = torch.cat([raw[s][0] for s in SPLIT_NAMES if s in raw])
         labels = np.concatenate([raw[s][1] for s in SPLIT_NAMES if s in raw])
-    index = {name: i for i, name in enumerate(label_names)}
-    unknown = sorted({names[i] for i in np.unique(labels)} - set(index))
-    if unknown:
-        raise DataError(
-            f"{root}: classes {unknown} are not among the model's classes {list(label_names)}"
-        )
-    mapping = np.array([index.get(name, -1) for name in names], dtype=np.int64)
-    return TensorDataset(images, torch.from_numpy(mapping[labels]))
+    return TensorDataset(images, torch.from_numpy(remap_labels(labels, names, label_names, str(root))))
 
 
 def load_image_files(paths: list[str | Path], image_size: int, channels: int) -> torch.Tensor:
@@ -567,7 +537,7 @@ def _split_all(images: torch.Tensor, labels: np.ndarray, seed: int) -> Raw:
     return {name: (images[idx], labels[idx]) for name, idx in zip(SPLIT_NAMES, parts)}
 
 
-def _make_splits(parts: Raw, names: list[str], source: str) -> ImageSplits:
+def _make_splits(parts: Raw, names: list[str], source: str) -> Splits:
     datasets = {}
     for name in SPLIT_NAMES:
         images, labels = parts[name]
@@ -577,4 +547,4 @@ def _make_splits(parts: Raw, names: list[str], source: str) -> ImageSplits:
                 "for a train/val/test split"
             )
         datasets[name] = TensorDataset(images.contiguous(), torch.as_tensor(labels, dtype=torch.int64))
-    return ImageSplits(label_names=list(names), **datasets)
+    return Splits(label_names=list(names), **datasets)

@@ -39,6 +39,18 @@ class Splits:
     label_names: list[str] | None = None
     extras: dict = field(default_factory=dict)
 
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (``len(label_names)``)."""
+        return len(self.label_names or [])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input (the first example of the first non-empty split), e.g.
+        ``(C, H, W)`` for images or ``(T,)`` for waveforms."""
+        dataset = next(d for d in (self.train, self.val, self.test) if d is not None and len(d))
+        return tuple(int(n) for n in dataset[0][0].shape)
+
 
 def remap_labels(labels: Sequence[int] | np.ndarray, names: Sequence[str], target_names: Sequence[str],
                  where: str) -> np.ndarray:

@@ -155,7 +155,7 @@ def _class_folder(root: Path, per_class: int = 10) -> dict[str, list[int]]:
 def test_folder_dataset_split_is_stratified_and_seeded(tmp_path: Path) -> None:
     ids = _class_folder(tmp_path / "ds")
     splits = load_audio_dataset(tmp_path / "ds", SR, duration=0.5, seed=0)
-    assert splits.label_names == ["bird", "car", "dog"] and splits.noise is None
+    assert splits.label_names == ["bird", "car", "dog"] and splits.extras["noise"] is None
     sizes = [len(s) for s in (splits.train, splits.val, splits.test)]
     assert sizes == [24, 3, 3]
     for dataset in (splits.train, splits.val, splits.test):
@@ -178,8 +178,8 @@ def test_folder_dataset_background_noise_is_a_bank_not_a_class(tmp_path: Path) -
     sf.write(tmp_path / "ds" / "_background_noise_" / "hiss.wav", noise, SR, subtype="FLOAT")
     splits = load_audio_dataset(tmp_path / "ds", SR, duration=0.25)
     assert splits.label_names == ["bird", "car", "dog"]
-    assert splits.noise is not None and splits.noise.shape == (4, SR // 4)
-    np.testing.assert_array_equal(splits.noise.reshape(-1).numpy(), noise)
+    assert splits.extras["noise"] is not None and splits.extras["noise"].shape == (4, SR // 4)
+    np.testing.assert_array_equal(splits.extras["noise"].reshape(-1).numpy(), noise)
 
 
 def test_folder_dataset_honours_split_subfolders(tmp_path: Path) -> None:
@@ -300,7 +300,7 @@ def test_speech_commands_all_words_follow_the_official_lists(speech_commands: Pa
             ident_value = int(round(float(wave[SR // 2]) * 1000))
             assert ident[ident_value // 10 - 1] == splits.label_names[label]
     # the noise bank: 2.5 s files cut into whole 1 s clips, at the task's rate
-    assert splits.noise is not None and splits.noise.shape == (4, SR)
+    assert splits.extras["noise"] is not None and splits.extras["noise"].shape == (4, SR)
 
 
 def test_speech_commands_twelve_class_setting(speech_commands: Path) -> None:
@@ -480,7 +480,7 @@ def test_sound_events_defeat_the_mfcc_statistics_baseline() -> None:
 def test_sound_events_dataset_splits() -> None:
     splits = load_sound_events_dataset(n_per_class=20, seed=0)
     assert [len(splits.train), len(splits.val), len(splits.test)] == [160, 20, 20]
-    assert splits.num_classes == 10 and splits.num_samples == SR and splits.noise is None
+    assert splits.num_classes == 10 and splits.input_shape[0] == SR and splits.extras["noise"] is None
     assert torch.bincount(splits.test.tensors[1]).tolist() == [2] * 10
 
 

@@ -182,7 +182,7 @@ class AudioTask(ClassificationTask):
         logmel = dict(sample_rate=dc.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
         return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1,
-                         input_shape=(splits.num_samples,), noise=splits.noise,
+                         input_shape=splits.input_shape, noise=splits.extras.get("noise"),
                          info={"source": source, "features": features, "logmel": logmel})
 
     def _features(self, cfg: AudioRunConfig) -> str:

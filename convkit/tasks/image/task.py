@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.image import (
-    ImageSplits,
     convert_channels,
     load_digits_dataset,
     load_image_dataset,
     load_image_eval_set,
     load_image_files,
 )
+from convkit.data.splits import Splits
 from convkit.errors import ConfigError
 from convkit.tasks.image.augment import augment_batch
 from convkit.tasks.image.baselines import pixel_features
@@ -135,13 +135,13 @@ class ImageTask(ClassificationTask):
         return load_image_files(inputs, size, channels)
 
 
-def _with_channels(splits: ImageSplits, channels: int) -> ImageSplits:
+def _with_channels(splits: Splits, channels: int) -> Splits:
     from torch.utils.data import TensorDataset
 
     def convert(ds: TensorDataset) -> TensorDataset:
         return TensorDataset(convert_channels(ds.tensors[0], channels), ds.tensors[1])
 
-    return ImageSplits(convert(splits.train), convert(splits.val), convert(splits.test), splits.label_names)
+    return Splits(convert(splits.train), convert(splits.val), convert(splits.test), splits.label_names)
 
 
 TASK = ImageTask()
