@@ -11,7 +11,7 @@ import tomllib
 import pytest
 import torch
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.cli import main
 from convkit.tasks.image.task import TASK
 
@@ -98,4 +98,4 @@ def test_info_lists_fitting_models_formats_and_default_config(capsys):
     assert {"lenet5", "resnet18", "vgg11_bn", "efficientnet_b0"} <= set(names)
     assert "MNIST IDX" in out and "CIFAR-10" in out
     toml = out.split("# default config (--config FILE.toml)\n", 1)[1]
-    assert C.from_dict(TASK.config_class, tomllib.loads(toml)) == TASK.config_class()
+    assert config_io.from_dict(TASK.config_class, tomllib.loads(toml)) == TASK.config_class()

@@ -175,11 +175,11 @@ def test_channels_last_and_bf16_runs_load_as_plain_models(tmp_path, capsys):
 def test_recipes_resolve(tmp_path):
     from pathlib import Path
 
-    from convkit import config as C
+    from convkit import config as config_io
 
     recipes = sorted((Path(__file__).parents[2] / "tasks" / "image").glob("*.toml"))
     assert {p.name for p in recipes} >= {"default.toml", "mnist.toml"}
     for recipe in recipes:
-        C.resolve_config(TASK.config_class, recipe)
-    assert C.resolve_config(TASK.config_class, recipes[[p.name for p in recipes].index("default.toml")]) \
+        config_io.resolve_config(TASK.config_class, recipe)
+    assert config_io.resolve_config(TASK.config_class, recipes[[p.name for p in recipes].index("default.toml")]) \
         == TASK.config_class()

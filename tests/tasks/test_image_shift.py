@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.tasks.image.augment import augment_batch, random_hflip, random_shift, shift_images
 from convkit.tasks.image.baselines import mlp_hidden_units
 from convkit.tasks.image.shift import accuracy_under_shift, run_shift_experiment
@@ -61,7 +61,7 @@ def test_accuracy_under_shift_of_a_constant_predictor():
 
 
 def test_cnn_degrades_far_less_than_the_parameter_matched_mlp(tmp_path):
-    cfg = C.resolve_config(TASK.config_class, sets=["train.epochs=8", "train.name=shift", "train.device=cpu"])
+    cfg = config_io.resolve_config(TASK.config_class, sets=["train.epochs=8", "train.name=shift", "train.device=cpu"])
     report = run_shift_experiment(cfg, tmp_path, max_shift=4)
     cnn, mlp = report["accuracy"]["cnn"], report["accuracy"]["mlp"]
     assert report["shifts"] == [0, 1, 2, 3, 4]

@@ -10,23 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.errors import ConfigError
 
 
 @dataclass
-class _Data(C.DataConfig):
+class _Data(config_io.DataConfig):
     image_size: int | None = 32
     ratios: list[float] = field(default_factory=lambda: [0.5, 1.0])
 
 
 @dataclass
-class _Run(C.RunConfig):
+class _Run(config_io.RunConfig):
     data: _Data = field(default_factory=_Data)
 
 
 def test_defaults_validate_and_sections():
-    cfg = C.resolve_config(_Run)
+    cfg = config_io.resolve_config(_Run)
     assert cfg.train.epochs == 10 and cfg.data.image_size == 32 and cfg.model.options == {}
     assert [f.name for f in dataclasses.fields(cfg)] == ["train", "model", "data", "task"]
 
@@ -35,7 +35,7 @@ def test_resolution_order_file_then_flags_then_set(tmp_path):
     file = tmp_path / "run.toml"
     file.write_text('[train]\nepochs = 4\nlr = 0.5\nbatch_size = 8\n[model]\nname = "lenet5"\n'
                     '[model.options]\nwidth = 16\n')
-    cfg = C.resolve_config(_Run, file, {"train.epochs": "6", "model.name": "resnet18"},
+    cfg = config_io.resolve_config(_Run, file, {"train.epochs": "6", "model.name": "resnet18"},
                            ["train.epochs=7", "model.options.small_input=true", "data.image_size=none"])
     assert cfg.train.epochs == 7  # --set beats the flag, which beats the file
     assert cfg.train.lr == 0.5 and cfg.train.batch_size == 8  # from the file
@@ -45,7 +45,7 @@ def test_resolution_order_file_then_flags_then_set(tmp_path):
 
 
 def test_set_parses_each_type():
-    cfg = C.resolve_config(_Run, sets=["train.lr=1e-3", "train.channels_last=TRUE", "train.name=abc",
+    cfg = config_io.resolve_config(_Run, sets=["train.lr=1e-3", "train.channels_last=TRUE", "train.name=abc",
                                        "data.ratios=[1, 2.5]", "model.options={depth = 3, act = \"relu\"}",
                                        "model.options.norm=group", "model.options.block.width=8"])
     assert cfg.train.lr == 0.001 and cfg.train.channels_last is True and cfg.train.name == "abc"
@@ -71,7 +71,7 @@ def test_set_parses_each_type():
 ])
 def test_bad_values_name_the_key(assignment, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
-        C.resolve_config(_Run, sets=[assignment])
+        config_io.resolve_config(_Run, sets=[assignment])
     assert "\n" not in str(info.value)
 
 
@@ -79,34 +79,34 @@ def test_bad_toml_file_types_and_keys(tmp_path):
     bad_type = tmp_path / "a.toml"
     bad_type.write_text('[train]\nepochs = "ten"\n')
     with pytest.raises(ConfigError, match=r"train.epochs expects an integer; got 'ten' \(.*a.toml\)"):
-        C.resolve_config(_Run, bad_type)
+        config_io.resolve_config(_Run, bad_type)
     unknown = tmp_path / "b.toml"
     unknown.write_text("[data]\nsize = 3\n")
     with pytest.raises(ConfigError, match=r"unknown config key 'data.size' .*valid in \[data\]: "
                                           r"image_size, path, ratios, strict"):
-        C.resolve_config(_Run, unknown)
+        config_io.resolve_config(_Run, unknown)
     broken = tmp_path / "c.toml"
     broken.write_text("[train\n")
     with pytest.raises(ConfigError, match=r"c.toml: not valid TOML"):
-        C.resolve_config(_Run, broken)
+        config_io.resolve_config(_Run, broken)
     with pytest.raises(ConfigError, match=r"missing.toml: no such config file"):
-        C.resolve_config(_Run, tmp_path / "missing.toml")
+        config_io.resolve_config(_Run, tmp_path / "missing.toml")
     bool_for_int = tmp_path / "d.toml"
     bool_for_int.write_text("[train]\nepochs = true\n")
     with pytest.raises(ConfigError, match=r"train.epochs expects an integer; got True"):
-        C.resolve_config(_Run, bool_for_int)
+        config_io.resolve_config(_Run, bool_for_int)
 
 
 def test_int_in_toml_widens_to_float(tmp_path):
     file = tmp_path / "a.toml"
     file.write_text("[train]\nlr = 1\n")
-    cfg = C.resolve_config(_Run, file)
+    cfg = config_io.resolve_config(_Run, file)
     assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
 
 
 def test_base_dict_is_the_starting_point():
-    base = C.to_dict(C.resolve_config(_Run, sets=["train.epochs=3", "model.name=x"]))
-    cfg = C.resolve_config(_Run, base=base, sets=["train.epochs=5"])
+    base = config_io.to_dict(config_io.resolve_config(_Run, sets=["train.epochs=3", "model.name=x"]))
+    cfg = config_io.resolve_config(_Run, base=base, sets=["train.epochs=5"])
     assert cfg.train.epochs == 5 and cfg.model.name == "x"
 
 
@@ -122,23 +122,23 @@ _options = st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(_scalars, 
        ratios=st.lists(st.floats(allow_nan=False, allow_infinity=True, width=64), max_size=3),
        path=st.text(max_size=20))
 def test_toml_round_trip(epochs, lr, name, options, size, ratios, path):
-    cfg = C.RunConfig()
+    cfg = config_io.RunConfig()
     cfg = _Run(train=dataclasses.replace(cfg.train, epochs=epochs, lr=lr, name=name),
-               model=C.ModelConfig(name="m", options=options),
+               model=config_io.ModelConfig(name="m", options=options),
                data=_Data(path=path, image_size=size, ratios=ratios))
-    text = C.to_toml(cfg)
-    again = C.from_dict(_Run, tomllib.loads(text), "round trip")
+    text = config_io.to_toml(cfg)
+    again = config_io.from_dict(_Run, tomllib.loads(text), "round trip")
     assert again == cfg
 
 
 def test_to_toml_writes_none_as_a_string_and_refuses_other_objects():
-    cfg = _Run(model=C.ModelConfig(name="m", options={"a": None, "b": [1, None], "c": {"d": 2}}),
+    cfg = _Run(model=config_io.ModelConfig(name="m", options={"a": None, "b": [1, None], "c": {"d": 2}}),
                data=_Data(image_size=None))
-    text = C.to_toml(cfg)
+    text = config_io.to_toml(cfg)
     assert 'image_size = "none"' in text and "[model.options.c]" in text
-    again = C.from_dict(_Run, tomllib.loads(text), "round trip")
+    again = config_io.from_dict(_Run, tomllib.loads(text), "round trip")
     assert again.data.image_size is None
     assert again.model.options == {"b": [1], "c": {"d": 2}}  # None inside a dict or list is left out
-    bad = _Run(model=C.ModelConfig(options={"f": object()}))
+    bad = _Run(model=config_io.ModelConfig(options={"f": object()}))
     with pytest.raises(ConfigError, match="cannot write the config to TOML: .*object"):
-        C.to_toml(bad)
+        config_io.to_toml(bad)

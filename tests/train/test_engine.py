@@ -11,15 +11,15 @@ import pytest
 import torch
 from engine_toy import TOY, Crash, ToyTask
 
-from convkit import config as C
+from convkit import config as config_io
 from convkit.errors import CheckpointError, ConvkitError
 from convkit.train import checkpoint as ckpt
 from convkit.train.engine import evaluate_checkpoint, fit, load_trained, predict_checkpoint
 from convkit.train.export import export_model
 
 
-def _cfg(*sets: str) -> C.RunConfig:
-    return C.resolve_config(ToyTask.config_class, sets=list(sets))
+def _cfg(*sets: str) -> config_io.RunConfig:
+    return config_io.resolve_config(ToyTask.config_class, sets=list(sets))
 
 
 def _weights(path) -> dict:
@@ -46,9 +46,9 @@ def test_fit_learns_and_writes_the_run_folder(tmp_path):
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     assert metrics["val"]["accuracy"] == max(r["val"]["accuracy"] for r in lines)
     # the resolved config is written as TOML and stored in checkpoints as plain dicts
-    assert C.resolve_config(ToyTask.config_class, run / "config.toml") == _cfg("train.name=run")
+    assert config_io.resolve_config(ToyTask.config_class, run / "config.toml") == _cfg("train.name=run")
     state = ckpt.load_checkpoint(run / "last.pt", "toy")
-    assert state["config"] == C.to_dict(_cfg("train.name=run")) and state["data"]["label_names"] == ["a", "b", "c"]
+    assert state["config"] == config_io.to_dict(_cfg("train.name=run")) and state["data"]["label_names"] == ["a", "b", "c"]
     assert (state["epoch"], state["step"]) == (3, 0)
     # the returned model holds the best weights
     assert _same_weights(result.model.state_dict(), _weights(run / "best.pt"))
