@@ -109,7 +109,8 @@ class SeriesTaskConfig(TaskConfig):
 
 def _default_train() -> TrainConfig:
     # Measured on two CPU cores: the default run trains in about a minute (56 s of CPU
-    # time); test PR-AUC 0.78 against 0.13 (rolling z-score) and 0.16 (IsolationForest).
+    # time); test PR-AUC 0.78 (ROC-AUC 0.94) against the linear forecaster 0.70, the
+    # parameter-matched MLP forecaster 0.64, rolling z-score 0.13 and IsolationForest 0.16.
     return TrainConfig(epochs=12, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=1e-4,
                        schedule="cosine", clip_grad_norm=1.0)
 
