@@ -38,7 +38,9 @@ def test_gcn_on_the_sbm_graph_beats_the_feature_baselines_and_reports_the_best_v
     final, history = _metrics(run_dir)
     gcn, linear, mlp = final["test"]["accuracy"], final["baselines"]["linear"]["test"]["accuracy"], \
         final["baselines"]["mlp"]["test"]["accuracy"]
-    assert gcn > 0.85 and gcn > linear + 0.25 and gcn > mlp + 0.25, (gcn, linear, mlp)
+    same = final["baselines"]["mlp_same_protocol"]["test"]["accuracy"]  # no edges, the GCN's training protocol
+    assert gcn > 0.85 and gcn > linear + 0.25 and gcn > mlp + 0.25 and gcn > same + 0.25, (gcn, linear, mlp, same)
+    assert final["baselines"]["mlp_same_protocol"]["params"] == pytest.approx(final["params"], rel=0.1)
     assert final["params"] == 16 * 16 + 16 + 16 * 4 + 4 and len(history) == 60
     # the reported test accuracy is that of the first epoch with the best val accuracy
     vals = [h["val"]["accuracy"] for h in history]
