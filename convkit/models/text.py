@@ -177,7 +177,7 @@ class TextCNN(Classifier):
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-@register_model(spatial_dims=(), domain="text")
+@register_model(domain="text", input_kind="tokens")
 def textcnn(vocab_size: int = 20000, num_classes: int = 2, embed_dim: int = 300,
             widths: tuple[int, ...] | list[int] = (3, 4, 5), filters: int = 100, dropout: float = 0.5,
             variant: str = "rand", max_norm: float = 0.0, **_ignored) -> TextCNN:
@@ -255,7 +255,7 @@ class CharCNN(Classifier):
         return self.fc(x.amax(dim=2))
 
 
-@register_model(spatial_dims=(), domain="text")
+@register_model(domain="text", input_kind="tokens")
 def char_cnn(vocab_size: int = 72, num_classes: int = 2, channels: int = 256,
              kernels: tuple[int, ...] | list[int] = (7, 7, 3, 3, 3, 3),
              pool_after: tuple[int, ...] | list[int] = (0, 1, 5), hidden: int = 1024, dropout: float = 0.5,

@@ -1,0 +1,281 @@
+"""The text task: sentence classification with Kim 2014's TextCNN (or the character CNN).
+
+Default, offline: ``textcnn`` (variant ``rand``) on the generated sentiment corpus
+(``convkit.data.text.make_sentiment_corpus``: negation, intensifiers, "X, but Y"
+contrasts and filler, so single words do not decide). ``--data PATH`` reads TSV/CSV
+(``text``/``sentence`` + ``label``), the rt-polarity ``.pos``/``.neg`` pair, aclImdb, and
+train/val/test files or folders of these (``convkit.data.text``).
+
+Batches are ``(tokens [N, L] int64, labels [N])``, right-padded with id 0. The vocabulary
+(training split only) is stored in the checkpoint (``Data.info``), so ``evaluate --data``
+and ``predict`` need nothing else; pretrained vectors (``data.vectors``: word2vec text or
+binary, GloVe) are read only for training and live in the model's embedding weights.
+Training augmentation: word dropout (``task.word_dropout``: tokens replaced by ``<unk>``,
+which also trains the ``<unk>`` vector that unseen words get at test time).
+Baselines: TF-IDF (1-2 grams, sublinear tf) + logistic regression (``linear``, C chosen
+on the validation split) and the parameter-matched MLP on the same TF-IDF (``mlp``).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from torch import Tensor, nn
+
+from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from convkit.data.text import (
+    PAD_ID,
+    TOKENIZERS,
+    UNK_ID,
+    Vocabulary,
+    encode_texts,
+    load_generated_dataset,
+    load_text_dataset,
+    load_text_eval_set,
+    pad_batch,
+    vectors_for_vocab,
+)
+from convkit.errors import ConfigError
+from convkit.models import create_model
+from convkit.models.text import CHAR_LEVEL_MODELS
+from convkit.train import baselines as B
+from convkit.train.task import ClassificationTask, Data, Trained
+
+EXAMPLE_LENGTH = 32
+"""Sentence length of the example input export traces (the length axis stays dynamic)."""
+
+BASELINE_C = (1.0, 10.0, 100.0)
+"""Inverse regularisation strengths tried for the TF-IDF logistic regression (best on val)."""
+
+
+@dataclass
+class TextDataConfig(DataConfig):
+    """``path``: a dataset (empty: the generated corpus of ``n_sentences``). ``tokenizer``:
+    auto (``char`` for character models, else ``kim``), kim, whitespace or char;
+    ``min_freq``/``max_vocab`` shape the training vocabulary; sentences are cut at
+    ``max_length`` tokens (0: 100 words or 500 characters). ``encoding``: auto (each
+    format's own: UTF-8, latin-1 for rt-polarity) or a codec name. ``vectors``: a
+    word2vec/GloVe file for the static, non-static and multichannel variants.
+    ``cv_folds`` > 1: fold ``fold`` of that many stratified folds is the test split."""
+
+    tokenizer: str = "auto"
+    min_freq: int = 1
+    max_vocab: int = 0
+    max_length: int = 0
+    encoding: str = "auto"
+    vectors: str = ""
+    n_sentences: int = 6000
+    cv_folds: int = 0
+    fold: int = 0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming a value out of range."""
+        if self.tokenizer not in ("auto",) + TOKENIZERS:
+            raise ConfigError(f"data.tokenizer must be auto or one of {', '.join(TOKENIZERS)}; got {self.tokenizer!r}")
+        if self.min_freq < 1 or self.max_vocab < 0 or self.max_length < 0:
+            raise ConfigError("data.min_freq must be >= 1, data.max_vocab >= 0 and data.max_length >= 0 (0: auto); "
+                              f"got {self.min_freq}, {self.max_vocab}, {self.max_length}")
+        if self.n_sentences < 10:
+            raise ConfigError(f"data.n_sentences must be at least 10; got {self.n_sentences}")
+        if self.cv_folds == 1 or self.cv_folds < 0 or (self.cv_folds and not 0 <= self.fold < self.cv_folds):
+            raise ConfigError(f"data.cv_folds must be 0 or >= 2 and data.fold in [0, cv_folds); "
+                              f"got {self.cv_folds}, {self.fold}")
+
+
+@dataclass
+class TextTaskConfig(TaskConfig):
+    """``word_dropout``: the chance each training token is replaced by ``<unk>`` (0: off)."""
+
+    word_dropout: float = 0.0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming a value out of range."""
+        if not 0 <= self.word_dropout < 1:
+            raise ConfigError(f"task.word_dropout must be in [0, 1); got {self.word_dropout}")
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(epochs=10, batch_size=50, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="none")
+
+
+@dataclass
+class TextRunConfig(RunConfig):
+    """The text task's run config (``train``, ``model``, ``data``, ``task``)."""
+
+    train: TrainConfig = field(default_factory=_default_train)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="textcnn"))
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    task: TextTaskConfig = field(default_factory=TextTaskConfig)
+
+
+@dataclass
+class TextData(Data):
+    """``Data`` plus the pretrained embedding matrix ``[vocab, embed_dim]`` (None: random
+    embeddings); used only to initialise the model, never stored in checkpoints."""
+
+    vectors: np.ndarray | None = None
+
+
+class TextTask(ClassificationTask):
+    """Sentence classification on token ids ``[N, L]`` with labels ``[N]``."""
+
+    name = "text"
+    config_class = TextRunConfig
+    default_model = "textcnn"
+    profiles = {"default": [], "smoke": ["train.epochs=2", "data.n_sentences=400", "model.options.embed_dim=32",
+                                         "model.options.filters=16"]}
+    data_formats = ("TSV/CSV with a header naming the text column (text or sentence) and label (GLUE SST-2 "
+                    "layout; labels strings or integers; rows without label or text skipped and counted); the "
+                    "rt-polarity *.pos/*.neg pair (latin-1); aclImdb (pos/ neg/ folders of .txt under train/ "
+                    "test/); train/val(dev)/test files or folders of these are the splits, otherwise a seeded "
+                    "stratified 80/10/10 split (data.cv_folds=10 data.fold=k: fold k of 10). Not UTF-8: "
+                    "data.encoding=latin-1. Pretrained vectors: data.vectors=FILE (word2vec text/.bin, GloVe) with "
+                    "model.options.variant=static|non-static|multichannel.")
+
+    # ---- data and model
+
+    def build_data(self, cfg: TextRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
+        """The generated corpus (no ``data.path``) or an on-disk dataset, encoded with the
+        training vocabulary; with ``path`` and ``spec`` the test split (or all) of ``path``
+        encoded with the trained model's vocabulary and classes."""
+        dc = cfg.data
+        if path is not None:
+            if spec is None:
+                raise ValueError("build_data(path=...) needs the trained model's spec")
+            info = spec.info
+            test = load_text_eval_set(path, Vocabulary.from_list(info["vocab"]), spec.label_names,
+                                      info["tokenizer"], info["max_length"], dc.encoding)
+            return self._data(None, None, test, list(spec.label_names), dict(info, source=str(path)))
+        tokenizer, max_length = self.tokenizer(cfg), self.max_length(cfg)
+        if dc.path:
+            splits = load_text_dataset(dc.path, tokenizer, dc.min_freq, max_length, dc.max_vocab, dc.encoding,
+                                       cfg.train.seed, dc.cv_folds, dc.fold)
+            source = dc.path
+        else:
+            splits = load_generated_dataset(dc.n_sentences, cfg.train.seed, tokenizer, dc.min_freq, max_length)
+            source = "generated sentiment corpus"
+        vocab: Vocabulary = splits.extras["vocab"]
+        info = {"source": source, "vocab": vocab.to_list(), "tokenizer": tokenizer, "max_length": max_length}
+        return self._data(splits.train, splits.val, splits.test, list(splits.label_names), info,
+                          self._vectors(cfg, vocab))
+
+    @staticmethod
+    def tokenizer(cfg: TextRunConfig) -> str:
+        """The tokenizer of this config (``auto``: ``char`` for character models, else ``kim``)."""
+        if cfg.data.tokenizer != "auto":
+            return cfg.data.tokenizer
+        return "char" if (cfg.model.name or TextTask.default_model) in CHAR_LEVEL_MODELS else "kim"
+
+    @staticmethod
+    def max_length(cfg: TextRunConfig) -> int:
+        """``data.max_length``, or 100 tokens (500 for characters) when 0."""
+        return cfg.data.max_length or (500 if TextTask.tokenizer(cfg) == "char" else 100)
+
+    @staticmethod
+    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict,
+              vectors: np.ndarray | None = None) -> TextData:
+        return TextData(train, val, test, label_names=label_names, collate_fn=pad_batch, input_kind="tokens",
+                        spatial_dims=1, in_channels=1, input_shape=(EXAMPLE_LENGTH,), input_dtype="int64",
+                        dynamic_axes={1: "length"}, info=info, vectors=vectors)
+
+    def _vectors(self, cfg: TextRunConfig, vocab: Vocabulary) -> np.ndarray | None:
+        """The pretrained embedding matrix for the training vocabulary, or None (``rand``)."""
+        variant = cfg.model.options.get("variant", "rand")
+        name = cfg.model.name or self.default_model
+        if not cfg.data.vectors:
+            if variant != "rand":
+                raise ConfigError(f"model.options.variant={variant!r} needs pretrained vectors: set data.vectors="
+                                  "FILE (word2vec text or .bin, or GloVe text)")
+            return None
+        if name in CHAR_LEVEL_MODELS or variant == "rand":
+            raise ConfigError(f"data.vectors is for the textcnn variants static, non-static and multichannel; "
+                              f"got model {name!r} with variant {variant!r}")
+        dim = int(cfg.model.options.get("embed_dim", 300))
+        matrix, found = vectors_for_vocab(cfg.data.vectors, vocab, dim, cfg.train.seed)
+        print(f"word vectors: {found:,} of {len(vocab) - 2:,} vocabulary words found in {cfg.data.vectors}; "
+              "the rest drawn from U[-0.25, 0.25]", file=sys.stderr, flush=True)
+        return matrix
+
+    def build_model(self, cfg: TextRunConfig, data: Data) -> nn.Module:
+        """The zoo model over the stored vocabulary; pretrained vectors copied into its
+        embeddings when the data brings them (training only)."""
+        model = create_model(cfg.model.name or self.default_model, num_classes=len(data.label_names),
+                             vocab_size=len(data.info["vocab"]), **cfg.model.options)
+        vectors = getattr(data, "vectors", None)
+        if vectors is not None:
+            model.load_vectors(vectors)
+        return model
+
+    def augmentation(self, cfg: TextRunConfig, data: Data) -> Callable[[Any], Any] | None:
+        """Word dropout: each real token becomes ``<unk>`` with chance ``task.word_dropout``
+        (drawn from torch's global RNG, on the batch's device)."""
+        p = cfg.task.word_dropout
+        if p <= 0:
+            return None
+
+        def word_dropout(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+            tokens, labels = batch
+            drop = (torch.rand(tokens.shape, device=tokens.device) < p) & (tokens != PAD_ID)
+            return tokens.masked_fill(drop, UNK_ID), labels
+
+        return word_dropout
+
+    # ---- baselines
+
+    def extra_baselines(self, cfg: TextRunConfig, data: Data, params: int) -> dict:
+        """``linear``: TF-IDF of word 1-2 grams (sublinear tf, scikit-learn's tokens) +
+        logistic regression, C in :data:`BASELINE_C` chosen on val; ``mlp``: a
+        one-hidden-layer MLP on the same TF-IDF with about ``params`` parameters.
+
+        Not the shared ``baseline_features`` path: TF-IDF is sparse (10^4-10^5 columns),
+        which the shared baselines would densify."""
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        x = vectorizer.fit_transform(data.train.texts)
+        xv, xt = vectorizer.transform(data.val.texts), vectorizer.transform(data.test.texts)
+        y, yv, yt = data.train.labels.numpy(), data.val.labels.numpy(), data.test.labels.numpy()
+        with warnings.catch_warnings(), B.one_blas_thread():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits = [LogisticRegression(C=c, max_iter=1000).fit(x, y) for c in BASELINE_C]
+            best = max(fits, key=lambda clf: (clf.predict(xv) == yv).mean())
+            hidden = B.mlp_hidden_units(params, x.shape[1], len(data.label_names))
+            mlp = MLPClassifier((hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10,
+                                random_state=cfg.train.seed).fit(x, y)
+        return {"linear": {"test": B.scores(best.predict(xt), yt), "C": best.C, "features": x.shape[1]},
+                "mlp": {"test": B.scores(mlp.predict(xt), yt), "params": B.sklearn_mlp_params(mlp)}}
+
+    # ---- prediction
+
+    def load_inputs(self, cfg: TextRunConfig, spec: Data, inputs: list[str]) -> list[Tensor]:
+        """Sentences -> token ids ``[L_i]`` with the trained vocabulary (cut at its max length)."""
+        info = spec.info
+        ids, _ = encode_texts(inputs, Vocabulary.from_list(info["vocab"]), info["tokenizer"], info["max_length"])
+        return [torch.tensor(seq, dtype=torch.int64) for seq in ids]
+
+    def batches(self, trained: Trained, inputs: list[Tensor]) -> Iterator[Tensor]:
+        """Sentences in padded batches ``[n, L]`` of ``train.batch_size`` on the model's device."""
+        size = trained.cfg.train.batch_size
+        for start in range(0, len(inputs), size):
+            chunk = inputs[start:start + size]
+            tokens, _ = pad_batch([(ids, torch.tensor(0)) for ids in chunk])
+            yield tokens.to(trained.device)
+
+    def predict(self, trained: Trained, inputs: list[Tensor]) -> list[dict]:
+        """``{"label", "probability", "probabilities"}`` per sentence."""
+        rows = super().predict(trained, inputs)
+        for row in rows:
+            row["probability"] = row["probabilities"][row["label"]]
+        return rows
+
+
+TASK = TextTask()
+"""The text task instance handed to the CLI and the engine."""
