@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from convkit.errors import ConfigError
-from convkit.nn import layers as L
+from convkit.nn import layers
 from convkit.nn.layers import Size, check_input, check_spatial_dims, conv, dropout
 
 
@@ -36,13 +36,13 @@ class ConvNormAct(nn.Sequential):
         check_spatial_dims(spatial_dims)
         if bias is None:
             bias = norm in (None, "none", "identity")
-        layers: list[nn.Module] = [conv(spatial_dims, in_channels, out_channels, kernel_size,
-                                        stride, padding, dilation, groups, bias, causal)]
+        modules: list[nn.Module] = [conv(spatial_dims, in_channels, out_channels, kernel_size,
+                                         stride, padding, dilation, groups, bias, causal)]
         if norm not in (None, "none", "identity"):
-            layers.append(L.norm(spatial_dims, norm, out_channels, eps=norm_eps, momentum=norm_momentum))
+            modules.append(layers.norm(spatial_dims, norm, out_channels, eps=norm_eps, momentum=norm_momentum))
         if act not in (None, "none", "identity"):
-            layers.append(L.act(act))
-        super().__init__(*layers)
+            modules.append(layers.act(act))
+        super().__init__(*modules)
         self.spatial_dims, self.in_channels, self.out_channels = spatial_dims, in_channels, out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,11 +166,11 @@ class BasicBlock(nn.Module):
         mid = matched_mid_channels(spatial_dims, in_channels, planes)
         self.conv1 = conv_type.build(spatial_dims, in_channels, planes, stride, dilation, mid_channels=mid,
                                      norm=norm, act=act)
-        self.bn1 = L.norm(spatial_dims, norm, planes)
-        self.relu = L.act(act)
+        self.bn1 = layers.norm(spatial_dims, norm, planes)
+        self.relu = layers.act(act)
         self.conv2 = conv_type.build(spatial_dims, planes, planes, 1, dilation, mid_channels=mid,
                                      norm=norm, act=act)
-        self.bn2 = L.norm(spatial_dims, norm, planes)
+        self.bn2 = layers.norm(spatial_dims, norm, planes)
         self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion,
                                     conv_type.shortcut_stride(spatial_dims, stride), norm)
 
@@ -200,14 +200,14 @@ class Bottleneck(nn.Module):
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = conv(spatial_dims, in_channels, width, 1, bias=False)
-        self.bn1 = L.norm(spatial_dims, norm, width)
+        self.bn1 = layers.norm(spatial_dims, norm, width)
         self.conv2 = conv_type.build(spatial_dims, width, width, stride, dilation, groups,
                                      mid_channels=matched_mid_channels(spatial_dims, in_channels, planes),
                                      norm=norm, act=act)
-        self.bn2 = L.norm(spatial_dims, norm, width)
+        self.bn2 = layers.norm(spatial_dims, norm, width)
         self.conv3 = conv(spatial_dims, width, planes * self.expansion, 1, bias=False)
-        self.bn3 = L.norm(spatial_dims, norm, planes * self.expansion)
-        self.relu = L.act(act)
+        self.bn3 = layers.norm(spatial_dims, norm, planes * self.expansion)
+        self.relu = layers.act(act)
         self.downsample = _shortcut(spatial_dims, in_channels, planes * self.expansion,
                                     conv_type.shortcut_stride(spatial_dims, stride), norm)
 
@@ -227,7 +227,7 @@ def _shortcut(spatial_dims: int, in_channels: int, out_channels: int, stride: Si
     if all(s == 1 for s in strides) and in_channels == out_channels:
         return None
     return nn.Sequential(conv(spatial_dims, in_channels, out_channels, 1, stride, bias=False),
-                         L.norm(spatial_dims, norm_kind, out_channels))
+                         layers.norm(spatial_dims, norm_kind, out_channels))
 
 
 class SqueezeExcitation(nn.Module):
@@ -240,8 +240,8 @@ class SqueezeExcitation(nn.Module):
         self.spatial_dims, self.channels = spatial_dims, channels
         self.fc1 = conv(spatial_dims, channels, squeeze_channels, 1)
         self.fc2 = conv(spatial_dims, squeeze_channels, channels, 1)
-        self.activation = L.act(act)
-        self.scale_activation = L.act(gate)
+        self.activation = layers.act(act)
+        self.scale_activation = layers.act(gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.channels, "SqueezeExcitation")
@@ -288,16 +288,16 @@ class MBConv(nn.Module):
         self.use_res_connect = stride == 1 and in_channels == out_channels
         expanded = make_divisible(in_channels * expand_ratio, 8)
         kw = dict(norm=norm, norm_eps=norm_eps, norm_momentum=norm_momentum)
-        layers: list[nn.Module] = []
+        modules: list[nn.Module] = []
         if expanded != in_channels:
-            layers.append(ConvNormAct(spatial_dims, in_channels, expanded, 1, act=act, **kw))
-        layers.append(ConvNormAct(spatial_dims, expanded, expanded, kernel_size, stride,
+            modules.append(ConvNormAct(spatial_dims, in_channels, expanded, 1, act=act, **kw))
+        modules.append(ConvNormAct(spatial_dims, expanded, expanded, kernel_size, stride,
                                   groups=expanded, act=act, **kw))
         if se_ratio > 0:
-            layers.append(SqueezeExcitation(spatial_dims, expanded,
+            modules.append(SqueezeExcitation(spatial_dims, expanded,
                                             max(1, int(in_channels * se_ratio)), act=act))
-        layers.append(ConvNormAct(spatial_dims, expanded, out_channels, 1, act=None, **kw))
-        self.block = nn.Sequential(*layers)
+        modules.append(ConvNormAct(spatial_dims, expanded, out_channels, 1, act=None, **kw))
+        self.block = nn.Sequential(*modules)
         self.stochastic_depth = StochasticDepth(stochastic_depth)
         self.out_channels = out_channels
 
@@ -358,8 +358,8 @@ class Conv2Plus1D(nn.Sequential):
         super().__init__(
             conv(spatial_dims, in_channels, mid_channels, (1,) + (k,) * rest, (1,) + (stride,) * rest,
                  (0,) + (pad,) * rest, bias=False),
-            L.norm(spatial_dims, norm, mid_channels),
-            L.act(act),
+            layers.norm(spatial_dims, norm, mid_channels),
+            layers.act(act),
             conv(spatial_dims, mid_channels, out_channels, (k,) + (1,) * rest, (stride,) + (1,) * rest,
                  (pad,) + (0,) * rest, bias=False),
         )
@@ -385,18 +385,18 @@ class DilatedResidualBlock(nn.Module):
         super().__init__()
         self.spatial_dims, self.in_channels = spatial_dims, in_channels
         self.kernel_size, self.dilation = kernel_size, dilation
-        layers: list[nn.Module] = []
+        modules: list[nn.Module] = []
         for cin in (in_channels, out_channels):
             c = conv(spatial_dims, cin, out_channels, kernel_size, dilation=dilation,
                      causal=causal, bias=norm != "batch")
             if norm == "weight":
                 c = weight_norm(c)
-            layers += [c, L.norm(spatial_dims, norm if norm == "batch" else None, out_channels),
-                       L.act(act), dropout(spatial_dims, dropout_p)]
-        self.net = nn.Sequential(*layers)
+            modules += [c, layers.norm(spatial_dims, norm if norm == "batch" else None, out_channels),
+                        layers.act(act), dropout(spatial_dims, dropout_p)]
+        self.net = nn.Sequential(*modules)
         self.downsample = (None if in_channels == out_channels
                            else conv(spatial_dims, in_channels, out_channels, 1))
-        self.relu = L.act(act)
+        self.relu = layers.act(act)
 
     @property
     def receptive_field(self) -> int:
