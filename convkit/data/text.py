@@ -650,3 +650,15 @@ def load_generated_dataset(n: int = 6000, seed: int = 0, tokenizer: str = "kim",
     raw = RawSplit(texts, [GENERATED_LABELS[y] for y in labels])
     parts = assign_splits({"all": raw}, seed)
     return build_text_splits(parts, tokenizer, min_freq, max_length, source="generated sentiment corpus")
+
+
+def write_tsv(path: str | Path, texts: Sequence[str], labels: Sequence[str]) -> Path:
+    """Write ``sentence<TAB>label`` rows under that header (GLUE's layout), atomically;
+    tabs and line breaks inside a text become spaces."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    rows = "".join(f"{' '.join(t.split())}\t{label}\n" for t, label in zip(texts, labels))
+    tmp.write_text("sentence\tlabel\n" + rows, encoding="utf-8")
+    tmp.replace(path)
+    return path
