@@ -7,7 +7,9 @@ A task's ``__main__.py`` only names its task::
     raise SystemExit(main(TASK))
 
 User errors (``ConvkitError``) end as one line ``error: ...`` on stderr and exit status 2;
-``--debug`` shows the traceback instead. Machine-readable results go to stdout as JSON
+``--debug`` (before or after the command) shows the traceback instead. A training run
+stopped by Ctrl-C or SIGTERM saves a resumable ``last.pt``, says how to resume and exits
+130 / 143. Machine-readable results go to stdout as JSON
 lines; progress and logs go to stderr.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from convkit import config as config_io
-from convkit.errors import ConvkitError
+from convkit.errors import ConvkitError, Interrupted
 from convkit.train.task import Data, Task
 
 FLAG_KEYS: dict[str, str] = {
@@ -57,9 +59,9 @@ def config_from_args(task: Task, args: argparse.Namespace) -> config_io.RunConfi
     """Resolve the run config from parsed ``train`` options: defaults (or the resumed
     checkpoint's config), ``--config``, flags, ``--set``; an empty model name becomes the
     task's default model."""
-    from convkit.train.checkpoint import load_checkpoint
+    from convkit.train.checkpoint import load_training_checkpoint
 
-    base = load_checkpoint(args.resume, task.name)["config"] if args.resume else None
+    base = load_training_checkpoint(args.resume, task.name)["config"] if args.resume else None
     flags = {key: value for attr, key in FLAG_KEYS.items() if (value := getattr(args, attr)) is not None}
     cfg = config_io.resolve_config(task.config_class, args.config, flags, args.set, base=base)
     if not cfg.model.name:
@@ -75,10 +77,11 @@ def command_aliases(task: Task, command: str) -> list[str]:
 
 def build_parser(task: Task) -> argparse.ArgumentParser:
     """The argument parser for ``python -m convkit.tasks.<task>``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser = argparse.ArgumentParser(prog=f"python -m convkit.tasks.{task.name}", parents=[common],
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command (before it: the main parser's)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    parser = argparse.ArgumentParser(prog=f"python -m convkit.tasks.{task.name}",
                                      description=f"convkit {task.name} task (default model: {task.default_model})")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", parents=[common], aliases=command_aliases(task, "train"),
@@ -90,12 +93,14 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, metavar="CKPT")
     evaluate.add_argument("--data", metavar="PATH", help="score all of PATH (its test split if it has one)")
     evaluate.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+    evaluate.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: one per core)")
 
     predict = sub.add_parser("predict", parents=[common], aliases=command_aliases(task, "predict"),
                              help="predict inputs; one JSON line each")
     predict.add_argument("--checkpoint", required=True, metavar="CKPT")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+    predict.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: one per core)")
 
     export = sub.add_parser("export", parents=[common], aliases=command_aliases(task, "export"),
                             help="export a checkpoint to ONNX or TorchScript")
@@ -125,17 +130,19 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
 
 def cmd_evaluate(task: Task, args: argparse.Namespace) -> None:
     """Print the checkpoint's test block as one JSON line."""
-    from convkit.train.engine import evaluate_checkpoint
+    from convkit.train.engine import evaluate_checkpoint, set_threads
 
-    config_io.TrainConfig(device=args.device).validate()
+    config_io.TrainConfig(device=args.device, threads=args.threads).validate()
+    set_threads(args.threads)
     _print_json(evaluate_checkpoint(task, args.checkpoint, args.data, device=args.device))
 
 
 def cmd_predict(task: Task, args: argparse.Namespace) -> None:
     """Print one JSON line per input."""
-    from convkit.train.engine import predict_checkpoint
+    from convkit.train.engine import predict_checkpoint, set_threads
 
-    config_io.TrainConfig(device=args.device).validate()
+    config_io.TrainConfig(device=args.device, threads=args.threads).validate()
+    set_threads(args.threads)
     for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device):
         _print_json(row)
 
@@ -193,11 +200,19 @@ def guarded(command: Callable[[], object], debug: bool = False) -> int:
     status 2 (with ``debug``, it propagates with its traceback). Returns 0 otherwise."""
     try:
         command()
+    except Interrupted as err:  # a resumable last.pt was saved; 130 for SIGINT, 143 for SIGTERM
+        print(" ".join(str(err).split()), file=sys.stderr, flush=True)
+        return 128 + err.signum
     except ConvkitError as err:
         if debug:
             raise
         print("error: " + " ".join(str(err).split()), file=sys.stderr, flush=True)  # always one line
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted before training started; nothing was saved", file=sys.stderr, flush=True)
+        return 130
     return 0
 
 

@@ -61,7 +61,9 @@ class TrainConfig:
     always happens, and ``best.pt`` is written whenever it is saved). Full-batch tasks
     (one graph) raise both to keep per-epoch overhead near a bare loop. ``adam`` is Adam
     with L2 weight decay in the gradient (as Kipf & Welling's GCN); ``adamw`` decouples it.
-    ``name`` names the run folder (default: model + timestamp).
+    ``threads``: CPU threads for torch's kernels (0: one per available core, see
+    ``convkit.train.engine.set_threads``). ``name`` names the run folder (default: model +
+    timestamp).
     """
 
     epochs: int = 10
@@ -83,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    threads: int = 0
     checkpoint_every: int = 200
     eval_every: int = 1
     save_every: int = 1
@@ -108,6 +111,7 @@ class TrainConfig:
         _check(self.seed >= 0, f"train.seed must be >= 0; got {self.seed}")
         _one_of("train.device", self.device, DEVICES)
         _check(self.num_workers >= 0, f"train.num_workers must be >= 0; got {self.num_workers}")
+        _check(self.threads >= 0, f"train.threads must be >= 0 (0: one per available core); got {self.threads}")
         _check(self.checkpoint_every >= 0, f"train.checkpoint_every must be >= 0 (0: epoch ends only); "
                                            f"got {self.checkpoint_every}")
         _check(self.eval_every >= 1, f"train.eval_every must be at least 1 (epochs); got {self.eval_every}")

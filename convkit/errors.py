@@ -19,3 +19,12 @@ class ShapeError(ConvkitError, ValueError):
 
 class CheckpointError(ConvkitError, ValueError):
     """A checkpoint that cannot be loaded: missing, corrupt, unsafe or from another task."""
+
+
+class Interrupted(ConvkitError):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM after saving a resumable ``last.pt``;
+    the CLI exits with ``128 + signal`` (130 / 143)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

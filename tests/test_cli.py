@@ -32,7 +32,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
                                        "baselines, batch_size, channels_last, checkpoint_every, clip_grad_norm, "
                                        "compile, deterministic, device, epochs, eval_every, gamma, log_every, lr, max_minutes, "
                                        "momentum, name, num_workers, optimizer, patience, precision, save_every, schedule, seed, "
-                                       "step_size, weight_decay"),
+                                       "step_size, threads, weight_decay"),
     (["--set", "data.flip=maybe"], "error: data.flip expects true or false; got 'maybe' (--set)"),
     (["--set", "data.channels=2"], "error: data.channels must be 1, 3 or none; got 2"),
     (["--model", "lenet6"], "error: unknown model 'lenet6'; did you mean lenet5"),

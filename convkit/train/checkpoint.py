@@ -71,8 +71,14 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict:
             convkit checkpoint, or one from another task.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file (expected e.g. {path / 'best.pt'})")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if not is_zip:  # torch.save's format is a zip archive (a truncated one fails below)
+        raise CheckpointError(f"{path}: {_what_it_is(path)}, not a convkit checkpoint (.pt from a training run)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -91,6 +97,35 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict:
         raise CheckpointError(f"{path}: a checkpoint of the {state.get('task')!r} task, not {task!r}; "
                               f"use python -m convkit.tasks.{state.get('task')}")
     return state
+
+
+TRAINING_KEYS = ("config", "data", "epoch", "step", "optimizer", "history")
+"""What a checkpoint written by a training run holds besides ``format`` and ``model``."""
+
+
+def load_training_checkpoint(path: str | Path, task: str | None = None) -> dict:
+    """``load_checkpoint``, and refuse a file that is not from a training run (no run config,
+    data spec or progress): one line naming what is missing."""
+    state = load_checkpoint(path, task)
+    missing = [key for key in TRAINING_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a convkit training checkpoint (it has no {', '.join(missing)}); "
+                              f"use best.pt or last.pt from a run folder")
+    return state
+
+
+def _what_it_is(path: Path) -> str:
+    """A few words on what a file that is not a zip archive is, for error messages."""
+    head = path.read_bytes()[:4096] if path.stat().st_size else b""
+    if not head:
+        return "an empty file"
+    if path.suffix.lower() == ".onnx" or (b"pytorch" in head[:200] and b"onnx" in head.lower()):
+        return "an ONNX model (what export writes; it cannot be evaluated or resumed here)"
+    try:
+        head.decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "an unrecognised binary file"
 
 
 def rng_state() -> dict:

@@ -36,7 +36,10 @@ import json
 import math
 import os
 import random
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ from tqdm import tqdm
 
 from convkit import config as config_io
 from convkit.config import RunConfig, TrainConfig
-from convkit.errors import CheckpointError, ConfigError, ConvkitError, DataError
+from convkit.errors import CheckpointError, ConfigError, ConvkitError, DataError, Interrupted
 from convkit.train import checkpoint as checkpoints
 from convkit.train import distributed
 from convkit.train.distributed import DistEnv
@@ -203,8 +206,30 @@ def new_run_dir(task: Task, cfg: RunConfig, out_dir: str | Path) -> Path:
         while path.exists():
             n += 1
             path = base / f"{stem}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
+    _make_dir(path, "the run folder (--out)")
     return path
+
+
+def _check_can_create(path: Path, what: str) -> None:
+    """ConfigError unless ``path`` is, or can be created as, a writable folder."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{path}: cannot create {what} ({existing} is a file, not a folder)")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{path}: cannot create {what} ({existing} is not writable)")
+
+
+def _make_dir(path: Path, what: str) -> None:
+    """``mkdir -p`` with one clear line when it cannot be made or written (a file in the
+    way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot create {what} ({err.strerror or err})") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{path}: cannot write {what} (permission denied)")
 
 
 def append_line(path: Path, line: str) -> None:
@@ -221,6 +246,39 @@ def write_text_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
+
+
+RESUMABLE_KEYS = frozenset({"train.epochs", "train.max_minutes", "train.patience", "train.log_every",
+                            "train.checkpoint_every", "train.save_every", "train.eval_every", "train.device",
+                            "train.num_workers", "train.threads", "train.baselines"})
+"""Config keys a resumed run may change (the rest would make the run's record false: the
+optimizer, schedule, data and model continue as the checkpoint has them)."""
+
+
+def check_resume_overrides(stored: dict, cfg: RunConfig, path: str | Path, env: DistEnv,
+                           task_keys: frozenset[str] = frozenset()) -> None:
+    """Log the keys ``cfg`` changes from the checkpoint's ``stored`` config that a resumed
+    run may change (``RESUMABLE_KEYS`` and the task's ``task_keys``); refuse any other
+    change with one line naming the key."""
+    before, after = _flatten(stored), _flatten(config_io.to_dict(cfg))
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    for key in changed:
+        if key not in RESUMABLE_KEYS | task_keys or (key == "train.epochs" and cfg.train.schedule == "onecycle"):
+            raise ConfigError(f"--resume {path}: {key} cannot change when resuming ({before.get(key)!r} -> "
+                              f"{after.get(key)!r}): the optimizer, schedule, data and model continue as the "
+                              f"checkpoint has them; start a new run to change it")
+    if changed:
+        _log("resuming with " + ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed), env)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and not (prefix == "model." and key == "options"):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -274,19 +332,70 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
         ConvkitError: bad config/data/checkpoint, or a NaN/inf loss (the message names the
             epoch and step; the last good checkpoint is kept).
     """
+    if resume is None:  # before any data is built: a bad --out fails at once
+        _check_can_create(Path(run_dir) if run_dir is not None else Path(out_dir), "the run folder (--out)")
     device = select_device(cfg.train.device)
+    threads = set_threads(cfg.train.threads)
     env = distributed.init_distributed(device.type)
+    run = None
     try:
         run = _Run(task.for_config(cfg), cfg, env, device, data, model)
+        if device.type == "cpu":
+            _log(f"using {threads} CPU thread(s) (train.threads)", env)
         run.start(out_dir, resume, run_dir)
-        for epoch in range(run.progress.epoch, cfg.train.epochs):
-            if not run.train_epoch(epoch):  # the time budget ran out mid-epoch
-                break
-            if run.end_epoch(epoch):  # early stopping
-                break
+        with _StopRequest() as run.stop:
+            for epoch in range(run.progress.epoch, cfg.train.epochs):
+                if not run.train_epoch(epoch):  # the time budget ran out mid-epoch
+                    break
+                if run.end_epoch(epoch):  # early stopping
+                    break
         return run.finish()
+    except BaseException:
+        if run is not None and resume is None:
+            run.discard_if_nothing_saved()
+        raise
     finally:
         distributed.cleanup(env)
+
+
+def set_threads(threads: int) -> int:
+    """Use ``threads`` CPU threads for torch's kernels (0: one per core this process may
+    run on, ``os.sched_getaffinity``, at most torch's own default); returns the count.
+    Idle OpenMP threads sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``, set by
+    ``convkit/__init__.py`` before torch loads), so a core another process holds does not
+    stall every step."""
+    if threads == 0:
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, min(available, torch.get_num_threads()))
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    return threads
+
+
+class _StopRequest:
+    """SIGINT (Ctrl-C) and SIGTERM while training: the handler only records the signal;
+    the loop then saves a resumable ``last.pt`` at the current step and raises
+    ``Interrupted``. A second signal stops at once (KeyboardInterrupt). Outside the main
+    thread (where handlers cannot be installed) it does nothing."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class _LossWindow:
@@ -358,6 +467,8 @@ class _Run:
         self.run_path: Path | None = None
         self.train_model: nn.Module = self.raw
         self.augment = None
+        self.stop = _StopRequest()
+        self.created_run_dir = False
         self.session_start = time.monotonic()
         self.seconds_before = 0.0
 
@@ -366,7 +477,9 @@ class _Run:
     def start(self, out_dir: str | Path, resume: str | Path | None, run_dir: str | Path | None) -> None:
         """Restore a checkpoint or fit the baselines, wrap the model, open the run folder."""
         if resume is not None:
-            self._restore(checkpoints.load_checkpoint(resume, self.task.name), resume)
+            state = checkpoints.load_training_checkpoint(resume, self.task.name)
+            check_resume_overrides(state["config"], self.cfg, resume, self.env, self.task.resumable_keys)
+            self._restore(state, resume)
         elif self.tcfg.baselines and self.env.is_main:
             _log("fitting baselines ...", self.env)
             self.baselines = self.task.baselines(self.cfg, self.data, self.params)
@@ -376,7 +489,8 @@ class _Run:
         if self.env.is_main:
             self.run_path = Path(resume).parent if resume is not None else (
                 Path(run_dir) if run_dir is not None else new_run_dir(self.task, self.cfg, out_dir))
-            self.run_path.mkdir(parents=True, exist_ok=True)
+            self.created_run_dir = resume is None and run_dir is None
+            _make_dir(self.run_path, "the run folder")
             for stale in self.run_path.glob(".*.tmp"):  # half-written files of a killed run
                 stale.unlink()
             write_text_atomic(self.run_path / "config.toml", config_io.to_toml(self.cfg))
@@ -441,10 +555,13 @@ class _Run:
                             or progress.step == self.steps_per_epoch
                             or (tcfg.log_every and progress.step % tcfg.log_every == 0))
                 out_of_time = self._out_of_time(sync_due)
-                if sync_due or out_of_time:
+                stop = self._stop_requested(sync_due)
+                if sync_due or out_of_time or stop:
                     self._read_losses(epoch, bar)
-                if checkpoint_due or out_of_time:
+                if checkpoint_due or out_of_time or stop:
                     self._save_last()
+                if stop:
+                    self._interrupted()
                 if out_of_time:
                     _log(f"time budget of {tcfg.max_minutes:g} min reached at epoch {epoch + 1}, step "
                          f"{progress.step}; stopping (resume with --resume {self.run_path}/last.pt)", self.env)
@@ -480,6 +597,28 @@ class _Run:
         if not self.env.enabled:
             return over
         return sync_due and distributed.flags_any([over], self.env, self.device)[0]
+
+    def _stop_requested(self, sync_due: bool) -> bool:
+        """Whether SIGINT/SIGTERM arrived (agreed by all ranks at sync points under DDP)."""
+        if not self.env.enabled:
+            return self.stop.signum is not None
+        return sync_due and distributed.flags_any([self.stop.signum is not None], self.env, self.device)[0]
+
+    def _interrupted(self) -> None:
+        """Raise ``Interrupted`` (after ``last.pt`` was saved) saying how to resume."""
+        signum = self.stop.signum or signal.SIGINT
+        where = self.run_path / "last.pt" if self.run_path else "last.pt"
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name} at {_position(*self.saved_at)}; saved "
+                          f"{where}; continue with: python -m convkit.tasks.{self.task.name} train --resume {where}",
+                          signum)
+
+    def discard_if_nothing_saved(self) -> None:
+        """After a failure: remove the run folder this run created if no checkpoint was
+        written in it (it would hold only config.toml: an unexplained run)."""
+        if self.env.is_main and self.created_run_dir and self.run_path is not None \
+                and not (self.run_path / "last.pt").exists():
+            shutil.rmtree(self.run_path, ignore_errors=True)
+            print(f"removed {self.run_path}: the run failed before its first checkpoint", file=sys.stderr)
 
     def _read_losses(self, epoch: int, bar: tqdm) -> None:
         """Move the device-side losses to the progress (one host sync); stop on NaN/inf."""
@@ -539,6 +678,10 @@ class _Run:
         if self.env.is_main:
             append_line(self.run_path / "metrics.jsonl", json.dumps(progress.history[-1]))
         _log(_epoch_line(progress.history[-1], tcfg.epochs, self.monitor, improved), self.env)
+        if self._stop_requested(True) and not last:
+            if self.saved_at != (progress.epoch, 0) or self.pending_best is not None:
+                self._save_last()
+            self._interrupted()
         if tcfg.patience and progress.bad_epochs >= tcfg.patience:
             _log(f"early stopping: no better val {self.monitor} for {tcfg.patience} evaluations "
                  f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", self.env)
@@ -672,9 +815,7 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
     Raises:
         CheckpointError: unreadable, unsafe, from another task, or weights that do not fit.
     """
-    state = checkpoints.load_checkpoint(checkpoint, task.name)
-    if not isinstance(state.get("config"), dict) or not isinstance(state.get("data"), dict):
-        raise CheckpointError(f"{checkpoint}: not a convkit training checkpoint (it has no run config or data spec)")
+    state = checkpoints.load_training_checkpoint(checkpoint, task.name)
     cfg = config_io.from_dict(task.config_class, state["config"], f"{checkpoint} config")
     spec = Data.from_spec(state["data"])
     model = task.for_config(cfg).build_model(cfg, spec)

@@ -59,7 +59,14 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path) -> 
         raise ConvkitError(f"this model takes {spec.input_kind} input (not one tensor), which "
                            f"{fmt} export does not support; use the checkpoint with convkit")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.is_dir():
+        raise ConvkitError(f"--output {output}: a folder; give a file name, e.g. {output / ('model.' + fmt)}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "ab"):
+            pass
+    except OSError as err:
+        raise ConvkitError(f"--output {output}: cannot write there ({err.strerror or err})") from None
     model = model.cpu().eval()
     shape = tuple(spec.input_shape)
     x = example_input(shape, spec.input_dtype)

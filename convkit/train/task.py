@@ -153,6 +153,8 @@ class Task:
         command_aliases: other CLI names for a command (``{"detect": "predict"}``).
         profiles: named lists of ``--set`` overrides; ``smoke`` is a tiny, fast run
             (the benchmark's smoke profile and tests), ``default`` is the task's default.
+        resumable_keys: config keys of the task's own sections that ``--resume`` may
+            change (besides the engine's ``RESUMABLE_KEYS``: epochs, budgets, cadences).
     """
 
     name: ClassVar[str] = "task"
@@ -163,6 +165,7 @@ class Task:
     data_formats: ClassVar[str] = ""
     command_aliases: ClassVar[dict[str, str]] = {}
     profiles: ClassVar[dict[str, list[str]]] = {"default": []}
+    resumable_keys: ClassVar[frozenset[str]] = frozenset()
 
     def for_config(self, cfg: RunConfig) -> "Task":
         """The task that runs ``cfg`` (``self``; a task family such as time series returns

@@ -41,6 +41,7 @@ class ToyTask(ClassificationTask):
     name = "toy"
     config_class = ToyRunConfig
     default_model = "toy_mlp"
+    resumable_keys = frozenset({"task.crash_at", "task.nan_at"})  # the simulated faults end on resume
 
     def __init__(self) -> None:
         self.steps = 0
