@@ -101,6 +101,7 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
     predict.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: one per core)")
+    predict.add_argument("--out", metavar="DIR", help="where files a task writes go (default: runs/<task>/predict)")
 
     export = sub.add_parser("export", parents=[common], aliases=command_aliases(task, "export"),
                             help="export a checkpoint to ONNX or TorchScript")
@@ -143,7 +144,7 @@ def cmd_predict(task: Task, args: argparse.Namespace) -> None:
 
     config_io.TrainConfig(device=args.device, threads=args.threads).validate()
     set_threads(args.threads)
-    for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device):
+    for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device, out_dir=args.out):
         _print_json(row)
 
 

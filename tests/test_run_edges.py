@@ -140,3 +140,16 @@ def test_thread_setting_is_applied_and_logged(tmp_path, capsys):
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="train.threads must be >= 0"):
         _cfg("train.threads=-1")
+
+
+def test_metrics_on_a_subset_of_the_classes_average_over_those_present():
+    from convkit.train.task import ClassificationTask
+
+    targets = torch.tensor([0, 0, 1, 1, 1])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1, 0]), 3).float()
+    metrics = ClassificationTask().compute_metrics({"logits": logits, "targets": targets}, None)
+    # class 0: P 2/3 R 1 -> F1 0.8; class 1: P 1 R 2/3 -> 0.8; absent class 2 is not averaged in
+    assert metrics["macro_f1"] == pytest.approx(0.8) and metrics["accuracy"] == pytest.approx(0.8)
+    assert metrics["absent_classes"] == [2]
+    full = ClassificationTask().compute_metrics({"logits": logits, "targets": torch.tensor([0, 0, 1, 2, 1])}, None)
+    assert "absent_classes" not in full

@@ -843,14 +843,19 @@ def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | Non
         raise DataError(f"the data's classes {data.label_names} differ from the checkpoint's "
                         f"{trained.spec.label_names}")
     metrics, _ = evaluate_split(task, trained.model, data.test, data, trained.device, trained.cfg.train, desc="test")
+    if "absent_classes" in metrics and trained.spec.label_names:  # name them
+        metrics["absent_classes"] = [trained.spec.label_names[i] for i in metrics["absent_classes"]]
     return metrics
 
 
-def predict_checkpoint(task: Task, checkpoint: str | Path, inputs: list[str], device: str = "auto") -> list[dict]:
+def predict_checkpoint(task: Task, checkpoint: str | Path, inputs: list[str], device: str = "auto",
+                       out_dir: str | Path | None = None) -> list[dict]:
     """Predictions of a checkpoint for ``inputs`` (files, or texts for the text task):
     one dict per input, ``{"input": ..., **prediction}``, in order. The inputs are read
-    once (``task.load_inputs``) and the task batches them (``task.predict``)."""
+    once (``task.load_inputs``) and the task batches them (``task.predict``); files a task
+    writes (e.g. per-step anomaly scores) go under ``out_dir``."""
     trained = load_trained(task, checkpoint, device)
+    trained.out_dir = Path(out_dir) if out_dir is not None else None
     task = task.for_config(trained.cfg)
     loaded = task.load_inputs(trained.cfg, trained.spec, inputs)
     with torch.no_grad():

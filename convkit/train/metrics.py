@@ -21,8 +21,11 @@ def accuracy(predictions: Tensor, targets: Tensor) -> float:
 
 
 def macro_f1(predictions: Tensor, targets: Tensor) -> float:
-    """F1 averaged over the classes in ``targets [N]`` or ``predictions [N]`` (equal to
-    scikit-learn's ``f1_score(average="macro", zero_division=0)``; 0.0 when N = 0).
+    """F1 averaged over the classes present in ``targets [N]`` (equal to scikit-learn's
+    ``f1_score(labels=present, average="macro", zero_division=0)``; a prediction of an
+    absent class counts against the true class only; 0.0 when N = 0). Averaging over
+    classes the data lacks would add zeros for them: evaluating on a subset of the
+    trained classes would look far worse than it is.
     Counted with ``torch.bincount`` rather than scikit-learn, which costs milliseconds per
     call: too much for full-batch tasks that evaluate every epoch."""
     if targets.numel() == 0:
@@ -34,7 +37,8 @@ def macro_f1(predictions: Tensor, targets: Tensor) -> float:
     tp = counts.diagonal()
     denominator = counts.sum(0) + counts.sum(1)
     f1 = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.zeros_like(tp))
-    return float(f1.mean())
+    present = counts.sum(1) > 0
+    return float(f1[present].mean())
 
 
 def confusion_matrix(predictions: Tensor, targets: Tensor, num_classes: int) -> np.ndarray:

@@ -127,14 +127,17 @@ class Data:
 @dataclass
 class Trained:
     """A trained model ready to use (``load_trained``): the run's ``cfg``, the data
-    ``spec`` (a ``Data`` without datasets), the ``model`` in eval mode on ``device``, and
-    the ``task_state`` its task derived at the validation of these weights (or None)."""
+    ``spec`` (a ``Data`` without datasets), the ``model`` in eval mode on ``device``, the
+    ``task_state`` its task derived at the validation of these weights (or None), and
+    ``out_dir``: where ``predict`` may write files (``predict --out``; None: the task's
+    default under the working folder)."""
 
     cfg: RunConfig
     spec: Data
     model: nn.Module
     device: torch.device
     task_state: dict | None = None
+    out_dir: Path | None = None
 
 
 class Task:
@@ -295,8 +298,12 @@ class ClassificationTask(Task):
         true class by predicted class) over the split."""
         logits, targets = collected["logits"].float(), collected["targets"].long()
         num_classes = logits.shape[1]
-        return {**metric_fns.classification_metrics(logits, targets),
-                "confusion_matrix": metric_fns.confusion_matrix(logits.argmax(1), targets, num_classes).tolist()}
+        metrics = {**metric_fns.classification_metrics(logits, targets),
+                   "confusion_matrix": metric_fns.confusion_matrix(logits.argmax(1), targets, num_classes).tolist()}
+        absent = sorted(set(range(num_classes)) - set(targets.unique().tolist()))
+        if absent and targets.numel():  # macro-F1 averages over the classes present only
+            metrics["absent_classes"] = absent
+        return metrics
 
     def batches(self, trained: Trained, inputs: Any) -> Iterator[Any]:
         """``load_inputs``' result in model batches of ``train.batch_size`` on the model's
