@@ -64,8 +64,8 @@ def config_from_args(task: Task, args: argparse.Namespace) -> config_io.RunConfi
     base = load_training_checkpoint(args.resume, task.name)["config"] if args.resume else None
     flags = {key: value for attr, key in FLAG_KEYS.items() if (value := getattr(args, attr)) is not None}
     cfg = config_io.resolve_config(task.config_class, args.config, flags, args.set, base=base)
-    if not cfg.model.name:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=task.default_model))
+    if not cfg.model.name:  # the default of the task that runs this config (e.g. its mode's)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=task.for_config(cfg).default_model))
     return cfg
 
 
@@ -124,6 +124,13 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
     from convkit.train.metrics import to_float_dict
 
     cfg = config_from_args(task, args)
+    if cfg.train.seeds > 1:
+        from convkit.train.engine import fit_seeds
+
+        if args.resume:
+            raise ConvkitError("--resume continues one run; resume one seed's run folder (its seeds is 1)")
+        _print_json(fit_seeds(task, cfg, out_dir=args.out))
+        return
     result = fit(task, cfg, out_dir=args.out, resume=args.resume)
     if result.run_dir is not None:
         _print_json({"run_dir": str(result.run_dir), "test": to_float_dict(result.metrics["test"])})
@@ -181,7 +188,8 @@ def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data) -> list[st
 def cmd_info(task: Task, args: argparse.Namespace) -> None:
     """Print the task, the models that fit its default data, data formats, default config."""
     cfg = task.config_class()
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or task.default_model))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, name=cfg.model.name or task.for_config(cfg).default_model))
     data = task.for_config(cfg).build_data(cfg)
     shape = f"[N, {', '.join(str(s) for s in data.input_shape)}]" if data.input_shape else data.input_kind
     print(f"task: {task.name}\ndefault model: {task.default_model}\ninput kind: {data.input_kind}\n"

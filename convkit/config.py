@@ -61,6 +61,8 @@ class TrainConfig:
     always happens, and ``best.pt`` is written whenever it is saved). Full-batch tasks
     (one graph) raise both to keep per-epoch overhead near a bare loop. ``adam`` is Adam
     with L2 weight decay in the gradient (as Kipf & Welling's GCN); ``adamw`` decouples it.
+    ``seeds``: train that many runs with seeds ``seed, seed+1, ...`` and report the mean and
+    standard deviation of each test metric (the literature's protocol for small data).
     ``threads``: CPU threads for torch's kernels (0: one per available core, see
     ``convkit.train.engine.set_threads``). ``name`` names the run folder (default: model +
     timestamp).
@@ -83,6 +85,7 @@ class TrainConfig:
     patience: int = 0
     max_minutes: float = 0.0
     seed: int = 0
+    seeds: int = 1
     device: str = "auto"
     num_workers: int = 0
     threads: int = 0
@@ -109,6 +112,7 @@ class TrainConfig:
         _check(self.patience >= 0, f"train.patience must be >= 0 (0: off); got {self.patience}")
         _check(self.max_minutes >= 0, f"train.max_minutes must be >= 0 (0: off); got {self.max_minutes}")
         _check(self.seed >= 0, f"train.seed must be >= 0; got {self.seed}")
+        _check(self.seeds >= 1, f"train.seeds must be at least 1; got {self.seeds}")
         _one_of("train.device", self.device, DEVICES)
         _check(self.num_workers >= 0, f"train.num_workers must be >= 0; got {self.num_workers}")
         _check(self.threads >= 0, f"train.threads must be >= 0 (0: one per available core); got {self.threads}")

@@ -153,3 +153,19 @@ def test_metrics_on_a_subset_of_the_classes_average_over_those_present():
     assert metrics["absent_classes"] == [2]
     full = ClassificationTask().compute_metrics({"logits": logits, "targets": torch.tensor([0, 0, 1, 2, 1])}, None)
     assert "absent_classes" not in full
+
+
+def test_several_seeds_report_mean_and_std_and_each_run_resumes_alone(tmp_path):
+    from convkit.train.engine import fit_seeds
+
+    summary = fit_seeds(TOY, _cfg("train.name=s", "train.epochs=1", "train.seeds=3", "train.seed=5"), tmp_path)
+    base = tmp_path / "runs" / "toy" / "s-seeds"
+    assert summary["seeds"] == [5, 6, 7] and summary["run_dir"] == str(base)
+    accuracy = summary["test"]["accuracy"]
+    assert len(accuracy["values"]) == 3 and accuracy["mean"] == pytest.approx(sum(accuracy["values"]) / 3)
+    import statistics
+
+    assert accuracy["std"] == pytest.approx(statistics.stdev(accuracy["values"]))
+    assert json.loads((base / "summary.json").read_text())["test"]["accuracy"] == accuracy
+    stored = checkpoints.load_checkpoint(base / "seed6" / "last.pt")["config"]["train"]
+    assert (stored["seed"], stored["seeds"]) == (6, 1)

@@ -53,11 +53,15 @@ def _numpy(x: Array) -> np.ndarray:
 
 
 def fit_matched_mlp(x: Array, y: Array, params: int, num_classes: int, seed: int = 0) -> MLPClassifier:
-    """Train the parameter-matched MLP (Adam, early stopping on a 10% split) on
-    ``x [N, D]``, ``y [N]``."""
+    """Train the parameter-matched MLP (Adam; early stopping on a 10% split when there are
+    enough examples, else more iterations) on ``x [N, D]``, ``y [N]``."""
     x, y = _numpy(x), _numpy(y)
     hidden = mlp_hidden_units(params, x.shape[1], num_classes)
-    clf = MLPClassifier((hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10, random_state=seed)
+    # Early stopping holds out 10%: only with enough examples for that to mean something
+    # (scikit-learn refuses a validation part smaller than the number of classes).
+    early = len(y) >= max(200, 20 * num_classes)
+    clf = MLPClassifier((hidden,), max_iter=100 if early else 300, early_stopping=early, n_iter_no_change=10,
+                        random_state=seed)
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(x, y)

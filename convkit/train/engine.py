@@ -32,6 +32,7 @@ and metrics as one left alone (on CPU, where kernels are deterministic).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -356,6 +357,36 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
         raise
     finally:
         distributed.cleanup(env)
+
+
+def fit_seeds(task: Task, cfg: RunConfig, out_dir: str | Path = ".") -> dict:
+    """``train.seeds`` runs with seeds ``train.seed``, ``+1``, ... (each a whole ``fit``, in
+    ``runs/<task>/<name>-seeds/seed<k>/``) and the mean and standard deviation (ddof 1)
+    of every scalar test metric over them, written to ``summary.json`` in that folder.
+
+    Returns:
+        ``{"run_dir", "seeds", "test": {metric: {"mean", "std", "values"}}}``.
+    """
+    n = cfg.train.seeds
+    base = new_run_dir(task, dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, name=f"{cfg.train.name}-seeds" if cfg.train.name else "")), out_dir)
+    runs = []
+    for k in range(n):
+        seed = cfg.train.seed + k
+        one = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, seeds=1))
+        _log(f"seed {seed} ({k + 1} of {n})", DistEnv())
+        runs.append(fit(task, one, run_dir=base / f"seed{seed}").metrics)
+    values: dict[str, list[float]] = defaultdict(list)
+    for metrics in runs:
+        for key, value in to_float_dict(metrics["test"]).items():
+            values[key].append(value)
+    summary = {"run_dir": str(base), "seeds": list(range(cfg.train.seed, cfg.train.seed + n)),
+               "test": {key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
+                        for key, v in values.items() if len(v) == n}}
+    write_text_atomic(base / "summary.json", json.dumps(summary, indent=1) + "\n")
+    _log("test over seeds: " + ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in summary["test"].items()),
+         DistEnv())
+    return summary
 
 
 def set_threads(threads: int) -> int:
