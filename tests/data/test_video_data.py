@@ -196,3 +196,67 @@ def test_generated_motion_clips_class_is_the_motion():
     right = videos[labels == MOTIONS.index("right")].astype(float)
     centre_x = lambda v: (np.abs(v - np.median(v, axis=(1, 2), keepdims=True)).sum(-1) * np.arange(24)).sum((1, 2))
     assert all(np.polyfit(np.arange(12), centre_x(v) / centre_x(v).mean(), 1)[0] > 0 for v in right)
+
+
+# --------------------------------------------------------------------------- data_recipes/ucf101.py
+
+
+def _ucf101_recipe():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data_recipes" / "ucf101.py"
+    spec = importlib.util.spec_from_file_location("ucf101_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_ucf101(root, per_class=2):
+    """A UCF101 look-alike: 101 class folders of tiny (non-video) .avi files and three
+    splits, each testing the first clip of every class."""
+    names = [f"Action{i:03d}" for i in range(101)]
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(names)))
+    clips = []
+    for n in names:
+        (root / "UCF-101" / n).mkdir(parents=True)
+        for g in range(per_class):
+            clip = f"{n}/v_{n}_g{g + 1:02d}_c01.avi"
+            (root / "UCF-101" / clip).write_bytes(b"x")
+            clips.append(clip)
+    for split in (1, 2, 3):
+        test = [c for c in clips if "_g01_" in c]
+        (lists / f"trainlist0{split}.txt").write_text("".join(f"{c} 1\n" for c in clips if c not in test))
+        (lists / f"testlist0{split}.txt").write_text("".join(f"{c}\n" for c in test))
+    return names
+
+
+def test_ucf101_recipe_checks_counts_lists_and_lays_out_links(tmp_path, capsys):
+    recipe = _ucf101_recipe()
+    src = tmp_path / "download"
+    names = fake_ucf101(src / "UCF101")
+    counts = {s: (101, 101) for s in (1, 2, 3)}
+    report = recipe.check_ucf101(src, total=202, split_counts=counts)
+    assert report["classes"] == names and set(report["clips_per_class"].values()) == {2}
+    assert report["splits"] == counts
+    out = recipe.lay_out(report, tmp_path / "out")
+    assert (out / "UCF-101").is_symlink() and (out / "ucfTrainTestlist" / "classInd.txt").is_file()
+    # the published counts are checked: this copy is far smaller
+    with pytest.raises(DataError, match="holds 202 .avi clips; expected 13320"):
+        recipe.check_ucf101(src)
+    assert recipe.main(["--src", str(src)]) == 2
+    assert "expected 13320" in capsys.readouterr().err
+    # a listed clip gone from its folder (the count, then the list), then a whole class folder
+    (src / "UCF101" / "UCF-101" / names[5] / f"v_{names[5]}_g02_c01.avi").unlink()
+    with pytest.raises(DataError, match="holds 201"):
+        recipe.check_ucf101(src, total=202, split_counts=counts)
+    with pytest.raises(DataError, match=f"lists {names[5]}/v_{names[5]}_g02_c01.avi, which is not in"):
+        recipe.check_ucf101(src, total=201, split_counts=counts)
+    class_dir = src / "UCF101" / "UCF-101" / names[7]
+    for f in class_dir.iterdir():
+        f.unlink()
+    class_dir.rmdir()
+    with pytest.raises(DataError, match=f"missing \\['{names[7]}'\\]"):
+        recipe.check_ucf101(src, total=200, split_counts=counts)
