@@ -8,6 +8,6 @@ parameter-matched MLP side by side), and the cost of a training step is fitted a
 input size (``scaling``). ``report`` writes ``results.json``, ``results.md`` and the plots.
 """
 
-from convkit.bench.main import main, run_bench
+from convkit.bench.command import main, run_bench
 
 __all__ = ["main", "run_bench"]

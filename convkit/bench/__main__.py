@@ -1,7 +1,7 @@
-"""``python -m convkit.bench``: see :func:`convkit.bench.main.main`."""
+"""``python -m convkit.bench``: see :func:`convkit.bench.command.main`."""
 
 import sys
 
-from convkit.bench.main import main
+from convkit.bench.command import main
 
 sys.exit(main())
