@@ -20,6 +20,10 @@ never decodes again. Formats, detected in this order:
 
 A ``_background_noise_`` folder (Speech Commands ships one; a ``<class>/<file>`` folder
 may have one too) becomes the noise bank ``Splits.extras["noise"]`` ``[M, T]`` for augmentation.
+
+A file that cannot be used (corrupt, not audio, NaN/infinite samples) is skipped, or an
+error with ``strict=True``; the skipped files make ONE summary warning and are listed in
+``Splits.extras["skipped"]``; a class whose every file was skipped is an error naming it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from convkit.data.splits import (
     find_split_dirs,
     split_indices,
 )
+from convkit.data.skipped import require_every_class, warn_skipped
 from convkit.errors import ConfigError, DataError
 from convkit.nn.audio import pad_or_crop, resample
 
@@ -106,12 +111,14 @@ def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = Non
 
 
 def load_audio_files(paths: Sequence[str | Path], sample_rate: int, num_samples: int,
-                     strict: bool = True) -> tuple[torch.Tensor, list[int]]:
+                     strict: bool = True, skipped: list[str] | None = None) -> tuple[torch.Tensor, list[int]]:
     """Decode many files at once (a thread pool): ``(waves float32 [N, T], kept)``.
 
-    ``kept`` lists the indices into ``paths`` that decoded; with ``strict=False`` a bad
-    file is skipped with a warning naming it, with ``strict=True`` it raises DataError.
-    Used by ``predict`` (strict) and by the dataset loaders.
+    ``kept`` lists the indices into ``paths`` that decoded. With ``strict=True`` a bad file
+    raises DataError; with ``strict=False`` it is skipped and its message
+    (``"<path>: <reason>"``) appended to ``skipped`` (the caller summarises them), or,
+    when ``skipped`` is None, this call warns one summary line. Used by ``predict``
+    (strict) and by the dataset loaders.
     """
     if num_samples <= 0 or sample_rate <= 0:
         raise ConfigError(f"sample_rate and num_samples must be positive; got {sample_rate}, {num_samples}")
@@ -124,6 +131,7 @@ def load_audio_files(paths: Sequence[str | Path], sample_rate: int, num_samples:
 
     waves = np.zeros((len(paths), num_samples), dtype=np.float32)
     kept: list[int] = []
+    bad: list[str] = []
     workers = min(8, os.cpu_count() or 1, max(1, len(paths)))  # libsndfile and soxr release the GIL
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
@@ -133,12 +141,16 @@ def load_audio_files(paths: Sequence[str | Path], sample_rate: int, num_samples:
             if isinstance(result, DataError):
                 if strict:
                     raise result
-                warnings.warn(f"skipping {result}", stacklevel=2)
+                bad.append(str(result))
                 continue
             waves[len(kept)] = result
             kept.append(i)
     finally:
         pool.shutdown(cancel_futures=True)  # a strict error does not wait for the rest to decode
+    if skipped is None:
+        warn_skipped(bad, "audio files")
+    else:
+        skipped.extend(bad)
     return torch.from_numpy(waves[:len(kept)]), kept
 
 
@@ -165,7 +177,8 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
         path: dataset folder.
         sample_rate: every clip is resampled to this rate (Hz).
         duration: every clip is padded/cropped (centred) to this many seconds.
-        strict: a corrupt file raises DataError instead of being skipped with a warning.
+        strict: a corrupt file (or one with NaN/infinite samples) raises DataError instead
+            of being skipped; skipped files make ONE summary warning.
         seed: seed of the stratified split (folders without split subfolders) and of
             carving a missing val/test split. Speech Commands and ESC-50 splits are fixed.
         **mode: ``layout`` (auto|folder|speech_commands|esc50); Speech Commands: ``words``
@@ -174,23 +187,29 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
 
     Returns:
         Splits: waves ``[N, T]`` float32 with ``T = round(sample_rate * duration)``,
-        labels int64, label names, and ``extras["noise"]``: the ``_background_noise_`` bank
-        ``[M, T]`` or None.
+        labels int64, label names, ``extras["noise"]``: the ``_background_noise_`` bank
+        ``[M, T]`` or None, and ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``.
 
     Raises:
-        DataError: missing path, no audio, one class, a corrupt file when strict, a
-            broken Speech Commands list or ESC-50 table.
+        DataError: missing path, no audio, one class, a class whose every file is
+            unreadable, a corrupt file when strict, a broken Speech Commands list or ESC-50 table.
         ConfigError: an unknown or invalid mode option.
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
+    skipped: list[str] = []
     if layout == "speech_commands":
-        return _load_speech_commands(root, sample_rate, num_samples, strict, options)
-    if layout == "esc50":
-        return _load_esc50(root, sample_rate, num_samples, strict, options)
-    return _load_folders(root, sample_rate, num_samples, strict, seed)
+        data, names, noise = _read_speech_commands(root, sample_rate, num_samples, strict, options,
+                                                   set(SPLIT_NAMES), skipped)
+    elif layout == "esc50":
+        data, names = _read_esc50(root, sample_rate, num_samples, strict, options, set(SPLIT_NAMES), skipped)
+        noise = None
+    else:
+        data, names, noise = _split_folders(root, sample_rate, num_samples, strict, seed, skipped)
+    warn_skipped(skipped, str(root))
+    return _make_splits(data, names, noise, str(root), skipped)
 
 
 def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rate: int = 16000,
@@ -206,18 +225,20 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
     num_samples = _num_samples(sample_rate, duration)
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
+    skipped: list[str] = []
     if layout == "speech_commands":
-        data, names, _ = _read_speech_commands(root, sample_rate, num_samples, strict, options, {"test"})
+        data, names, _ = _read_speech_commands(root, sample_rate, num_samples, strict, options, {"test"}, skipped)
         waves, labels = data["test"]
     elif layout == "esc50":
-        data, names = _read_esc50(root, sample_rate, num_samples, strict, options, {"test"})
+        data, names = _read_esc50(root, sample_rate, num_samples, strict, options, {"test"}, skipped)
         waves, labels = data["test"]
     else:
         folders = find_split_dirs(root) or {"all": root}
         folders = {"test": folders["test"]} if "test" in folders else folders
-        data, names = _read_folders(root, folders, sample_rate, num_samples, strict)
+        data, names = _read_folders(root, folders, sample_rate, num_samples, strict, skipped)
         waves = torch.cat([w for w, _ in data.values()])
         labels = np.concatenate([l for _, l in data.values()])
+    warn_skipped(skipped, str(root))
     index = {name: i for i, name in enumerate(label_names)}
     unknown = sorted({names[i] for i in np.unique(labels)} - set(index))
     if unknown:
@@ -236,39 +257,47 @@ def detect_layout(root: Path) -> str:
 
 
 def load_noise_bank(folder: str | Path, sample_rate: int, num_samples: int,
-                    strict: bool = False) -> torch.Tensor:
+                    strict: bool = False, skipped: list[str] | None = None) -> torch.Tensor:
     """Cut every audio file in ``folder`` into consecutive clips from its start: ``[M, num_samples]``.
 
     A leftover shorter than a clip is dropped; a file shorter than one clip becomes one
-    clip, zero-padded on both sides. Raises DataError when
-    the folder holds no readable audio.
+    clip, zero-padded on both sides. A bad file is skipped (appended to ``skipped``, or
+    one summary warning when it is None) or, when ``strict``, an error. Raises DataError
+    when the folder holds no readable audio.
     """
     files = _audio_files(Path(folder))
     chunks = []
+    bad: list[str] = []
     for file in files:
         try:
             wave = load_audio(file, sample_rate)
         except DataError as err:
             if strict:
                 raise
-            warnings.warn(f"skipping {err}", stacklevel=2)
+            bad.append(str(err))
             continue
         if len(wave) < num_samples:
             wave = pad_or_crop(wave, num_samples)
         count = len(wave) // num_samples
         chunks.append(wave[:count * num_samples].reshape(count, num_samples))
+    if skipped is None:
+        warn_skipped(bad, str(folder))
+    else:
+        skipped.extend(bad)
     if not chunks:
-        raise DataError(f"{folder}: no readable audio files for the background noise bank")
+        raise DataError(f"{folder}: no readable audio files for the background noise bank"
+                        + (f" (first: {bad[0]})" if bad else ""))
     return torch.from_numpy(np.concatenate(chunks))
 
 
 # --------------------------------------------------------------------------- <class>/<file> folders
 
 
-def _load_folders(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                  seed: int) -> Splits:
+def _split_folders(root: Path, sample_rate: int, num_samples: int, strict: bool, seed: int,
+                   skipped: list[str]) -> tuple[dict, list[str], torch.Tensor | None]:
+    """``<class>/<file>`` folders as ``({split: (waves, labels)}, names, noise bank or None)``."""
     folders = find_split_dirs(root) or {"train": root}
-    data, names = _read_folders(root, folders, sample_rate, num_samples, strict)
+    data, names = _read_folders(root, folders, sample_rate, num_samples, strict, skipped)
     if "train" not in data:
         raise DataError(f"{root}: has {'/'.join(data)}/ folders but no train/ folder")
     present = np.unique(np.concatenate([labels for _, labels in data.values()]))
@@ -283,24 +312,27 @@ def _load_folders(root: Path, sample_rate: int, num_samples: int, strict: bool,
             waves, labels = data["train"]
             keep, carved = carve_validation(labels, VAL_FRACTION_OF_TRAIN, seed)
             data["train"], data[missing] = (waves[keep], labels[keep]), (waves[carved], labels[carved])
-    noise = _noise_for(root, sample_rate, num_samples, strict)
-    return _make_splits(data, names, noise, str(root))
+    noise = _noise_for(root, sample_rate, num_samples, strict, skipped)
+    return data, names, noise
 
 
 def _read_folders(root: Path, folders: dict[str, Path], sample_rate: int, num_samples: int,
-                  strict: bool) -> tuple[dict, list[str]]:
+                  strict: bool, skipped: list[str]) -> tuple[dict, list[str]]:
     """Decode ``<class>/<file>`` under each folder: ``({split: (waves [N, T], labels [N])}, names)``
     with one class list (sorted names) shared by all the folders."""
     listed = {split: _list_folder(folder) for split, folder in folders.items()}
     names = sorted({name for _, _, folder_names in listed.values() for name in folder_names})
     index = {name: i for i, name in enumerate(names)}
     data = {}
+    every = _Listing()
     for split, (files, labels, folder_names) in listed.items():
-        waves, kept = load_audio_files(files, sample_rate, num_samples, strict)
+        waves, kept = load_audio_files(files, sample_rate, num_samples, strict, skipped)
         if not kept:
             raise DataError(f"{folders[split]}: no readable audio files; expected {_FORMAT_HELP}")
         remap = np.array([index[n] for n in folder_names], dtype=np.int64)
+        every.add(files, remap[labels], kept)
         data[split] = (waves, remap[labels[kept]])
+    every.require_every_class(names, str(root))
     return data, names
 
 
@@ -331,25 +363,42 @@ def _audio_files(folder: Path, recursive: bool = False) -> list[Path]:
                   and not f.name.startswith("."))
 
 
-def _noise_for(root: Path, sample_rate: int, num_samples: int, strict: bool) -> torch.Tensor | None:
+def _noise_for(root: Path, sample_rate: int, num_samples: int, strict: bool,
+               skipped: list[str]) -> torch.Tensor | None:
     folder = root / NOISE_DIR
     if not folder.is_dir() or not _audio_files(folder):
         return None
-    return load_noise_bank(folder, sample_rate, num_samples, strict)
+    return load_noise_bank(folder, sample_rate, num_samples, strict, skipped)
+
+
+class _Listing:
+    """Every file a loader tried, with its class and whether it loaded, across splits."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.labels: list[np.ndarray] = []
+        self.readable: list[np.ndarray] = []
+
+    def add(self, files: Sequence[Path], labels: Sequence[int], kept: list[int]) -> None:
+        """``files [M]`` with their ``labels [M]``; ``kept``: the indices that loaded."""
+        readable = np.zeros(len(files), dtype=bool)
+        readable[kept] = True
+        self.files += list(files)
+        self.labels.append(np.asarray(labels, dtype=np.int64))
+        self.readable.append(readable)
+
+    def require_every_class(self, names: Sequence[str], where: str) -> None:
+        """DataError naming a class that had files but none loaded."""
+        if self.files:
+            require_every_class(names, np.concatenate(self.labels), np.concatenate(self.readable),
+                                self.files, where)
 
 
 # --------------------------------------------------------------------------- Speech Commands
 
 
-def _load_speech_commands(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                          options: dict) -> Splits:
-    data, names, noise = _read_speech_commands(root, sample_rate, num_samples, strict, options,
-                                               set(SPLIT_NAMES))
-    return _make_splits(data, names, noise, str(root))
-
-
-def _read_speech_commands(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                          options: dict, wanted: set[str]) -> tuple[dict, list[str], torch.Tensor | None]:
+def _read_speech_commands(root: Path, sample_rate: int, num_samples: int, strict: bool, options: dict,
+                          wanted: set[str], skipped: list[str]) -> tuple[dict, list[str], torch.Tensor | None]:
     """Decode the ``wanted`` splits: ``({split: (waves, labels)}, names, noise bank or None)``.
 
     The 12-class unknown subsample and silence clips are drawn from fixed generators
@@ -387,11 +436,12 @@ def _read_speech_commands(root: Path, sample_rate: int, num_samples: int, strict
         names = list(KWS12_WORDS) + [UNKNOWN, SILENCE]
     else:
         names = words
-    noise = _noise_for(root, sample_rate, num_samples, strict)
+    noise = _noise_for(root, sample_rate, num_samples, strict, skipped)
     if kws12 and noise is None:
         raise DataError(f"{root}: the 12-class setting builds _silence_ from {NOISE_DIR}/, "
                         "which is missing or holds no audio")
     data = {}
+    every = _Listing()
     for number, split in enumerate(SPLIT_NAMES):
         if split not in wanted:
             continue
@@ -401,12 +451,15 @@ def _read_speech_commands(root: Path, sample_rate: int, num_samples: int, strict
         else:
             files = entries[split]
             labels = [names.index(e.split("/")[0]) for e in files]
-        waves, kept = load_audio_files([root / e for e in files], sample_rate, num_samples, strict)
+        paths = [root / e for e in files]
+        waves, kept = load_audio_files(paths, sample_rate, num_samples, strict, skipped)
+        every.add(paths, labels, kept)
         labels = np.asarray(labels, dtype=np.int64)[kept]
         if kws12:
             waves = torch.cat([waves, _silence_clips(noise, silence_count, rng)])
             labels = np.concatenate([labels, np.full(silence_count, names.index(SILENCE), dtype=np.int64)])
         data[split] = (waves, labels)
+    every.require_every_class(names, str(root))
     return data, names, noise
 
 
@@ -448,14 +501,8 @@ def _silence_clips(noise: torch.Tensor, count: int, rng: np.random.Generator) ->
 # --------------------------------------------------------------------------- ESC-50
 
 
-def _load_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool,
-                options: dict) -> Splits:
-    data, names = _read_esc50(root, sample_rate, num_samples, strict, options, set(SPLIT_NAMES))
-    return _make_splits(data, names, None, str(root))
-
-
 def _read_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool, options: dict,
-                wanted: set[str]) -> tuple[dict, list[str]]:
+                wanted: set[str], skipped: list[str]) -> tuple[dict, list[str]]:
     """Decode the ``wanted`` splits of ESC-50: ``({split: (waves, labels)}, category names)``."""
     table = root / "meta" / "esc50.csv"
     test_fold, val_fold = options["test_fold"], options["val_fold"]
@@ -476,16 +523,21 @@ def _read_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool, op
     index = {t: i for i, t in enumerate(targets)}
     folds = {"train": set(range(1, 6)) - {test_fold, val_fold}, "val": {val_fold}, "test": {test_fold}}
     data = {}
+    every = _Listing()
+    names = [categories[t] for t in targets]
     for split in SPLIT_NAMES:
         if split not in wanted:
             continue
         picked = [r for r in rows if r[1] in folds[split]]
         if not picked:
             raise DataError(f"{table}: no clips in fold(s) {sorted(folds[split])} for the {split} split")
-        waves, kept = load_audio_files([root / "audio" / r[0] for r in picked], sample_rate,
-                                       num_samples, strict)
-        data[split] = (waves, np.array([index[r[2]] for r in picked], dtype=np.int64)[kept])
-    return data, [categories[t] for t in targets]
+        paths = [root / "audio" / r[0] for r in picked]
+        waves, kept = load_audio_files(paths, sample_rate, num_samples, strict, skipped)
+        labels = np.array([index[r[2]] for r in picked], dtype=np.int64)
+        every.add(paths, labels, kept)
+        data[split] = (waves, labels[kept])
+    every.require_every_class(names, str(root))
+    return data, names
 
 
 def _read_esc50_table(table: Path, esc10: bool) -> list[tuple[str, int, int, str]]:
@@ -540,7 +592,8 @@ def _num_samples(sample_rate: int, duration: float) -> int:
 
 
 
-def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str) -> Splits:
+def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str,
+                 skipped: list[str] | None = None) -> Splits:
     datasets = {}
     for split in SPLIT_NAMES:
         waves, labels = data[split]
@@ -549,4 +602,4 @@ def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, sourc
                             "class for a train/val/test split")
         datasets[split] = TensorDataset(waves.contiguous().float(),
                                         torch.as_tensor(labels, dtype=torch.int64))
-    return Splits(label_names=list(names), extras={"noise": noise}, **datasets)
+    return Splits(label_names=list(names), extras={"noise": noise, "skipped": list(skipped or [])}, **datasets)

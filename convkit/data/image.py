@@ -23,7 +23,6 @@ import gzip
 import re
 import zlib
 import struct
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
+from tqdm import tqdm
 
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
@@ -44,6 +44,7 @@ from convkit.data.splits import (
     remap_labels,
     split_indices,
 )
+from convkit.data.skipped import require_every_class, warn_skipped
 from convkit.errors import ConfigError, DataError, ShapeError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -109,20 +110,23 @@ def load_image_dataset(
             the native size (IDX/CIFAR) or uses the most common size (folders).
         channels: 1 (grayscale) or 3 (RGB); ``None`` keeps the data's own
             (folders: 3 if any image has colour, else 1).
-        strict: a corrupt image raises DataError instead of being skipped with a warning.
+        strict: a corrupt image (or one with NaN/infinite pixels) raises DataError instead
+            of being skipped; skipped files make ONE summary warning.
         seed: seed of the stratified 80/10/10 split, or of carving a missing val/test
             split (10% of train) when the dataset brings its own splits.
 
     Returns:
-        Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``.
+        Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``, and
+        ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``.
 
     Raises:
-        DataError: the path is missing or empty, has no images or only one class, or a
-            file is malformed (bad IDX magic, truncated file, CIFAR size not a multiple of 3073).
+        DataError: the path is missing or empty, has no images or only one class, a class
+            whose every file is unreadable, or a file is malformed (bad IDX magic,
+            truncated file, CIFAR size not a multiple of 3073).
     """
     root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
-    raw, names = _read_dataset(root, image_size, channels, strict)
+    raw, names, skipped = _read_dataset(root, image_size, channels, strict)
     if "train" not in raw:
         raise DataError(
             f"{root}: has {'/'.join(raw)} data but no training split; expected a train/ folder or train files"
@@ -140,7 +144,8 @@ def load_image_dataset(
             keep, carved = carve_validation(labels, VAL_FRACTION_OF_TRAIN, seed)
             parts["train"] = (images[keep], labels[keep])
             parts[missing] = (images[carved], labels[carved])
-    return _make_splits(parts, names, str(root))
+    warn_skipped(skipped, str(root))
+    return _make_splits(parts, names, str(root), {"skipped": skipped})
 
 
 def load_image_eval_set(
@@ -159,7 +164,7 @@ def load_image_eval_set(
             onto these indices by name.
         image_size: resize every image to this size (the model's input size).
         channels: 1 or 3 (the model's input channels).
-        strict: a corrupt image raises DataError instead of being skipped.
+        strict: a corrupt image raises DataError instead of being skipped (one summary warning).
 
     Returns:
         ``TensorDataset(images [N, C, H, W] float32, labels [N] int64)``.
@@ -169,7 +174,8 @@ def load_image_eval_set(
     """
     root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
-    raw, names = _read_dataset(root, image_size, channels, strict)
+    raw, names, skipped = _read_dataset(root, image_size, channels, strict)
+    warn_skipped(skipped, str(root))
     if "test" in raw:
         images, labels = raw["test"]
     else:
@@ -190,7 +196,7 @@ def load_image_files(paths: list[str | Path], image_size: int, channels: int) ->
         float32 tensor ``[N, C, image_size, image_size]`` in ``[0, 1]``, in the order of ``paths``.
 
     Raises:
-        DataError: a path is missing, not a file or not a readable image.
+        DataError: a path is missing, not a file, not a readable image, or has NaN/infinite pixels.
     """
     _check_options(image_size, channels)
     if not paths:
@@ -202,8 +208,7 @@ def load_image_files(paths: list[str | Path], image_size: int, channels: int) ->
             raise DataError(f"{file}: no such file; expected an image file (PNG/JPEG)")
         if not file.is_file():
             raise DataError(f"{file}: not a file; expected an image file (PNG/JPEG)")
-        array = _decode_image(file, strict=True)
-        assert array is not None  # strict decoding raises instead of returning None
+        array = _decode_image(file)
         images.append(_finish(torch.from_numpy(array).unsqueeze(0), image_size, channels))
     return torch.cat(images)
 
@@ -325,14 +330,17 @@ def _cifar_root(root: Path) -> Path | None:
 Raw = dict[str, tuple[torch.Tensor, np.ndarray]]  # split name -> (images [N, C, H, W], labels [N])
 
 
-def _read_dataset(root: Path, image_size: int | None, channels: int | None, strict: bool) -> tuple[Raw, list[str]]:
-    """Read every split the dataset brings, as ``{split: (images, labels)}`` and label names."""
+def _read_dataset(
+    root: Path, image_size: int | None, channels: int | None, strict: bool
+) -> tuple[Raw, list[str], list[str]]:
+    """Read every split the dataset brings: ``{split: (images, labels)}``, label names and
+    the skipped files (``"<path>: <reason>"``; only folders of image files skip any)."""
     idx = _idx_files(root)
     if idx:
-        return _read_idx_dataset(root, idx, image_size, channels)
+        return (*_read_idx_dataset(root, idx, image_size, channels), [])
     cifar = _cifar_root(root)
     if cifar is not None:
-        return _read_cifar_dataset(cifar, image_size, channels)
+        return (*_read_cifar_dataset(cifar, image_size, channels), [])
     return _read_folder_dataset(root, image_size, channels, strict)
 
 
@@ -424,7 +432,7 @@ def _read_cifar_file(file: Path, num_names: int) -> tuple[np.ndarray, np.ndarray
 
 def _read_folder_dataset(
     root: Path, image_size: int | None, channels: int | None, strict: bool
-) -> tuple[Raw, list[str]]:
+) -> tuple[Raw, list[str], list[str]]:
     splits = find_split_dirs(root)
     folders = splits if splits is not None else {"train": root}
     listed: dict[str, list[tuple[Path, str]]] = {}
@@ -434,16 +442,30 @@ def _read_folder_dataset(
     index = {name: i for i, name in enumerate(names)}
 
     decoded: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    skipped: list[str] = []
+    every = [(file, index[cls]) for items in listed.values() for file, cls in items]
+    readable = np.zeros(len(every), dtype=bool)
+    progress = tqdm(total=len(every), desc="decoding images", unit="file", leave=False,
+                    disable=True if len(every) < 2000 else None)
+    position = 0
     for split, items in listed.items():
         arrays, labels = [], []
         for file, cls in items:
-            array = _decode_image(file, strict)
-            if array is not None:
-                arrays.append(array)
+            try:
+                arrays.append(_decode_image(file))
                 labels.append(index[cls])
+                readable[position] = True
+            except DataError as err:
+                if strict:
+                    raise
+                skipped.append(str(err))
+            position += 1
+            progress.update()
         if not arrays:
             raise DataError(f"{folders[split]}: no readable images; expected {_FORMAT_HELP}")
         decoded[split] = (arrays, labels)
+    progress.close()
+    require_every_class(names, np.array([label for _, label in every]), readable, [f for f, _ in every], str(root))
 
     all_arrays = [a for arrays, _ in decoded.values() for a in arrays]
     if channels is None:
@@ -453,7 +475,7 @@ def _read_folder_dataset(
     for split, (arrays, labels) in decoded.items():
         images = torch.cat([_finish(torch.from_numpy(a).unsqueeze(0), size, channels) for a in arrays])
         raw[split] = (images, np.asarray(labels, dtype=np.int64))
-    return raw, names
+    return raw, names, skipped
 
 
 def _list_class_images(folder: Path) -> list[tuple[Path, str]]:
@@ -483,10 +505,11 @@ def _most_common_size(arrays: list[np.ndarray]) -> tuple[int, int]:
     return sizes.most_common(1)[0][0]
 
 
-def _decode_image(file: Path, strict: bool) -> np.ndarray | None:
+def _decode_image(file: Path) -> np.ndarray:
     """Decode one image to float32 ``[C, H, W]`` in ``[0, 1]`` with C = 1 (gray) or 3 (colour).
 
-    A corrupt file warns and returns ``None``, or raises DataError when ``strict``.
+    Raises DataError naming the file when it is corrupt or holds NaN/infinite pixels
+    (float TIFFs can); the folder loader skips it unless strict.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -504,11 +527,10 @@ def _decode_image(file: Path, strict: bool) -> np.ndarray | None:
             else:
                 array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        message = f"{file}: corrupt or unreadable image ({type(err).__name__}: {err})"
-        if strict:
-            raise DataError(message) from None
-        warnings.warn(f"skipping {message}", stacklevel=3)
-        return None
+        raise DataError(f"{file}: corrupt or unreadable image ({type(err).__name__}: {err})") from None
+    if not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise DataError(f"{file}: image holds {bad} NaN or infinite pixel value{'s' if bad != 1 else ''}")
     array = np.clip(array, 0.0, 1.0)
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
@@ -537,7 +559,7 @@ def _split_all(images: torch.Tensor, labels: np.ndarray, seed: int) -> Raw:
     return {name: (images[idx], labels[idx]) for name, idx in zip(SPLIT_NAMES, parts)}
 
 
-def _make_splits(parts: Raw, names: list[str], source: str) -> Splits:
+def _make_splits(parts: Raw, names: list[str], source: str, extras: dict | None = None) -> Splits:
     datasets = {}
     for name in SPLIT_NAMES:
         images, labels = parts[name]
@@ -547,4 +569,4 @@ def _make_splits(parts: Raw, names: list[str], source: str) -> Splits:
                 "for a train/val/test split"
             )
         datasets[name] = TensorDataset(images.contiguous(), torch.as_tensor(labels, dtype=torch.int64))
-    return Splits(label_names=list(names), **datasets)
+    return Splits(label_names=list(names), extras=dict(extras or {}), **datasets)

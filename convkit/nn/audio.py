@@ -12,6 +12,7 @@ The numbers match librosa exactly in definition: ``LogMelSpectrogram`` equals
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Union
 
@@ -91,7 +92,9 @@ class LogMelSpectrogram(nn.Module):
                              persistent=False)
         mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min,
                                   fmax=f_max, htk=htk, norm=mel_norm)
-        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)  # [M, F]
+        # torch.tensor (not from_numpy) honours a default-device context such as
+        # ``with torch.device("meta")``, where the CLI's shape check builds models.
+        self.register_buffer("mel_basis", torch.tensor(mel, dtype=torch.float32), persistent=False)  # [M, F]
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a waveform of ``num_samples`` samples."""
@@ -130,7 +133,7 @@ class LogMelSpectrogram(nn.Module):
         """
         if x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with _no_autocast(x.device.type):
             spec = self.power_spectrogram(x)
             return torch.matmul(self.mel_basis.to(spec.dtype), spec)
 
@@ -156,9 +159,17 @@ class LogMelSpectrogram(nn.Module):
                 f"hop_length={self.hop_length}, n_mels={self.n_mels}, top_db={self.top_db}")
 
 
+def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast switched off on ``device_type``; a no-op where autocast does not exist
+    (the meta device, used to check shapes without memory)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """The orthonormal DCT-II as a matrix ``[n_out, n_in]`` (``scipy.fft.dct(..., norm='ortho')``)."""
-    return torch.from_numpy(scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out])
+    return torch.tensor(scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out])
 
 
 class MFCC(nn.Module):

@@ -133,7 +133,7 @@ def test_load_audio_files_strict_or_skipping(files: dict[str, Path]) -> None:
     paths = [files["8k"], files["text"], files["short"]]
     with pytest.raises(DataError, match="notes.wav"):
         load_audio_files(paths, SR, SR, strict=True)
-    with pytest.warns(UserWarning, match=r"skipping .*notes\.wav"):
+    with pytest.warns(UserWarning, match=r"skipped 1 file .*notes\.wav"):
         waves, kept = load_audio_files(paths, SR, SR, strict=False)
     assert kept == [0, 2] and waves.shape == (2, SR) and waves.dtype == torch.float32
     np.testing.assert_array_equal(waves[1].numpy(), load_audio(files["short"], SR, SR))

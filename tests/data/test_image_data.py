@@ -224,7 +224,7 @@ def test_corrupt_image_is_skipped_with_a_warning_or_an_error_when_strict(tmp_pat
     class_folders(tmp_path, {"a": 5, "b": 5})
     bad = tmp_path / "a" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    with pytest.warns(UserWarning, match=r"skipping .*broken\.png: corrupt or unreadable image"):
+    with pytest.warns(UserWarning, match=r"skipped 1 file .*broken\.png: corrupt or unreadable image"):
         splits = load_image_dataset(tmp_path)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 10
     with pytest.raises(DataError, match=r"broken\.png: corrupt or unreadable image"):

@@ -32,7 +32,9 @@ from convkit.data.audio import load_audio_dataset, load_audio_eval_set, load_aud
 from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry
 from convkit.nn import MFCC, BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
+from convkit.data.skipped import SKIPPED_FILE
 from convkit.tasks.audio.plots import plot_examples
+from convkit.tasks.sizes import require_min_size
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data, Trained
 
@@ -95,6 +97,9 @@ class AudioTaskConfig(TaskConfig):
         if self.n_fft < 16 or self.hop_length < 1 or self.n_mels < 4:
             raise ConfigError("task.n_fft >= 16, task.hop_length >= 1 and task.n_mels >= 4 are needed; "
                               f"got {self.n_fft}, {self.hop_length}, {self.n_mels}")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ConfigError(f"task.n_mels ({self.n_mels}) is more than the {self.n_fft // 2 + 1} frequency "
+                              f"bins of task.n_fft={self.n_fft}; lower task.n_mels or raise task.n_fft")
         if not 0 <= self.time_shift < 1 or not 0 <= self.noise_p <= 1 or self.gain_db < 0:
             raise ConfigError("task.time_shift must be in [0, 1), task.noise_p in [0, 1], task.gain_db >= 0")
 
@@ -112,6 +117,17 @@ class AudioRunConfig(RunConfig):
     model: ModelConfig = field(default_factory=lambda: ModelConfig(name="audio_cnn"))
     data: AudioDataConfig = field(default_factory=AudioDataConfig)
     task: AudioTaskConfig = field(default_factory=AudioTaskConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError when the STFT cannot fit the clip: ``task.n_fft`` or
+        ``task.hop_length`` longer than ``data.sample_rate * data.duration`` samples."""
+        samples = max(1, int(round(self.data.sample_rate * self.data.duration)))
+        for key in ("n_fft", "hop_length"):
+            value = getattr(self.task, key)
+            if value > samples:
+                raise ConfigError(f"task.{key} ({value}) is longer than the clip: data.duration "
+                                  f"{self.data.duration:g} s at data.sample_rate {self.data.sample_rate} Hz is "
+                                  f"{samples} samples; lower task.{key} or raise data.duration")
 
 
 class Standardize(nn.Module):
@@ -169,21 +185,41 @@ class AudioTask(ClassificationTask):
             if spec is None:
                 raise ValueError("build_data(path=...) needs the trained model's spec")
             test = load_audio_eval_set(path, spec.label_names, dc.sample_rate, dc.duration, dc.strict, **dc.mode())
+            info = {k: v for k, v in spec.info.items() if k != "skipped_files"}  # the training data's
             return AudioData(None, None, test, label_names=spec.label_names, spatial_dims=spec.spatial_dims,
-                        in_channels=1, input_shape=tuple(spec.input_shape), info=dict(spec.info))
+                             in_channels=1, input_shape=tuple(spec.input_shape), info=info)
+        cfg.validate()  # sizes that cannot fit the clip, before any file is decoded
+        features = self._features(cfg)
+        self._check_model_fits(cfg, features)
         if dc.path:
             splits = load_audio_dataset(dc.path, dc.sample_rate, dc.duration, dc.strict, cfg.train.seed, **dc.mode())
             source = dc.path
         else:
             splits = load_sound_events_dataset(dc.n_per_class, dc.sample_rate, dc.duration, cfg.train.seed)
             source = "synthetic sound events"
-        features = self._features(cfg)
         t = cfg.task
         logmel = dict(sample_rate=dc.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
+        info = {"source": source, "features": features, "logmel": logmel}
+        if splits.extras.get("skipped"):
+            info["skipped_files"] = list(splits.extras["skipped"])
         return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1,
-                         input_shape=splits.input_shape, noise=splits.extras.get("noise"),
-                         info={"source": source, "features": features, "logmel": logmel})
+                         input_shape=splits.input_shape, noise=splits.extras.get("noise"), info=info)
+
+    def _check_model_fits(self, cfg: AudioRunConfig, features: str) -> None:
+        """ConfigError when the model's minimum spatial size exceeds what the front end gives
+        (log-mel ``n_mels x frames``, or the waveform's samples)."""
+        dc, t = cfg.data, cfg.task
+        samples = max(1, int(round(dc.sample_rate * dc.duration)))
+        name = cfg.model.name or self.default_model
+        if features == "waveform":
+            require_min_size(name, 1, cfg.model.options, {"the clip's samples": samples},
+                             "raise data.duration or data.sample_rate")
+        else:
+            frames = 1 + samples // t.hop_length  # centred STFT frames (LogMelSpectrogram.num_frames)
+            require_min_size(name, 2, cfg.model.options,
+                             {"task.n_mels": t.n_mels, "the log-mel frames (1 + samples // task.hop_length)": frames},
+                             "raise task.n_mels, data.duration, or lower task.hop_length")
 
     def _features(self, cfg: AudioRunConfig) -> str:
         if cfg.task.features != "auto":
@@ -270,6 +306,8 @@ class AudioTask(ClassificationTask):
         if data.test is not None and "logmel" in data.info:
             logmel = LogMelSpectrogram(**data.info["logmel"])
             plot_examples(Path(run_dir) / "examples.png", data.test, collected, data.label_names, logmel)
+        if data.info.get("skipped_files"):
+            (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info["skipped_files"]) + "\n")
 
 
 def _subset(dataset: TensorDataset, limit: int, seed: int) -> tuple[Tensor, np.ndarray]:

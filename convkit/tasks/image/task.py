@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
@@ -21,10 +22,12 @@ from convkit.data.image import (
     load_image_eval_set,
     load_image_files,
 )
+from convkit.data.skipped import SKIPPED_FILE
 from convkit.data.splits import Splits
 from convkit.errors import ConfigError
 from convkit.tasks.image.augment import augment_batch
 from convkit.tasks.image.baselines import pixel_features
+from convkit.tasks.sizes import require_min_size
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data
 
@@ -102,15 +105,27 @@ class ImageTask(ClassificationTask):
             channels, size = spec.input_shape[0], spec.input_shape[1]
             test = load_image_eval_set(path, spec.label_names, size, channels, dc.strict)
             return self._data(None, None, test, spec.label_names, {"source": str(path)})
+        name = cfg.model.name or self.default_model
+        size = dc.image_size if dc.path else dc.image_size or 32
+        if size is not None:  # known before decoding: refuse a size the model cannot take now
+            require_min_size(name, 2, cfg.model.options, {"data.image_size": size}, "raise data.image_size")
         if dc.path:
             splits = load_image_dataset(dc.path, dc.image_size, dc.channels, dc.strict, cfg.train.seed)
             source = dc.path
         else:
-            splits = load_digits_dataset(dc.image_size or 32, cfg.train.seed)
+            splits = load_digits_dataset(size, cfg.train.seed)
             source = "sklearn digits"
             if dc.channels is not None:
                 splits = _with_channels(splits, dc.channels)
-        return self._data(splits.train, splits.val, splits.test, splits.label_names, {"source": source})
+        info: dict[str, Any] = {"source": source}
+        if splits.extras.get("skipped"):
+            info["skipped_files"] = list(splits.extras["skipped"])
+        data = self._data(splits.train, splits.val, splits.test, splits.label_names, info)
+        if size is None:  # the data's own size
+            _, h, w = data.input_shape
+            require_min_size(name, 2, cfg.model.options, {"the images' height": h, "width": w},
+                             "set data.image_size")
+        return data
 
     @staticmethod
     def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict) -> Data:
@@ -133,6 +148,12 @@ class ImageTask(ClassificationTask):
         """Image files -> ``[N, C, H, W]`` at the model's input size and channels."""
         channels, size = spec.input_shape[0], spec.input_shape[1]
         return load_image_files(inputs, size, channels)
+
+    def plots(self, run_dir: Path, collected: dict, data: Data) -> None:
+        """The shared plots, and ``skipped_files.txt``: every training file that was skipped."""
+        super().plots(run_dir, collected, data)
+        if data.info.get("skipped_files"):
+            (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info["skipped_files"]) + "\n")
 
 
 def _with_channels(splits: Splits, channels: int) -> Splits:
