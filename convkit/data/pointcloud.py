@@ -644,7 +644,9 @@ def _list_files(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], list[str
 
 
 def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(c for c in folder.iterdir() if c.is_dir() and not c.name.startswith("."))
+    """Class subfolders (not hidden ones, nor the ``__MACOSX`` folder some zip archives carry)."""
+    return sorted(c for c in folder.iterdir()
+                  if c.is_dir() and not c.name.startswith(".") and c.name != "__MACOSX")
 
 
 def _cloud_files(folder: Path) -> list[Path]:
