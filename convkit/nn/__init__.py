@@ -46,6 +46,7 @@ from convkit.nn.layers import (
     pool,
     same_padding,
 )
+from convkit.nn.points import EdgeConv, TNet, ball_query, farthest_point_sample, knn, orthogonality_loss  # noqa: F401
 
 __all__ = [
     "MFCC", "BackgroundNoise", "LogMelSpectrogram", "RandomGain", "RandomTimeShift", "SpecAugment",
