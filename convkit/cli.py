@@ -98,7 +98,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", parents=[common], aliases=command_aliases(task, "predict"),
                              help="predict inputs; one JSON line each")
     predict.add_argument("--checkpoint", required=True, metavar="CKPT")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("inputs", nargs="*", metavar="INPUT")
+    predict.add_argument("--file", metavar="FILE", help="read inputs from FILE, one per line (e.g. sentences)")
     predict.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
     predict.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: one per core)")
     predict.add_argument("--out", metavar="DIR", help="where files a task writes go (default: runs/<task>/predict)")
@@ -124,11 +125,18 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
     from convkit.train.metrics import to_float_dict
 
     cfg = config_from_args(task, args)
+    repeats = task.for_config(cfg).repeats(cfg)
+    if (cfg.train.seeds > 1 or repeats) and args.resume:
+        raise ConvkitError("--resume continues one run; resume the run folder of one seed or fold")
+    if repeats:
+        from convkit.train.engine import fit_repeats
+
+        what, runs = repeats
+        _print_json(fit_repeats(task, cfg, runs, out_dir=args.out, what=what))
+        return
     if cfg.train.seeds > 1:
         from convkit.train.engine import fit_seeds
 
-        if args.resume:
-            raise ConvkitError("--resume continues one run; resume one seed's run folder (its seeds is 1)")
         _print_json(fit_seeds(task, cfg, out_dir=args.out))
         return
     result = fit(task, cfg, out_dir=args.out, resume=args.resume)
@@ -151,8 +159,31 @@ def cmd_predict(task: Task, args: argparse.Namespace) -> None:
 
     config_io.TrainConfig(device=args.device, threads=args.threads).validate()
     set_threads(args.threads)
-    for row in predict_checkpoint(task, args.checkpoint, args.inputs, device=args.device, out_dir=args.out):
+    inputs = list(args.inputs) + (_read_lines(args.file) if args.file else [])
+    if not inputs:
+        raise ConvkitError("predict needs inputs: INPUT arguments or --file FILE (one per line)")
+    for row in predict_checkpoint(task, args.checkpoint, inputs, device=args.device, out_dir=args.out):
         _print_json(row)
+
+
+def _read_lines(path: str) -> list[str]:
+    """The non-empty lines of a UTF-8 text file (one input each)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        raise ConvkitError(f"{path}: no such file (--file)") from None
+    except UnicodeDecodeError as err:
+        line = _line_of(path, err.start)
+        raise ConvkitError(f"{path}: line {line} is not UTF-8 text (--file)") from None
+    except OSError as err:
+        raise ConvkitError(f"{path}: cannot read it ({err.strerror or err})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _line_of(path: str, offset: int) -> int:
+    """The 1-based line holding byte ``offset`` of a file."""
+    with open(path, "rb") as f:
+        return f.read(offset).count(b"\n") + 1
 
 
 def cmd_export(task: Task, args: argparse.Namespace) -> None:

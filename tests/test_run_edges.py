@@ -169,3 +169,26 @@ def test_several_seeds_report_mean_and_std_and_each_run_resumes_alone(tmp_path):
     assert json.loads((base / "summary.json").read_text())["test"]["accuracy"] == accuracy
     stored = checkpoints.load_checkpoint(base / "seed6" / "last.pt")["config"]["train"]
     assert (stored["seed"], stored["seeds"]) == (6, 1)
+
+
+def test_predict_reads_inputs_from_a_file_one_per_line(tmp_path, capsys):
+    from PIL import Image
+
+    fit(TASK, config_io.resolve_config(TASK.config_class, sets=["train.epochs=1", "train.baselines=false",
+                                                               "train.name=p"]), tmp_path)
+    best = str(tmp_path / "runs" / "image" / "p" / "best.pt")
+    names = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.new("L", (32, 32), color=40 * i).save(path)
+        names.append(str(path))
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("\n".join(names[1:]) + "\n\n")
+    capsys.readouterr()
+    code, out, _ = _cli(capsys, "predict", "--checkpoint", best, names[0], "--file", str(listing))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["input"] for r in rows] == names
+    code, _, err = _cli(capsys, "predict", "--checkpoint", best)
+    assert code == 2 and "predict needs inputs" in err
+    code, _, err = _cli(capsys, "predict", "--checkpoint", best, "--file", str(tmp_path / "none.txt"))
+    assert code == 2 and "none.txt: no such file" in err

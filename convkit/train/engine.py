@@ -359,33 +359,52 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
         distributed.cleanup(env)
 
 
-def fit_seeds(task: Task, cfg: RunConfig, out_dir: str | Path = ".") -> dict:
-    """``train.seeds`` runs with seeds ``train.seed``, ``+1``, ... (each a whole ``fit``, in
-    ``runs/<task>/<name>-seeds/seed<k>/``) and the mean and standard deviation (ddof 1)
-    of every scalar test metric over them, written to ``summary.json`` in that folder.
+def fit_repeats(task: Task, cfg: RunConfig, runs: list[tuple[str, RunConfig]], out_dir: str | Path = ".",
+                what: str = "runs") -> dict:
+    """Several whole runs of one experiment (seeds, cross-validation folds): each ``fit``
+    in ``runs/<task>/<name>-<what>/<label>/``, then the mean and standard deviation
+    (ddof 1) of every scalar test metric and baseline, written to ``summary.json`` there.
+
+    Args:
+        runs: ``(label, config)`` per run, e.g. ``("seed3", cfg)`` or ``("fold2", cfg)``.
+        what: the folder suffix and the word the summary uses (``seeds``, ``folds``).
 
     Returns:
-        ``{"run_dir", "seeds", "test": {metric: {"mean", "std", "values"}}}``.
+        ``{"run_dir", what: labels, "test": {metric: {"mean", "std", "values"}},
+        "baselines": {name: {metric: {...}}}}``.
     """
-    n = cfg.train.seeds
     base = new_run_dir(task, dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, name=f"{cfg.train.name}-seeds" if cfg.train.name else "")), out_dir)
-    runs = []
-    for k in range(n):
-        seed = cfg.train.seed + k
-        one = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, seeds=1))
-        _log(f"seed {seed} ({k + 1} of {n})", DistEnv())
-        runs.append(fit(task, one, run_dir=base / f"seed{seed}").metrics)
-    values: dict[str, list[float]] = defaultdict(list)
-    for metrics in runs:
-        for key, value in to_float_dict(metrics["test"]).items():
-            values[key].append(value)
-    summary = {"run_dir": str(base), "seeds": list(range(cfg.train.seed, cfg.train.seed + n)),
-               "test": {key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
-                        for key, v in values.items() if len(v) == n}}
+        cfg.train, name=f"{cfg.train.name or cfg.model.name or task.default_model}-{what}")), out_dir)
+    results = []
+    for k, (label, one) in enumerate(runs):
+        _log(f"{label} ({k + 1} of {len(runs)})", DistEnv())
+        results.append(fit(task, one, run_dir=base / label).metrics)
+
+    def spread(blocks: list[dict]) -> dict:
+        values: dict[str, list[float]] = defaultdict(list)
+        for block in blocks:
+            for key, value in to_float_dict(block).items():
+                values[key].append(value)
+        return {key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                      "values": v} for key, v in values.items() if len(v) == len(blocks)}
+
+    names = sorted(set.intersection(*(set(r["baselines"]) for r in results))) if results else []
+    summary = {"run_dir": str(base), what: [label for label, _ in runs],
+               "test": spread([r["test"] for r in results]),
+               "baselines": {n: spread([r["baselines"][n]["test"] for r in results]) for n in names}}
     write_text_atomic(base / "summary.json", json.dumps(summary, indent=1) + "\n")
-    _log("test over seeds: " + ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in summary["test"].items()),
-         DistEnv())
+    _log(f"test over {len(runs)} {what}: "
+         + ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in summary["test"].items()), DistEnv())
+    return summary
+
+
+def fit_seeds(task: Task, cfg: RunConfig, out_dir: str | Path = ".") -> dict:
+    """``train.seeds`` runs with seeds ``train.seed``, ``+1``, ... (``fit_repeats``, in
+    ``runs/<task>/<name>-seeds/seed<k>/``); the summary lists the ``seeds``."""
+    runs = [(f"seed{seed}", dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, seeds=1)))
+            for seed in range(cfg.train.seed, cfg.train.seed + cfg.train.seeds)]
+    summary = fit_repeats(task, cfg, runs, out_dir, "seeds")
+    summary["seeds"] = [int(label[4:]) for label in summary["seeds"]]
     return summary
 
 

@@ -175,6 +175,12 @@ class Task:
         its detection or classification task by ``cfg``). The engine and CLI call it first."""
         return self
 
+    def repeats(self, cfg: RunConfig) -> tuple[str, list[tuple[str, RunConfig]]] | None:
+        """Whole runs ``cfg`` stands for besides itself, e.g. the folds of a cross-validation
+        (``("folds", [("fold0", cfg0), ...])``): ``train`` runs each and reports the mean and
+        standard deviation (``engine.fit_repeats``). Default: none."""
+        return None
+
     def monitor_of(self, data: Data) -> tuple[str, str]:
         """``(metric, "max" | "min")`` early stopping follows: the data's, else the task's."""
         return data.monitor or self.monitor, data.monitor_mode or self.monitor_mode

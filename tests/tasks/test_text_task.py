@@ -170,18 +170,19 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path):
 
 
 def test_cross_validation_runs_every_fold_and_reports_mean_and_std(capsys, tmp_path):
-    from convkit.tasks.text.cv import main as cv_main
-
     texts, labels = make_sentiment_corpus(120, seed=1)
     data = tmp_path / "mr.tsv"
     data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
-    code = cv_main(["--data", str(data), "--out", str(tmp_path), "--epochs", "1", "--set", "data.cv_folds=3",
-                    "model.options.embed_dim=8", "model.options.filters=4", "train.baselines=false"])
+    code = main(TASK, ["train", "--data", str(data), "--out", str(tmp_path), "--epochs", "1", "--set",
+                       "data.cv_folds=3", "model.options.embed_dim=8", "model.options.filters=4",
+                       "train.baselines=false", "train.name=mr"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    summary = json.loads(next(p for p in (tmp_path / "runs" / "text").glob("*-cv.json")).read_text())
-    accs = [f["accuracy"] for f in summary["per_fold"]]
-    assert summary["folds"] == 3 and len(accs) == 3
+    base = tmp_path / "runs" / "text" / "mr-folds"
+    summary = json.loads((base / "summary.json").read_text())
+    assert json.loads(out.splitlines()[-1])["run_dir"] == str(base)
+    accs = summary["test"]["accuracy"]["values"]
+    assert summary["folds"] == ["fold0", "fold1", "fold2"] and len(accs) == 3
     assert summary["test"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
-    assert summary["test"]["accuracy"]["std"] == pytest.approx(np.std(accs))
-    assert [load_trained(TASK, Path(d) / "best.pt").cfg.data.fold for d in summary["run_dirs"]] == [0, 1, 2]
+    assert summary["test"]["accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert [load_trained(TASK, base / f"fold{k}" / "best.pt").cfg.data.fold for k in range(3)] == [0, 1, 2]

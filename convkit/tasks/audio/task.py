@@ -170,12 +170,15 @@ class AudioTask(ClassificationTask):
     name = "audio"
     config_class = AudioRunConfig
     default_model = "audio_cnn"
-    profiles = {"default": [], "smoke": ["train.epochs=2", "data.n_per_class=40", "model.options.width=8"]}
+    profiles = {"default": [],
+                "smoke": ["train.epochs=2", "data.n_per_class=40", "model.options.channels=[8, 16, 16, 32]"]}
     data_formats = ("<class>/<file> folders of .wav/.flac/.ogg at any rate (resampled, mono, padded/cropped "
                     "to data.duration); Speech Commands v1/v2 (validation_list.txt, testing_list.txt, "
                     "_background_noise_; data.words=all|12); ESC-50 (meta/esc50.csv; data.test_fold, "
                     "data.val_fold). train/ val/ test/ subfolders are the splits; otherwise a seeded "
-                    "stratified 80/10/10 split. Corrupt files are skipped with a warning (data.strict=true: error).")
+                    "stratified 80/10/10 split. Corrupt files and files with NaN/Inf samples are skipped: one summary "
+                    "warning, all listed in the run folder's skipped_files.txt (data.strict=true: an error); a class "
+                    "with no usable file is an error.")
 
     def build_data(self, cfg: AudioRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
         """Synthetic events (no ``data.path``) or an on-disk dataset; with ``path`` and

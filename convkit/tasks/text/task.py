@@ -18,6 +18,7 @@ on the validation split) and the parameter-matched MLP on the same TF-IDF (``mlp
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from collections.abc import Iterator
@@ -66,7 +67,8 @@ class TextDataConfig(DataConfig):
     ``max_length`` tokens (0: 100 words or 500 characters). ``encoding``: auto (each
     format's own: UTF-8, latin-1 for rt-polarity) or a codec name. ``vectors``: a
     word2vec/GloVe file for the static, non-static and multichannel variants.
-    ``cv_folds`` > 1: fold ``fold`` of that many stratified folds is the test split."""
+    ``cv_folds`` > 1: that many stratified folds; ``train`` runs every fold (``fold`` = -1)
+    and reports mean ± std over them, or only fold ``fold`` (its test split)."""
 
     tokenizer: str = "auto"
     min_freq: int = 1
@@ -76,7 +78,7 @@ class TextDataConfig(DataConfig):
     vectors: str = ""
     n_sentences: int = 6000
     cv_folds: int = 0
-    fold: int = 0
+    fold: int = -1
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
@@ -87,8 +89,8 @@ class TextDataConfig(DataConfig):
                               f"got {self.min_freq}, {self.max_vocab}, {self.max_length}")
         if self.n_sentences < 10:
             raise ConfigError(f"data.n_sentences must be at least 10; got {self.n_sentences}")
-        if self.cv_folds == 1 or self.cv_folds < 0 or (self.cv_folds and not 0 <= self.fold < self.cv_folds):
-            raise ConfigError(f"data.cv_folds must be 0 or >= 2 and data.fold in [0, cv_folds); "
+        if self.cv_folds == 1 or self.cv_folds < 0 or not -1 <= self.fold < max(self.cv_folds, 1):
+            raise ConfigError(f"data.cv_folds must be 0 or >= 2 and data.fold -1 (all) or in [0, cv_folds); "
                               f"got {self.cv_folds}, {self.fold}")
 
 
@@ -144,6 +146,15 @@ class TextTask(ClassificationTask):
 
     # ---- data and model
 
+    def repeats(self, cfg: TextRunConfig) -> tuple[str, list[tuple[str, RunConfig]]] | None:
+        """With ``data.cv_folds`` >= 2 and ``data.fold`` = -1: one run per fold (Kim 2014's
+        10-fold protocol on MR), reported as mean ± std."""
+        dc = cfg.data
+        if dc.cv_folds < 2 or dc.fold >= 0:
+            return None
+        return "folds", [(f"fold{k}", dataclasses.replace(cfg, data=dataclasses.replace(dc, fold=k)))
+                         for k in range(dc.cv_folds)]
+
     def build_data(self, cfg: TextRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
         """The generated corpus (no ``data.path``) or an on-disk dataset, encoded with the
         training vocabulary; with ``path`` and ``spec`` the test split (or all) of ``path``
@@ -159,7 +170,7 @@ class TextTask(ClassificationTask):
         tokenizer, max_length = self.tokenizer(cfg), self.max_length(cfg)
         if dc.path:
             splits = load_text_dataset(dc.path, tokenizer, dc.min_freq, max_length, dc.max_vocab, dc.encoding,
-                                       cfg.train.seed, dc.cv_folds, dc.fold)
+                                       cfg.train.seed, dc.cv_folds, max(dc.fold, 0))
             source = dc.path
         else:
             splits = load_generated_dataset(dc.n_sentences, cfg.train.seed, tokenizer, dc.min_freq, max_length)
