@@ -53,7 +53,7 @@ from convkit.data.splits import (
     remap_labels,
     split_indices,
 )
-from convkit.data.video_synth import make_motion_clips
+from convkit.data.video_synth import MOTIONS, make_motion_clips
 from convkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -338,10 +338,11 @@ class VideoClips(Dataset):
 # --------------------------------------------------------------------------- datasets
 
 
-def load_motion_dataset(n_per_class: int = 160, frames: int = 20, size: int = 32, seed: int = 0) -> Splits:
-    """The embedded default: generated motion videos (``video_synth``) in a seeded
-    stratified 80/10/10 split of ``DecodedVideos``."""
-    videos, labels, names = make_motion_clips(n_per_class, frames, size, seed)
+def load_motion_dataset(n_per_class: int = 160, frames: int = 20, size: int = 32, seed: int = 0,
+                        motions: Sequence[str] = MOTIONS) -> Splits:
+    """The embedded default: generated motion videos (``video_synth``; ``motions`` the
+    classes, default all nine) in a seeded stratified 80/10/10 split of ``DecodedVideos``."""
+    videos, labels, names = make_motion_clips(n_per_class, frames, size, seed, motions)
     parts = split_indices(labels, DEFAULT_FRACTIONS, seed)
     all_videos = DecodedVideos(list(videos), labels, [f"generated:{i}" for i in range(len(labels))])
     train, val, test = (all_videos.subset(idx) for idx in parts)

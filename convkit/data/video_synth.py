@@ -14,6 +14,8 @@ sub-pixel motion shows).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 MOTIONS = ("right", "left", "down", "up", "rotate_cw", "rotate_ccw", "grow", "shrink", "still")
@@ -48,7 +50,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 def _poses(motion: str, rng: np.random.Generator, frames: int, size: float) -> np.ndarray:
     """Per-frame ``(cx, cy, angle, radius)`` ``[frames, 4]`` in pixels/radians."""
     t = np.linspace(0.0, 1.0, frames)
-    radius = np.full(frames, rng.uniform(0.16, 0.24) * size)
+    radius = np.full(frames, rng.uniform(0.2, 0.28) * size)
     angle = np.full(frames, rng.uniform(0, 2 * np.pi))
     margin = 0.6 * radius[0]  # the shape may touch the border, never leave the frame entirely
     cx = np.full(frames, rng.uniform(margin, size - margin))
@@ -62,7 +64,7 @@ def _poses(motion: str, rng: np.random.Generator, frames: int, size: float) -> n
         else:
             cy = path
     elif motion in ("rotate_cw", "rotate_ccw"):
-        turn = rng.uniform(0.6, 1.1) * np.pi * (1 if motion == "rotate_cw" else -1)
+        turn = rng.uniform(1.0, 1.5) * np.pi * (1 if motion == "rotate_cw" else -1)
         angle = angle + turn * t
     elif motion in ("grow", "shrink"):
         small, large = rng.uniform(0.09, 0.13) * size, rng.uniform(0.24, 0.32) * size
@@ -73,7 +75,7 @@ def _poses(motion: str, rng: np.random.Generator, frames: int, size: float) -> n
 
 
 def render_motion_clip(motion: str, rng: np.random.Generator, frames: int = 16, size: int = 32,
-                       noise: float = 0.04) -> np.ndarray:
+                       noise: float = 0.015) -> np.ndarray:
     """One video of ``motion`` (see ``MOTIONS``) as uint8 ``[frames, size, size, 3]``."""
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; valid: {', '.join(MOTIONS)}")
@@ -101,14 +103,18 @@ def render_motion_clip(motion: str, rng: np.random.Generator, frames: int = 16, 
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def make_motion_clips(n_per_class: int = 160, frames: int = 20, size: int = 32,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``n_per_class`` videos of every motion: ``(videos uint8 [N, frames, size, size, 3],
-    labels int64 [N], names)``, class-interleaved; the same seed gives the same videos."""
+def make_motion_clips(n_per_class: int = 160, frames: int = 20, size: int = 32, seed: int = 0,
+                      motions: Sequence[str] = MOTIONS) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``n_per_class`` videos of every motion in ``motions`` (default all nine): ``(videos
+    uint8 [N, frames, size, size, 3], labels int64 [N] indexing ``motions``, names)``,
+    class-interleaved; the same seed gives the same videos."""
+    unknown = [m for m in motions if m not in MOTIONS]
+    if unknown or len(set(motions)) < 2 or len(set(motions)) != len(motions):
+        raise ValueError(f"motions must be at least two distinct of {', '.join(MOTIONS)}; got {list(motions)}")
     rng = np.random.default_rng(seed)
-    videos = np.empty((n_per_class * len(MOTIONS), frames, size, size, 3), dtype=np.uint8)
+    videos = np.empty((n_per_class * len(motions), frames, size, size, 3), dtype=np.uint8)
     labels = np.empty(len(videos), dtype=np.int64)
     for i in range(len(videos)):
-        labels[i] = i % len(MOTIONS)
-        videos[i] = render_motion_clip(MOTIONS[labels[i]], rng, frames, size)
-    return videos, labels, list(MOTIONS)
+        labels[i] = i % len(motions)
+        videos[i] = render_motion_clip(motions[labels[i]], rng, frames, size)
+    return videos, labels, list(motions)

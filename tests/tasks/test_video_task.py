@@ -32,23 +32,22 @@ def _run_dir(out: str) -> str:
     return json.loads(out.strip().splitlines()[-1])["run_dir"]
 
 
-@pytest.mark.xfail(reason="not yet met: this setting (172 videos, 6 epochs) measured 0.17 video accuracy; "
-                          "to be re-sized once the default run's figures are in", strict=False)
 def test_3d_cnn_learns_motion_the_mean_frame_cannot_see(tmp_path, capsys):
-    code, out, _ = _main(capsys, "train", "--out", str(tmp_path), "--epochs", "6", "--device", "cpu",
-                         "--set", "data.n_per_class=24", "data.size=24", "data.frames=12", "data.clip_len=10",
-                         "data.clips_per_video=2", "task.frame_epochs=1", "train.batch_size=16")
+    # right/left and grow/shrink are exact time reversals of one another: the same frames
+    # in the other order, so no single frame (and no mean frame) tells them apart
+    code, out, _ = _main(capsys, "train", "--out", str(tmp_path), "--epochs", "8", "--device", "cpu",
+                         "--set", "data.motions=right,left,grow,shrink", "data.n_per_class=40", "data.size=16",
+                         "data.frames=10", "data.clip_len=8", "data.clips_per_video=1", "task.frame_epochs=1",
+                         "train.batch_size=16")
     assert code == 0
     metrics = json.load(open(f"{_run_dir(out)}/metrics.json"))
     test = metrics["test"]
     assert metrics["model"] == "c3d_small"
-    for key in ("clip_accuracy", "video_accuracy", "shuffled_frames_clip_accuracy", "loss"):
-        assert key in test
     assert set(metrics["baselines"]) == {"linear", "mlp", "per_frame_cnn"}
-    # 9 classes (chance 0.11); 172 training videos, 6 epochs
-    assert test["video_accuracy"] >= 0.5, test
-    assert metrics["baselines"]["linear"]["test"]["accuracy"] < test["video_accuracy"] - 0.2
-    assert test["shuffled_frames_clip_accuracy"] < test["clip_accuracy"] - 0.15
+    # 4 classes (chance 0.25), 128 training videos, 8 epochs: measured BAR_PLACEHOLDER
+    assert test["video_accuracy"] >= 0.75, test
+    assert metrics["baselines"]["linear"]["test"]["accuracy"] <= 0.5, metrics["baselines"]
+    assert test["shuffled_frames_clip_accuracy"] < test["clip_accuracy"] - 0.2, test
 
 
 def test_shuffle_frames_is_a_fixed_permutation_of_time():

@@ -2,7 +2,7 @@
 
 Default, offline: ``c3d_small`` on generated motion videos (nine classes that differ in
 motion only: four directions, two rotations, growing, shrinking, still;
-``convkit.data.video_synth``), 16-frame clips of 32×32 drawn from 20-frame videos.
+``convkit.data.video_synth``), 16-frame clips of 24×24 drawn from 20-frame videos.
 ``--data PATH`` reads ``<class>/<clip>`` folders of video files (PyAV), ``.npy`` clips
 or frame folders, and UCF101 / HMDB51 with their split lists (``convkit.data.video``).
 
@@ -39,6 +39,7 @@ from convkit.data.video import (
     load_video_eval_set,
     load_videos,
 )
+from convkit.data.video_synth import MOTIONS
 from convkit.errors import ConfigError
 from convkit.models import create_model
 from convkit.train import baselines as B
@@ -57,11 +58,13 @@ class VideoDataConfig(DataConfig):
     the class). Decoding (on-disk data): ``resize`` the short side (0: keep),
     ``frame_step`` (keep every n-th frame), ``max_frames`` per video (0: all),
     ``cache_dir`` (decoded videos as memory-mapped files there; empty: in memory).
-    ``layout``: auto | folder | ucf101 | hmdb51; ``split``: the official split 1-3."""
+    ``layout``: auto | folder | ucf101 | hmdb51; ``split``: the official split 1-3.
+    ``motions``: the generated classes, comma-separated (empty: all nine of
+    ``video_synth.MOTIONS``)."""
 
-    n_per_class: int = 160
+    n_per_class: int = 300
     frames: int = 20
-    size: int = 32
+    size: int = 24
     clip_len: int = 16
     stride: int = 1
     clips_per_video: int = 3
@@ -73,6 +76,7 @@ class VideoDataConfig(DataConfig):
     cache_dir: str = ""
     layout: str = "auto"
     split: int = 1
+    motions: str = ""
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
@@ -83,8 +87,16 @@ class VideoDataConfig(DataConfig):
             raise ConfigError(f"data.n_per_class must be at least 3; got {self.n_per_class}")
         if self.crop < 0 or self.resize < 0 or self.max_frames < 0:
             raise ConfigError("data.crop, data.resize and data.max_frames must be >= 0 (0: off)")
+        motions = self.motion_list()
+        if any(m not in MOTIONS for m in motions) or len(set(motions)) < 2 or len(set(motions)) != len(motions):
+            raise ConfigError(f"data.motions must be empty or at least two distinct of {','.join(MOTIONS)}; "
+                              f"got {self.motions!r}")
         if self.layout not in ("auto", "folder", "ucf101", "hmdb51"):
             raise ConfigError(f"data.layout must be auto, folder, ucf101 or hmdb51; got {self.layout!r}")
+
+    def motion_list(self) -> list[str]:
+        """``motions`` as a list (all nine when empty)."""
+        return [m.strip() for m in self.motions.split(",") if m.strip()] or list(MOTIONS)
 
     def prepare(self) -> dict:
         """The decoding options of ``convkit.data.video.prepare_video``."""
@@ -100,8 +112,8 @@ class VideoTaskConfig(TaskConfig):
 
     baseline_max_train: int = 2000
     frame_model: str = "resnet18"
-    frame_epochs: int = 3
-    frames_per_clip: int = 4
+    frame_epochs: int = 2
+    frames_per_clip: int = 2
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
@@ -111,7 +123,7 @@ class VideoTaskConfig(TaskConfig):
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(epochs=12, batch_size=32, lr=3e-3, optimizer="adamw", weight_decay=0.01,
+    return TrainConfig(epochs=6, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=0.01,
                        schedule="onecycle")
 
 
@@ -126,7 +138,7 @@ class VideoRunConfig(RunConfig):
 
 
 FRAME_MODEL_OPTIONS = {"resnet18": dict(widths=(16, 32, 64, 128))}
-"""Slim widths of the per-frame baseline's 2D model (32×32 frames need no more)."""
+"""Slim widths of the per-frame baseline's 2D model (24×24 frames need no more)."""
 
 
 def shuffle_frames(clips: Tensor) -> Tensor:
@@ -169,7 +181,7 @@ class VideoTask(ClassificationTask):
         if dc.path:
             splits = load_video_dataset(dc.path, dc.layout, dc.split, dc.strict, cfg.train.seed, **dc.prepare())
         else:
-            splits = load_motion_dataset(dc.n_per_class, dc.frames, dc.size, cfg.train.seed)
+            splits = load_motion_dataset(dc.n_per_class, dc.frames, dc.size, cfg.train.seed, dc.motion_list())
         crop = dc.crop or min(min(v.shape[1:3]) for part in (splits.train, splits.val, splits.test)
                               for v in part.videos)
         if not dc.path and not dc.crop:
@@ -223,37 +235,17 @@ class VideoTask(ClassificationTask):
     def baseline_features(self, cfg: VideoRunConfig, data: Data) -> BaselineFeatures:
         """The centre clip's mean frame ``[3 H W]`` for logistic regression (appearance
         only), the flattened clip ``[3 T H W]`` for the parameter-matched MLP."""
-        train, y, test, yt = _centre_clips(data, cfg.task.baseline_max_train, cfg.train.seed)
-        return BaselineFeatures(linear=(train.mean(2).flatten(1), test.mean(2).flatten(1)), y_train=y, y_test=yt,
-                                num_classes=len(data.label_names), mlp=(train.flatten(1), test.flatten(1)))
+        return _features(_centre_clips(data, cfg.task.baseline_max_train, cfg.train.seed), len(data.label_names))
 
     def extra_baselines(self, cfg: VideoRunConfig, data: Data, params: int) -> dict:
         """``per_frame_cnn``: a 2D CNN on single frames, predictions averaged over the clip."""
-        t = cfg.task
-        if t.frame_epochs == 0:
-            return {}
-        train, y, test, yt = _centre_clips(data, t.baseline_max_train, cfg.train.seed)
-        with torch.random.fork_rng():  # never disturbs the run's RNG
-            torch.manual_seed(cfg.train.seed)
-            model = create_model(t.frame_model, spatial_dims=2, in_channels=3, num_classes=len(data.label_names),
-                                 **FRAME_MODEL_OPTIONS.get(t.frame_model, {}))
-            opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
-            n, frames = len(train), train.shape[2]
-            for _ in range(t.frame_epochs):
-                model.train()
-                pick = torch.randint(frames, (n, t.frames_per_clip))
-                images = train[torch.arange(n)[:, None], :, pick].flatten(0, 1)       # [n * k, 3, H, W]
-                labels = torch.as_tensor(y).repeat_interleave(t.frames_per_clip)
-                for idx in torch.randperm(len(images)).split(64):
-                    loss = F.cross_entropy(model(images[idx]), labels[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            model.eval()
-            with torch.no_grad():
-                probs = torch.stack([model(test[:, :, f]).softmax(1) for f in range(frames)]).mean(0)
-        return {"per_frame_cnn": {"test": B.scores(probs.argmax(1), torch.as_tensor(yt)),
-                                  "params": sum(p.numel() for p in model.parameters())}}
+        return _per_frame_cnn(cfg, data, _centre_clips(data, cfg.task.baseline_max_train, cfg.train.seed))
+
+    def baselines(self, cfg: VideoRunConfig, data: Data, params: int) -> dict:
+        """``linear``, ``mlp`` and ``per_frame_cnn`` on one extraction of the centre clips."""
+        clips = _centre_clips(data, cfg.task.baseline_max_train, cfg.train.seed)
+        return {**B.shared_baselines(_features(clips, len(data.label_names)), params, cfg.train.seed),
+                **_per_frame_cnn(cfg, data, clips)}
 
     # ---- prediction
 
@@ -296,6 +288,43 @@ def _centre_clips(data: Data, limit: int, seed: int) -> tuple[Tensor, np.ndarray
     test, yt = centre(data.test, np.arange(len(data.test.videos)))
     return train, y, test, yt
 
+
+
+def _features(clips: tuple[Tensor, np.ndarray, Tensor, np.ndarray], num_classes: int) -> BaselineFeatures:
+    train, y, test, yt = clips
+    return BaselineFeatures(linear=(train.mean(2).flatten(1), test.mean(2).flatten(1)), y_train=y, y_test=yt,
+                            num_classes=num_classes, mlp=(train.flatten(1), test.flatten(1)))
+
+
+def _per_frame_cnn(cfg: VideoRunConfig, data: Data, clips: tuple[Tensor, np.ndarray, Tensor, np.ndarray]) -> dict:
+    """Train ``task.frame_model`` (2D) on ``frames_per_clip`` random frames of every
+    training clip for ``frame_epochs`` epochs; a test clip's prediction is the softmax
+    averaged over all its frames. Runs in a forked RNG (the run's RNG is untouched)."""
+    t = cfg.task
+    if t.frame_epochs == 0:
+        return {}
+    train, y, test, yt = clips
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.train.seed)
+        model = create_model(t.frame_model, spatial_dims=2, in_channels=3, num_classes=len(data.label_names),
+                             **FRAME_MODEL_OPTIONS.get(t.frame_model, {}))
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+        n, frames = len(train), train.shape[2]
+        labels = torch.as_tensor(y).repeat_interleave(t.frames_per_clip)
+        model.train()
+        for _ in range(t.frame_epochs):
+            pick = torch.randint(frames, (n, t.frames_per_clip))
+            images = train[torch.arange(n)[:, None], :, pick].flatten(0, 1)       # [n * k, 3, H, W]
+            for idx in torch.randperm(len(images)).split(64):
+                loss = F.cross_entropy(model(images[idx]), labels[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            probs = torch.stack([model(test[:, :, f]).softmax(1) for f in range(frames)]).mean(0)
+    return {"per_frame_cnn": {"test": B.scores(probs.argmax(1), torch.as_tensor(yt)),
+                              "params": sum(p.numel() for p in model.parameters())}}
 
 TASK = VideoTask()
 """The video task instance handed to the CLI and the engine."""
