@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -155,10 +156,15 @@ def test_corrupt_image_is_skipped_with_a_warning_or_an_error_when_strict(tmp_pat
     make_folder(root, 12)
     (root / "vertical" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     _expect_data_error(capsys, tmp_path, root, "broken.png", "--set", "data.strict=true")
-    with pytest.warns(UserWarning, match="broken.png"):
+    (root / "vertical" / "broken2.png").write_bytes(b"junk")
+    with pytest.warns(UserWarning, match="broken.png") as record:
         code, out, _ = _main(capsys, "train", "--data", str(root), "--out", str(tmp_path / "ok"), "--epochs", "1",
                              "--set", "train.baselines=false")
     assert code == 0 and json.loads(out)["test"]["accuracy"] >= 0.0
+    skipped = [str(w.message) for w in record if "skipped" in str(w.message)]
+    assert len(skipped) == 1 and "skipped 2 files" in skipped[0]  # one summary line, not one per file
+    listing = (Path(json.loads(out)["run_dir"]) / "skipped_files.txt").read_text().splitlines()
+    assert [Path(line.split(": ")[0]).name for line in listing] == ["broken.png", "broken2.png"]
 
 
 def test_channels_last_and_bf16_runs_load_as_plain_models(tmp_path, capsys):

@@ -90,8 +90,9 @@ class ImageTask(ClassificationTask):
     config_class = ImageRunConfig
     default_model = "lenet5"
     profiles = {"default": [], "smoke": ["train.epochs=2", "task.baseline_max_train=500"]}
-    data_formats = ("<class>/<image> folders (PNG/JPEG/...; corrupt files skipped with a warning, or an "
-                    "error with data.strict=true; mixed sizes resized to data.image_size); MNIST IDX files "
+    data_formats = ("<class>/<image> folders (PNG/JPEG/float TIFF...; corrupt files and NaN/Inf pixels skipped with one "
+                    "summary warning, all listed in the run folder's skipped_files.txt, or an error with "
+                    "data.strict=true; a class with no usable file is an error; mixed sizes resized to data.image_size); MNIST IDX files "
                     "(train-images-idx3-ubyte ...); CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin). "
                     "train/ val/ test/ subfolders are the splits; otherwise a seeded stratified 80/10/10 split.")
 
