@@ -44,8 +44,9 @@ def test_3d_cnn_learns_motion_the_mean_frame_cannot_see(tmp_path, capsys):
     test = metrics["test"]
     assert metrics["model"] == "c3d_small"
     assert set(metrics["baselines"]) == {"linear", "mlp", "per_frame_cnn"}
-    # 4 classes (chance 0.25), 128 training videos, 8 epochs: measured BAR_PLACEHOLDER
-    assert test["video_accuracy"] >= 0.75, test
+    # 4 classes (chance 0.25), 128 training videos, 8 epochs (16 test videos): measured video
+    # accuracy 0.75, shuffled frames 0.19, linear 0.25, per-frame CNN 0.44; the bar is twice chance
+    assert test["video_accuracy"] >= 0.5, test
     assert metrics["baselines"]["linear"]["test"]["accuracy"] <= 0.5, metrics["baselines"]
     assert test["shuffled_frames_clip_accuracy"] < test["clip_accuracy"] - 0.2, test
 
