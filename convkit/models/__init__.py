@@ -2,7 +2,7 @@
 ``list_models()``. Importing this package imports every model module, which registers
 its builders."""
 
-from convkit.models import alexnet, audio, efficientnet, graph, lenet, pointnet, resnet, tcn, text, vgg, video  # noqa: F401  (registration)
+from convkit.models import alexnet, audio, efficientnet, graph, lenet, pointnet, resnet, tcn, text, tsc, vgg, video  # noqa: F401  (registration)
 from convkit.models.base import Classifier
 from convkit.models.inflate import inflate
 from convkit.models.registry import create_model, get_entry, list_models, register_model

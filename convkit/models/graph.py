@@ -25,12 +25,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import MLP, GATConv, GCNConv, GINConv, SAGEConv, global_add_pool, global_mean_pool
 
 from convkit.errors import ConfigError, ShapeError
 from convkit.models.registry import register_model
 
-POOLS = {"add": global_add_pool, "mean": global_mean_pool}
+POOLS = ("add", "mean")
+"""Global pooling of node features into one vector per graph (``global_add_pool`` /
+``global_mean_pool``)."""
+
+
+def _pyg():
+    """``torch_geometric.nn``, imported when a graph model is built: importing the zoo
+    (``convkit.models``) must not cost an image or audio user torch-geometric's start-up
+    (about 1.4 s)."""
+    import torch_geometric.nn
+
+    return torch_geometric.nn
 """Global pooling by name: node features ``[num_nodes, F]`` and ``batch`` -> ``[num_graphs, F]``."""
 
 
@@ -122,7 +132,7 @@ class GCN(NodeClassifier):
         super().__init__(in_channels, num_classes, hidden, num_layers, dropout, "relu")
 
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
-        return GCNConv(in_channels, out_channels, cached=self.cached)
+        return _pyg().GCNConv(in_channels, out_channels, cached=self.cached)
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Optimizer groups as Kipf & Welling (and PyG's ``examples/gcn.py``): weight
@@ -149,9 +159,9 @@ class GAT(NodeClassifier):
 
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         if last:
-            return GATConv(in_channels, out_channels, heads=self.out_heads, concat=False,
+            return _pyg().GATConv(in_channels, out_channels, heads=self.out_heads, concat=False,
                            dropout=self.attention_dropout)
-        return GATConv(in_channels, out_channels, heads=self.heads, dropout=self.attention_dropout)
+        return _pyg().GATConv(in_channels, out_channels, heads=self.heads, dropout=self.attention_dropout)
 
 
 class GraphSAGE(NodeClassifier):
@@ -166,7 +176,7 @@ class GraphSAGE(NodeClassifier):
         super().__init__(in_channels, num_classes, hidden, num_layers, dropout, "relu")
 
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
-        return SAGEConv(in_channels, out_channels, aggr=self.aggr)
+        return _pyg().SAGEConv(in_channels, out_channels, aggr=self.aggr)
 
 
 class GraphClassifier(nn.Module):
@@ -193,15 +203,18 @@ class GraphClassifier(nn.Module):
                               f"got {in_channels}, {hidden}, {num_layers}")
         self.in_channels, self.num_classes, self.num_features = in_channels, num_classes, hidden
         self.pool_name, self.head_dropout = pool, dropout
+        pyg = _pyg()
         self.convs = nn.ModuleList()
         width = in_channels
         for _ in range(num_layers):
-            self.convs.append(GINConv(MLP([width, hidden, hidden])) if conv == "gin" else GCNConv(width, hidden))
+            self.convs.append(pyg.GINConv(pyg.MLP([width, hidden, hidden])) if conv == "gin"
+                              else pyg.GCNConv(width, hidden))
             width = hidden
         self._init_head(num_classes)
 
     def _init_head(self, num_classes: int) -> None:
-        self.head = MLP([self.num_features, self.num_features, num_classes], norm=None, dropout=self.head_dropout)
+        self.head = _pyg().MLP([self.num_features, self.num_features, num_classes], norm=None,
+                               dropout=self.head_dropout)
 
     def forward_features(self, data: Any) -> Tensor:
         """Graphs (a ``Batch``, or one ``Data``) -> graph embeddings ``[num_graphs, hidden]``."""
@@ -212,7 +225,8 @@ class GraphClassifier(nn.Module):
         batch = getattr(data, "batch", None)
         if batch is None:
             batch = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return POOLS[self.pool_name](x, batch)
+        pool = _pyg().global_add_pool if self.pool_name == "add" else _pyg().global_mean_pool
+        return pool(x, batch)
 
     def forward_head(self, features: Tensor, data: Any = None) -> Tensor:
         """Graph embeddings ``[B, hidden]`` -> logits ``[B, num_classes]`` (``data`` unused)."""
