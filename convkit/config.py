@@ -357,11 +357,15 @@ def _set_path(cfg: Any, parts: list[str], value: Any) -> Any:
 
 
 def validate(cfg: Any) -> None:
-    """Call ``validate()`` on every section that has one (ranges and choices)."""
+    """Call ``validate()`` on every section that has one (ranges and choices), then on the
+    run config itself when it has one (checks across sections, e.g. an FFT longer than
+    the clip)."""
     for f in dataclasses.fields(cfg):
         section = getattr(cfg, f.name)
         if hasattr(section, "validate"):
             section.validate()
+    if hasattr(cfg, "validate"):
+        cfg.validate()
 
 
 # --------------------------------------------------------------------------- TOML files
