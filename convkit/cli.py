@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -206,7 +207,8 @@ def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data) -> list[st
     for name in list_models(input_kind=data.input_kind, spatial_dims=data.spatial_dims if grid else None):
         trial = dataclasses.replace(cfg, model=config_io.ModelConfig(name=name))
         try:
-            with torch.device("meta"):
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a trial build's warnings are not the user's business
                 model = task.build_model(trial, data)
                 if data.input_shape is not None:
                     model.eval()(torch.empty(2, *data.input_shape, dtype=getattr(torch, data.input_dtype)))
