@@ -113,12 +113,20 @@ class ClassificationData:
         y: int64 ``[N]``, indices into ``class_names``.
         class_names: the class labels as written in the file, in index order.
         name: the problem name (``@problemName``) or the file stem.
+        lengths: int64 ``[N]``, the steps of each series (unequal-length archives); the
+            steps after a series' length are padding, 0.0. ``None``: every series is full.
     """
 
     X: np.ndarray
     y: np.ndarray
     class_names: list[str]
     name: str
+    lengths: np.ndarray | None = None
+
+    @property
+    def equal_length(self) -> bool:
+        """Whether every series has the full length ``L`` (no padding)."""
+        return self.lengths is None or bool((self.lengths == self.X.shape[2]).all())
 
 
 # ----------------------------------------------------------------------------- dispatch
@@ -571,9 +579,11 @@ def load_classification(path: str | Path, class_names: list[str] | None = None) 
 
     ``.ts``: ``@problemName``, ``@classLabel true a b c``, ``@data``, then rows
     ``v1,v2,...:label`` with the dimensions of a multivariate series separated by ``:``;
-    ``?`` marks a missing value (interpolated). ``.tsv``: one series per line, the class
-    label first, then the values, tab-separated. All series must have the same length
-    and number of dimensions.
+    ``?`` marks a missing value (interpolated); ``#`` and ``%`` lines are comments.
+    ``.tsv``: one series per line, the class label first, then the values, tab-separated
+    (trailing NaNs pad a shorter series). Series may have different lengths: they are
+    zero-padded to the longest and ``lengths`` keeps each one's (never truncated); every
+    series must have the same number of dimensions.
 
     Args:
         class_names: the class order to use (e.g. from the training file); by default
@@ -583,13 +593,15 @@ def load_classification(path: str | Path, class_names: list[str] | None = None) 
         ClassificationData with X ``[N, C, L]`` float32 and y ``[N]`` int64.
     """
     path = Path(path)
-    X, labels, declared, name = _read_classification_file(path)
+    X, labels, declared, name, lengths = _read_classification_file(path)
     names = class_names if class_names is not None else declared if declared is not None else _sorted_labels(labels)
-    return ClassificationData(X=X, y=_label_indices(labels, names, path), class_names=list(names), name=name)
+    return ClassificationData(X=X, y=_label_indices(labels, names, path), class_names=list(names), name=name,
+                              lengths=lengths)
 
 
 def load_classification_splits(folder: str | Path) -> dict[str, ClassificationData]:
-    """Read ``<Problem>_TRAIN.ts`` and ``<Problem>_TEST.ts`` (or ``.tsv``) from one folder.
+    """Read ``<Problem>_TRAIN.ts`` and ``<Problem>_TEST.ts`` (or ``.tsv``) from one folder
+    (the problem named like the folder when it holds several), or the pair of one such file.
 
     Returns:
         ``{"train": ..., "test": ...}`` sharing one class order (the train file's
@@ -597,8 +609,17 @@ def load_classification_splits(folder: str | Path) -> dict[str, ClassificationDa
     """
     folder = Path(folder)
     pair = None
+    chosen: list[Path] = []
+    if folder.is_file():  # one file of a pair: that pair
+        stem = folder.stem[:-5] + "_TRAIN" if folder.stem.upper().endswith("_TEST") else folder.stem
+        chosen = [folder.with_name(stem + folder.suffix)]
+        folder = folder.parent
+        if not chosen[0].is_file():
+            raise DataError(f"{folder}: no {chosen[0].name} next to its _TEST file")
     for suffix in (".ts", ".tsv"):
-        trains = sorted(folder.glob(f"*_TRAIN{suffix}"))
+        # several problems in one folder: the one named like the folder first
+        trains = chosen or sorted(folder.glob(f"*_TRAIN{suffix}"),
+                                  key=lambda f: (f.stem != f"{folder.name}_TRAIN", f.name))
         if trains:
             test = trains[0].with_name(trains[0].name.replace("_TRAIN", "_TEST"))
             if not test.is_file():
@@ -607,19 +628,27 @@ def load_classification_splits(folder: str | Path) -> dict[str, ClassificationDa
             break
     if pair is None:
         raise DataError(f"{folder}: expected <Problem>_TRAIN.ts and <Problem>_TEST.ts (or .tsv) files")
-    train_X, train_labels, declared, name = _read_classification_file(pair[0])
-    test_X, test_labels, _, _ = _read_classification_file(pair[1])
+    train_X, train_labels, declared, name, train_lengths = _read_classification_file(pair[0])
+    test_X, test_labels, _, _, test_lengths = _read_classification_file(pair[1])
     if train_X.shape[1] != test_X.shape[1]:
         raise DataError(f"{pair[1]}: {test_X.shape[1]} dimensions, but {pair[0].name} has {train_X.shape[1]}")
+    longest = max(train_X.shape[2], test_X.shape[2])
+    if train_lengths is not None or test_lengths is not None or train_X.shape[2] != test_X.shape[2]:
+        train_lengths = train_lengths if train_lengths is not None else np.full(len(train_X), train_X.shape[2])
+        test_lengths = test_lengths if test_lengths is not None else np.full(len(test_X), test_X.shape[2])
+        train_X, test_X = (np.pad(x, ((0, 0), (0, 0), (0, longest - x.shape[2]))) for x in (train_X, test_X))
     names = declared if declared is not None else _sorted_labels(train_labels + test_labels)
     return {
-        "train": ClassificationData(train_X, _label_indices(train_labels, names, pair[0]), list(names), name),
-        "test": ClassificationData(test_X, _label_indices(test_labels, names, pair[1]), list(names), name),
+        "train": ClassificationData(train_X, _label_indices(train_labels, names, pair[0]), list(names), name,
+                                    train_lengths),
+        "test": ClassificationData(test_X, _label_indices(test_labels, names, pair[1]), list(names), name,
+                                   test_lengths),
     }
 
 
-def _read_classification_file(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
-    """X ``[N, C, L]``, the raw label of each series, the declared class names (or None), the problem name."""
+def _read_classification_file(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str, np.ndarray | None]:
+    """X ``[N, C, L]``, the raw label of each series, the declared class names (or None), the
+    problem name, the series lengths (None when all are equal)."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -630,7 +659,7 @@ def _read_classification_file(path: Path) -> tuple[np.ndarray, list[str], list[s
     raise DataError(f"{path}: unsupported classification file {suffix or '(no suffix)'}; expected .ts or .tsv")
 
 
-def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str, np.ndarray | None]:
     name = path.stem
     declared: list[str] | None = None
     dimensions = series_length = None
@@ -641,7 +670,7 @@ def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             line = line.strip()
-            if not line or line.startswith("#"):
+            if not line or line.startswith(("#", "%")):
                 continue
             if not in_data:
                 if not line.startswith("@"):
@@ -683,13 +712,9 @@ def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
                 raise DataError(
                     f"{path}, line {number}: {len(row)} dimensions, but line {first_line} has {len(rows[0])}"
                 )
-            expected = len(rows[0][0]) if rows else len(row[0])
-            bad = next((len(d) for d in row if len(d) != expected), None)
-            if bad is not None:
-                raise DataError(
-                    f"{path}, line {number}: a series of length {bad}, but line {first_line} has length {expected}; "
-                    "convkit needs equal-length series: resample or pad them first"
-                )
+            if len({len(d) for d in row}) != 1:
+                raise DataError(f"{path}, line {number}: the dimensions of one series have different lengths "
+                                f"({', '.join(str(len(d)) for d in row)}); expected one length per series")
             rows.append(row)
             labels.append(label.strip())
     if not in_data:
@@ -698,18 +723,28 @@ def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str]:
         raise DataError(f"{path}: no '@classLabel true ...' header; expected a classification file")
     if not rows:
         raise DataError(f"{path}: no series after @data")
-    X = np.array(rows, dtype=np.float64)
+    X, lengths = _pad_series(rows)
     if dimensions is not None and X.shape[1] != dimensions:
         raise DataError(f"{path}: @dimensions says {dimensions}, but the series have {X.shape[1]}")
-    if series_length is not None and X.shape[2] != series_length:
+    if series_length is not None and lengths is None and X.shape[2] != series_length:
         raise DataError(f"{path}: @seriesLength says {series_length}, but the series have {X.shape[2]} values")
-    return _fill_series_missing(X, path), labels, declared, name
+    return _fill_series_missing(X, path, lengths), labels, declared, name, lengths
 
 
-def _read_ucr_tsv(path: Path) -> tuple[np.ndarray, list[str], None, str]:
+def _pad_series(rows: list[list[list[float]]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Series of possibly different lengths -> ``X [N, C, L_max]`` float64 (0.0 after each
+    series' end) and the lengths ``[N]`` (``None`` when all are equal)."""
+    lengths = np.array([len(row[0]) for row in rows], dtype=np.int64)
+    longest = int(lengths.max())
+    X = np.zeros((len(rows), len(rows[0]), longest), dtype=np.float64)
+    for i, row in enumerate(rows):
+        X[i, :, : lengths[i]] = row
+    return X, None if (lengths == longest).all() else lengths
+
+
+def _read_ucr_tsv(path: Path) -> tuple[np.ndarray, list[str], None, str, np.ndarray | None]:
     rows: list[list[float]] = []
     labels: list[str] = []
-    first_line = 0
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             fields = line.strip().split("\t")
@@ -721,18 +756,16 @@ def _read_ucr_tsv(path: Path) -> tuple[np.ndarray, list[str], None, str]:
                 row = [float(v) for v in fields[1:]]
             except ValueError:
                 raise DataError(f"{path}, line {number}: values after the label must be numbers") from None
-            if rows and len(row) != len(rows[0]):
-                raise DataError(
-                    f"{path}, line {number}: series of length {len(row)}, but line {first_line} has {len(rows[0])}; "
-                    "convkit needs equal-length series: resample or pad them first"
-                )
-            if not rows:
-                first_line = number
+            while row and np.isnan(row[-1]):  # the UCR 2018 .tsv pads shorter series with NaN
+                row.pop()
+            if not row:
+                raise DataError(f"{path}, line {number}: a series with no values")
             rows.append(row)
             labels.append(fields[0].strip())
     if not rows:
         raise DataError(f"{path}: no series; expected lines of 'label<TAB>v1<TAB>v2...'")
-    return _fill_series_missing(np.array(rows, dtype=np.float64)[:, None, :], path), labels, None, path.stem
+    X, lengths = _pad_series([[row] for row in rows])
+    return _fill_series_missing(X, path, lengths), labels, None, path.stem, lengths
 
 
 def _header_int(text: str, path: Path, number: int, key: str) -> int:
@@ -742,16 +775,18 @@ def _header_int(text: str, path: Path, number: int, key: str) -> int:
         raise DataError(f"{path}, line {number}: {key} must be a whole number; found {text!r}") from None
 
 
-def _fill_series_missing(X: np.ndarray, path: Path) -> np.ndarray:
-    """Interpolate NaNs along each series of ``X [N, C, L]``; an all-missing series is a DataError."""
+def _fill_series_missing(X: np.ndarray, path: Path, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Interpolate NaNs along each series of ``X [N, C, L]`` (within its length); an
+    all-missing series is a DataError."""
     nan = np.isnan(X)
     if nan.any():
-        steps = np.arange(X.shape[2])
         for n, c in zip(*np.nonzero(nan.any(axis=2))):
-            known = ~nan[n, c]
+            end = X.shape[2] if lengths is None else int(lengths[n])
+            steps = np.arange(end)
+            known = ~nan[n, c, :end]
             if not known.any():
                 raise DataError(f"{path}: series {n + 1}, dimension {c + 1} has no values (all missing)")
-            X[n, c, ~known] = np.interp(steps[~known], steps[known], X[n, c, known])
+            X[n, c, :end][~known] = np.interp(steps[~known], steps[known], X[n, c, :end][known])
         warnings.warn(f"{path}: interpolated {int(nan.sum())} missing values", stacklevel=4)
     return X.astype(np.float32)
 

@@ -370,8 +370,8 @@ def test_ts_multivariate_dimensions_are_channels(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("1,2,3:up\n1,2:down\n", "line 8: a series of length 2, but line 7 has length 3; "
-         "convkit needs equal-length series: resample or pad them first"),
+        ("1,2,3:1,2:up\n", "line 7: the dimensions of one series have different lengths (3, 2); "
+         "expected one length per series"),
         ("1,2,3:sideways\n", "class label 'sideways' is not one of the declared classes ['up', 'down']"),
         ("1,2,x:up\n", "line 7: values must be numbers (or '?' for missing)"),
         ("1,2,3:1,2,3:up\n1,2,3:down\n", "line 8: 1 dimensions, but line 7 has 2"),
@@ -383,6 +383,31 @@ def test_ts_bad_rows_fail_naming_the_line(tmp_path: Path, body: str, message: st
     sep = ", " if message.startswith("line") else ": "
     with pytest.raises(DataError, match=exact(f"{path}{sep}{message}")):
         load_classification(path)
+
+
+def test_ts_unequal_lengths_are_padded_never_truncated_and_percent_comments_skipped(tmp_path: Path) -> None:
+    from convkit.tasks.timeseries.classify import znormalise
+
+    body = "% aeon's comment style\n%\n@problemName Uneq\n@equalLength false\n@classLabel true up down\n@data\n"
+    path = write(tmp_path / "Uneq_TRAIN.ts", body + "1,2,3,4,5:up\n5,?,1:down\n")
+    write(tmp_path / "Uneq_TEST.ts", body + "1,2,3,4,5,6,7:up\n")
+    with pytest.warns(UserWarning, match="interpolated 1 missing values"):
+        data = load_classification(path)
+    assert data.X.shape == (2, 1, 5) and data.lengths.tolist() == [5, 3] and not data.equal_length
+    np.testing.assert_array_equal(data.X[1, 0], [5, 3, 1, 0, 0])  # the '?' interpolated within the length
+    z = znormalise(data.X, data.lengths)
+    np.testing.assert_allclose(z[1, 0], [1.224745, 0, -1.224745, 0, 0], atol=1e-5)  # over its own 3 steps
+    # a pair (given by either file): both padded to the longer file's length
+    with pytest.warns(UserWarning):
+        pair = load_classification_splits(tmp_path / "Uneq_TEST.ts")
+    assert pair["train"].X.shape == (2, 1, 7) and pair["test"].lengths.tolist() == [7]
+    assert pair["train"].lengths.tolist() == [5, 3]
+
+
+def test_tsv_pads_shorter_series_with_trailing_nans(tmp_path: Path) -> None:
+    data = load_classification(write(tmp_path / "T_TRAIN.tsv", "1\t1\t2\t3\n2\t4\t5\tNaN\n"))
+    assert data.lengths.tolist() == [3, 2]
+    np.testing.assert_array_equal(data.X[1, 0], [4, 5, 0])
 
 
 def test_ts_without_data_section_is_an_error(tmp_path: Path) -> None:

@@ -293,7 +293,7 @@ def test_bad_settings_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=re.escape("task.window (100) must be at least the receptive field plus "
                                                     "horizon (126 steps)")):
         task.build_data(cfg)
-    for setting, message in [("task.mode=forecast", "task.mode must be one of anomaly, classify; got 'forecast'"),
+    for setting, message in [("task.mode=forecast", "task.mode must be one of auto, anomaly, classify; got 'forecast'"),
                              ("task.objective=predict", "task.objective must be one of forecast, reconstruct"),
                              ("task.threshold=otsu", "task.threshold must be one of auto, best_f1, quantile"),
                              ("data.val_split=random", "data.val_split must be one of after_train, train_tail")]:
@@ -346,7 +346,8 @@ def test_multi_series_folder_with_a_training_tail_validation(tmp_path):
 
 def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[
-        "task.mode=classify", "task.context=32", "model.options.channels=16", "train.epochs=6", "train.name=shapes"])
+        "task.mode=classify", "model.name=tcn", "task.context=32", "model.options.channels=16", "train.epochs=6",
+        "task.min_steps=1", "train.lr=0.004", "train.name=shapes"])
     result = fit(TASK, cfg, tmp_path)
     # 4 classes (sine, square, sawtooth, bump), 60 held-out series; measured 0.95
     assert result.metrics["test"]["accuracy"] >= 0.85
@@ -370,6 +371,7 @@ def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
     ts_file(folder / "Ramps_TEST.ts", 40)
     status, out, err = run_cli(["train", "--data", str(folder), "--model", "resnet18", "--epochs", "4",
                                 "--out", str(tmp_path), "--set", "task.mode=classify", "train.name=ramps",
+                                "task.min_steps=1",
                                 "train.lr=0.003", "model.options.widths=[8, 16, 16, 16]",
                                 "model.options.small_input=true"], capsys)
     assert status == 0, err
@@ -381,13 +383,32 @@ def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
     assert status == 0 and row["series"] == 40 and set(row["labels"]) <= {"up", "down"} and row["accuracy"] >= 0.9
 
 
+def test_auto_mode_picks_classification_for_archives_with_the_papers_train_settings(tmp_path):
+    from convkit.tasks.timeseries.config import resolve_mode
+
+    (tmp_path / "P").mkdir()
+    (tmp_path / "P" / "P_TRAIN.ts").write_text("")
+    for path, mode in [(tmp_path / "P", "classify"), (tmp_path / "P" / "P_TRAIN.ts", "classify"),
+                       (tmp_path / "x.tsv", "classify"), (tmp_path / "s.csv", "anomaly"), ("", "anomaly")]:
+        cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "train.lr=0.01"])
+        lines = resolve_mode(cfg)
+        assert cfg.task.mode == mode and lines[0].startswith(f"task.mode=auto -> {mode} (")
+        if mode == "classify":  # keys left at anomaly's defaults take the papers' (logged); set ones stay
+            assert (cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay) == ("adam", 0.01, 0.0)
+            assert lines[1].startswith("classify mode's train defaults: train.optimizer=adam")
+        assert resolve_mode(cfg) == []  # settled once, recorded in the config
+    explicit = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify"])
+    assert resolve_mode(explicit) == [] and explicit.train.optimizer == "adamw"
+
+
 def test_every_recipe_is_a_valid_config():
     recipes = sorted((REPO / "tasks" / "timeseries").glob("*.toml"))
     assert [p.stem for p in recipes] == ["csv", "default", "nab", "ucr_anomaly", "ucr_classification"]
     configs = {p.stem: config_io.resolve_config(TimeSeriesRunConfig, p) for p in recipes}
     assert configs["default"] == config_io.resolve_config(TimeSeriesRunConfig, sets=["model.options={channels = 32, "
                                                                             "kernel_size = 3, dropout = 0.0, "
-                                                                            "norm = \"weight\"}"])
+                                                                            "norm = \"weight\"}",
+                                                                            "task.mode=anomaly", "model.name=tcn"])
     assert configs["ucr_classification"].task.mode == "classify"
     assert configs["ucr_anomaly"].data.val_split == configs["nab"].data.val_split == "train_tail"
     # NAB's shortest files (about 1,100 rows) keep 15% x 75% = 124 steps for training windows

@@ -6,11 +6,12 @@ step, so export keeps the time axis dynamic)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, ClassVar
 
 from torch.utils.data import Dataset
 
-from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig, resolve_mode
 from convkit.train.task import Data
 
 if TYPE_CHECKING:
@@ -38,26 +39,32 @@ class TimeSeriesFamily:
 
     name: ClassVar[str] = "timeseries"
     config_class: ClassVar[type] = TimeSeriesRunConfig
-    default_model: ClassVar[str] = "tcn"
+    default_model: ClassVar[str] = "tcn"  # the classification task's is fcn
     command_aliases: ClassVar[dict[str, str]] = {"detect": "predict"}
     profiles: ClassVar[dict[str, list[str]]] = {
         "default": [],
         # about 5 s on one CPU thread in either mode (add task.mode=classify for classification)
         "smoke": ["train.epochs=2", "data.length=6400", "data.channels=2", "task.context=16", "task.window=64",
-                  "task.stride=32", "task.smooth=4", "model.options.channels=8", "task.baseline_max_train=2000"],
+                  "task.stride=32", "task.smooth=4", "model.options.channels=8", "task.baseline_max_train=2000",
+                  "task.min_steps=20"],
     }
     data_formats: ClassVar[str] = (
         "anomaly mode: a CSV with a header (numeric columns are channels, optional 'timestamp', optional "
         "'label' or 'is_anomaly' 0/1 per row; missing cells interpolated); a UCR anomaly archive file "
         "NNN_UCR_Anomaly_<name>_<train end>_<begin>_<end>.txt or a folder of them; a NAB root (data/ and "
         "labels/combined_windows.json) or one of its data files; a folder of CSVs. classify mode "
-        "(task.mode=classify): a folder with <Problem>_TRAIN.ts and <Problem>_TEST.ts (or .tsv), or one "
-        ".ts/.tsv file (stratified 80/10/10).")
+        "(chosen by task.mode=auto for these): a folder with <Problem>_TRAIN.ts and <Problem>_TEST.ts (or "
+        ".tsv), or one file of such a pair (the official split), or one .ts/.tsv file alone (stratified "
+        "80/10/10); multivariate and unequal-length series (zero-padded, never truncated).")
 
     def for_config(self, cfg: TimeSeriesRunConfig) -> "Task":
-        """The detection or the classification task, by ``cfg.task.mode``."""
+        """The detection or the classification task, by ``cfg.task.mode`` (``auto``
+        settled from ``data.path`` first, in place, with a log line: see
+        :func:`~convkit.tasks.timeseries.config.resolve_mode`)."""
         from convkit.tasks.timeseries.classification import SeriesClassificationTask
         from convkit.tasks.timeseries.detection import SeriesDetectionTask
 
+        for line in resolve_mode(cfg):
+            print(line, file=sys.stderr, flush=True)
         chosen = SeriesClassificationTask if cfg.task.mode == "classify" else SeriesDetectionTask
         return self if type(self) is chosen else chosen()

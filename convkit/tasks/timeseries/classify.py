@@ -4,8 +4,10 @@ Embedded default, offline and deterministic: :func:`make_shape_series`, four cla
 noisy waveforms (sine, square, sawtooth, a Gaussian bump on noise) with random frequency,
 phase, amplitude and offset. From disk: UCR/UEA classification archives read by
 :mod:`convkit.data.timeseries` (``.ts`` or ``.tsv``): a folder with
-``<Problem>_TRAIN`` and ``<Problem>_TEST`` files (validation carved off the train file,
-stratified), or one file (a stratified 80/10/10 split).
+``<Problem>_TRAIN`` and ``<Problem>_TEST`` files, or one of them next to the other (the
+official split: TEST is the test split, validation is carved off TRAIN, stratified), or one
+file alone (a stratified 80/10/10 split). Unequal-length series are z-normalised over their
+own length and zero-padded (never truncated).
 """
 
 from __future__ import annotations
@@ -50,17 +52,37 @@ def make_shape_series(n: int = 600, length: int = 128, seed: int = 0, noise: flo
                               class_names=list(SHAPES), name="shapes")
 
 
-def znormalise(x: np.ndarray) -> np.ndarray:
-    """Z-normalise each series of ``x [N, C, L]`` per channel (a constant one becomes 0)."""
+def znormalise(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Z-normalise each series of ``x [N, C, L]`` per channel over its own ``lengths [N]``
+    steps (all ``L`` when None); a constant one becomes 0, and padding after a series'
+    length stays 0.0 (the mean of the normalised series)."""
     x = np.asarray(x, dtype=np.float64)
-    std = x.std(axis=2, keepdims=True)
-    return ((x - x.mean(axis=2, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    if lengths is None:
+        std = x.std(axis=2, keepdims=True)
+        return ((x - x.mean(axis=2, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    valid = (np.arange(x.shape[2])[None, :] < np.asarray(lengths)[:, None])[:, None, :]
+    count = valid.sum(axis=2, keepdims=True)
+    mean = np.where(valid, x, 0.0).sum(axis=2, keepdims=True) / count
+    std = np.sqrt(np.where(valid, (x - mean) ** 2, 0.0).sum(axis=2, keepdims=True) / count)
+    return np.where(valid, (x - mean) / np.where(std > 0, std, 1.0), 0.0).astype(np.float32)
 
 
 def _dataset(data: ClassificationData, index: np.ndarray, znorm: bool) -> TensorDataset:
     x = data.X[index]
-    return TensorDataset(torch.from_numpy(znormalise(x) if znorm else np.ascontiguousarray(x)),
+    lengths = None if data.lengths is None else data.lengths[index]
+    return TensorDataset(torch.from_numpy(znormalise(x, lengths) if znorm else np.ascontiguousarray(x)),
                          torch.from_numpy(data.y[index]))
+
+
+def describe_lengths(*datas: ClassificationData) -> str:
+    """``"length 1460"`` or ``"lengths 29..361, zero-padded to 361 after z-normalisation
+    (never truncated)"`` over ``datas``."""
+    longest = max(d.X.shape[2] for d in datas)
+    lengths = np.concatenate([d.lengths if d.lengths is not None else np.full(len(d.y), d.X.shape[2])
+                              for d in datas])
+    if (lengths == longest).all():
+        return f"length {longest}"
+    return f"lengths {lengths.min()}..{longest}, zero-padded to {longest} after z-normalisation (never truncated)"
 
 
 def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0) -> Splits:
@@ -70,18 +92,36 @@ def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0
     if not path:
         data = make_shape_series(seed=seed)
         train, val, test = split_indices(data.y, seed=seed)
-        return _splits(data, data, (train, val, test), znorm)
+        splits = _splits(data, data, (train, val, test), znorm)
+        splits.extras["protocol"] = (f"the embedded waveforms, a stratified {len(train)}/{len(val)}/{len(test)} "
+                                     f"split, {describe_lengths(data)}")
+        return splits
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() or (p.is_file() and p.stem.upper().endswith(("_TRAIN", "_TEST")) and _partner(p).is_file()):
+        # a folder or one file of an official pair: the pair, its TEST file the test split
         pair = load_classification_splits(p)
         train, val = carve_validation(pair["train"].y, seed=seed)
         everything = np.arange(len(pair["test"].y))
-        return _splits(pair["train"], pair["test"], (train, val, everything), znorm)
+        splits = _splits(pair["train"], pair["test"], (train, val, everything), znorm)
+        splits.extras["protocol"] = (f"{splits.extras['name']}: the official TRAIN/TEST split ({len(pair['train'].y)}"
+                                     f"/{len(pair['test'].y)} series; validation {len(val)} of TRAIN), "
+                                     f"{pair['train'].X.shape[1]} channel(s), {describe_lengths(*pair.values())}")
+        return splits
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     data = load_classification(p)
     train, val, test = split_indices(data.y, seed=seed)
-    return _splits(data, data, (train, val, test), znorm)
+    splits = _splits(data, data, (train, val, test), znorm)
+    splits.extras["protocol"] = (f"{splits.extras['name']}: one file, a stratified {len(train)}/{len(val)}/{len(test)} "
+                                 f"split, {data.X.shape[1]} channel(s), {describe_lengths(data)}")
+    return splits
+
+
+def _partner(path: Path) -> Path:
+    """The ``_TEST`` file of a ``_TRAIN`` file and the other way round."""
+    stem = path.stem
+    other = stem[:-6] + "_TEST" if stem.upper().endswith("_TRAIN") else stem[:-5] + "_TRAIN"
+    return path.with_name(other + path.suffix)
 
 
 def _splits(data: ClassificationData, test_data: ClassificationData, index: tuple[np.ndarray, ...],
@@ -108,6 +148,6 @@ def load_classification_eval_unlabelled(path: str, znorm: bool = True) -> tuple[
     """One ``.ts``/``.tsv`` file to classify: ``(X [N, C, L] float32, the label written for
     each series)``; the labels may be classes the model does not know."""
     data = load_classification(path)
-    x = znormalise(data.X) if znorm else data.X
+    x = znormalise(data.X, data.lengths) if znorm else data.X
     return torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y]
 

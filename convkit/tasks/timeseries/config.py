@@ -11,8 +11,10 @@ from convkit.errors import ConfigError
 from convkit.tasks.timeseries.scoring import THRESHOLD_RULES
 from convkit.tasks.timeseries.series import VAL_SPLITS
 
-MODES: tuple[str, ...] = ("anomaly", "classify")
-"""``task.mode``: anomaly detection or whole-series classification."""
+MODES: tuple[str, ...] = ("auto", "anomaly", "classify")
+"""``task.mode``: anomaly detection, whole-series classification, or ``auto``: chosen from
+``data.path`` (a ``.ts``/``.tsv`` file or a folder of ``<Problem>_TRAIN`` files is
+classification, anything else detection; see :func:`resolve_mode`)."""
 
 OBJECTIVES: tuple[str, ...] = ("forecast", "reconstruct")
 """``task.objective`` of anomaly detection: a causal TCN forecaster or a TCN autoencoder."""
@@ -65,12 +67,14 @@ class SeriesTaskConfig(TaskConfig):
     score, steps), ``threshold`` (auto, best_f1 or quantile) and ``quantile``.
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
     ``baseline_max_train``: at most this many training windows for the linear and MLP
-    forecaster baselines (evenly spaced).
+    forecaster baselines (evenly spaced). ``min_steps`` (classify mode): train at least
+    this many optimizer steps, raising ``train.epochs`` when the training set is small
+    (36 series at batch 16 are 3 steps an epoch); ``train.max_minutes`` still caps the run.
 
     The anomaly TCN is built with ``dropout = 0`` unless ``model.options.dropout`` says
     otherwise: forecasting normal data needs no dropout, and it halves training speed."""
 
-    mode: str = "anomaly"
+    mode: str = "auto"
     objective: str = "forecast"
     context: int = 96
     horizon: int = 1
@@ -84,6 +88,7 @@ class SeriesTaskConfig(TaskConfig):
     zscore_window: int = 96
     iforest_window: int = 4
     baseline_max_train: int = 20000
+    min_steps: int = 1500
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
@@ -91,7 +96,7 @@ class SeriesTaskConfig(TaskConfig):
         _check(self.objective in OBJECTIVES, f"task.objective must be one of {', '.join(OBJECTIVES)}; "
                                              f"got {self.objective!r}")
         for key in ("context", "horizon", "stride", "score_chunk", "smooth", "iforest_window",
-                    "baseline_max_train"):
+                    "baseline_max_train", "min_steps"):
             _check(getattr(self, key) >= 1, f"task.{key} must be at least 1; got {getattr(self, key)}")
         _check(self.window >= 2, f"task.window must be at least 2; got {self.window}")
         _check(self.zscore_window >= 2, f"task.zscore_window must be at least 2; got {self.zscore_window}")
@@ -115,11 +120,57 @@ def _default_train() -> TrainConfig:
                        schedule="cosine", clip_grad_norm=1.0)
 
 
+CLASSIFY_TRAIN: dict = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 16,
+                         "schedule": "cosine", "clip_grad_norm": 0.0, "max_minutes": 15.0}
+"""classify mode's train defaults (taking the place of anomaly mode's where the config
+leaves those): Adam at 1e-3 without weight decay and batch 16 as Wang et al. 2017 and
+Ismail Fawaz et al. 2019/2020 train FCN/ResNet/InceptionTime; their reduce-on-plateau
+schedule is replaced by cosine decay (the engine steps schedules per optimizer step and
+has no plateau rule), and the papers' 1500 epochs by ``task.min_steps`` optimizer steps
+under a 15-minute wall-time budget (``train.max_minutes``)."""
+
+
+def resolve_mode(cfg: "TimeSeriesRunConfig") -> list[str]:
+    """Settle ``task.mode = "auto"`` from ``data.path``; when that picks classify, the train
+    keys still at anomaly mode's defaults take classify mode's (:data:`CLASSIFY_TRAIN`,
+    logged). Changes ``cfg`` in place (so ``config.toml`` records what ran); returns the
+    log lines (empty when the mode was given: an explicit ``task.mode`` keeps the train
+    settings exactly as configured, e.g. ``tasks/timeseries/ucr_classification.toml``)."""
+    if cfg.task.mode != "auto":
+        return []
+    lines = [_settle_auto(cfg)]
+    if cfg.task.mode == "classify":
+        anomaly = _default_train()
+        changed = [f"train.{key}={value}" for key, value in CLASSIFY_TRAIN.items()
+                   if getattr(cfg.train, key) == getattr(anomaly, key) and getattr(cfg.train, key) != value]
+        for key, value in CLASSIFY_TRAIN.items():
+            if getattr(cfg.train, key) == getattr(anomaly, key):
+                setattr(cfg.train, key, value)
+        if changed:
+            lines.append("classify mode's train defaults: " + " ".join(changed))
+    return lines
+
+
+def _settle_auto(cfg: "TimeSeriesRunConfig") -> str:
+    """Set ``task.mode`` from ``data.path``; the log line saying why."""
+    from pathlib import Path
+
+    path = Path(cfg.data.path) if cfg.data.path else None
+    classify = path is not None and (path.suffix.lower() in (".ts", ".tsv") or (
+        path.is_dir() and (any(path.glob("*_TRAIN.ts")) or any(path.glob("*_TRAIN.tsv")))))
+    cfg.task.mode = "classify" if classify else "anomaly"
+    why = (f"{path} is a classification archive" if classify else f"{path} is a series to scan" if path
+           else "the embedded sensor series")
+    return f"task.mode=auto -> {cfg.task.mode} ({why})"
+
+
 @dataclass
 class TimeSeriesRunConfig(RunConfig):
-    """The time-series run config (``train``, ``model``, ``data``, ``task``), both modes."""
+    """The time-series run config (``train``, ``model``, ``data``, ``task``), both modes.
+    ``model.name`` empty: the mode's default model (anomaly: ``tcn``, classify:
+    ``inceptiontime``)."""
 
     train: TrainConfig = field(default_factory=_default_train)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="tcn"))
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(name=""))
     data: SeriesDataConfig = field(default_factory=SeriesDataConfig)
     task: SeriesTaskConfig = field(default_factory=SeriesTaskConfig)
