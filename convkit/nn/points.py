@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from convkit.errors import ConfigError, ShapeError
-from convkit.nn import layers as L
+from convkit.nn import layers
 
 
 def _check_points(x: Tensor, name: str, what: str = "[B, P, D]") -> None:
@@ -150,12 +150,12 @@ class EdgeConv(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.k = in_channels, out_channels, k
         self.mlp = nn.Sequential(
-            L.conv(2, 2 * in_channels, out_channels, 1, bias=norm in (None, "none")),
-            L.norm(2, norm, out_channels),
+            layers.conv(2, 2 * in_channels, out_channels, 1, bias=norm in (None, "none")),
+            layers.norm(2, norm, out_channels),
             nn.LeakyReLU(negative_slope, inplace=True))
 
     def forward(self, x: Tensor, idx: Tensor | None = None) -> Tensor:
-        L.check_input(x, 1, self.in_channels, "EdgeConv", min_size=self.k)
+        layers.check_input(x, 1, self.in_channels, "EdgeConv", min_size=self.k)
         edges, _ = edge_features(x, self.k, idx)
         return self.mlp(edges).amax(dim=-1)
 
@@ -166,21 +166,21 @@ def shared_mlp(in_channels: int, widths: tuple[int, ...], norm: str | None = "ba
     ``[B, C_in, P] -> [B, widths[-1], P]``."""
     from convkit.nn.blocks import ConvNormAct
 
-    layers, c = [], in_channels
+    modules, c = [], in_channels
     for w in widths:
-        layers.append(ConvNormAct(1, c, w, kernel_size=1, norm=norm, act=act))
+        modules.append(ConvNormAct(1, c, w, kernel_size=1, norm=norm, act=act))
         c = w
-    return nn.Sequential(*layers)
+    return nn.Sequential(*modules)
 
 
 def fc_norm_act(in_features: int, out_features: int, norm: bool = True, act: nn.Module | None = None) -> nn.Sequential:
     """Linear (no bias before a norm) → BatchNorm1d → activation (ReLU by default):
     ``[B, F_in] -> [B, F_out]``. The fully connected layers of PointNet and DGCNN."""
-    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not norm)]
+    modules: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not norm)]
     if norm:
-        layers.append(nn.BatchNorm1d(out_features))
-    layers.append(act if act is not None else nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+        modules.append(nn.BatchNorm1d(out_features))
+    modules.append(act if act is not None else nn.ReLU(inplace=True))
+    return nn.Sequential(*modules)
 
 
 class TNet(nn.Module):
@@ -208,7 +208,7 @@ class TNet(nn.Module):
             self.transform.bias.copy_(torch.eye(k).flatten())
 
     def forward(self, x: Tensor) -> Tensor:
-        L.check_input(x, 1, self.k, "TNet")
+        layers.check_input(x, 1, self.k, "TNet")
         g = self.mlp(x).amax(dim=-1)
         return self.transform(self.fc(g)).view(-1, self.k, self.k)
 
