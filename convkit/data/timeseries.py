@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from convkit.errors import ConfigError, DataError
+from convkit.tasks.timeseries.nab import window_rows
 
 TIMESTAMP_COLUMN = "timestamp"
 """The CSV column read as time (matched case-insensitively); every other column but the label is a channel."""
@@ -201,7 +202,7 @@ def _progress(files: list[Path], description: str):
 # ----------------------------------------------------------------------------- CSV
 
 
-def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION) -> SeriesData:
+def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, strict_time: bool = True) -> SeriesData:
     """Read a CSV with a header row: numeric columns are channels.
 
     Optional columns: ``timestamp`` (ISO 8601 text or numbers; must strictly increase),
@@ -209,6 +210,9 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION) -> Se
     ``null``, ``?``) are interpolated linearly in row order (the nearest value at the ends),
     counted in ``SeriesData.missing`` and reported with a warning. A constant channel
     among others is dropped with a warning.
+
+    ``strict_time=False`` accepts repeated or backward timestamps (rows stay in file order),
+    as NAB ships them across daylight-saving changes.
 
     Returns:
         SeriesData with values ``[T, C]``, the first ``round(train_fraction * T)`` steps as training part.
@@ -228,7 +232,8 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION) -> Se
     timestamps = None
     if time_index is not None:
         timestamps = _parse_timestamps(list(columns[time_index]), lines, path, header[time_index])
-        _check_time_order(timestamps, list(columns[time_index]), lines, path)
+        if strict_time:
+            _check_time_order(timestamps, list(columns[time_index]), lines, path)
     labels = None
     if label_index is not None:
         labels = _parse_labels(list(columns[label_index]), lines, path, header[label_index])
@@ -560,12 +565,12 @@ def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train
     key = path.resolve().relative_to((root / "data").resolve()).as_posix()
     if key not in windows:
         raise DataError(f"{root / 'labels' / 'combined_windows.json'}: no entry for {key!r}")
-    series = load_csv(path, train_fraction)
+    series = load_csv(path, train_fraction, strict_time=False)  # NAB keeps DST repeats and a step back
     if series.timestamps is None or not np.issubdtype(series.timestamps.dtype, np.datetime64):
         raise DataError(f"{path}: expected a 'timestamp' column of dates, as in NAB's timestamp,value files")
     labels = np.zeros(series.length, dtype=np.int64)
-    for start, end in windows[key]:
-        labels[(series.timestamps >= start) & (series.timestamps <= end)] = 1
+    for first, last in window_rows(series.timestamps, windows[key]):  # NAB's rows: first equal to each bound
+        labels[first : last + 1] = 1
     series.labels = labels
     series.name = key.removesuffix(".csv")
     return series

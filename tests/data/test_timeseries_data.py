@@ -575,3 +575,16 @@ def test_nab_recipe_checks_groups_labels_and_copies(tmp_path: Path, capsys) -> N
     stray = r"must have one entry per data file; an entry 'realTweets/extra\.csv' without a data file$"
     with pytest.raises(DataError, match=stray):
         recipe.check_nab(tmp_path / "NAB")
+
+
+def test_nab_files_keep_daylight_saving_repeats_and_a_step_back(tmp_path: Path) -> None:
+    times = [f"2014-03-09 0{h}:00:00" for h in (0, 1, 2, 3)] + ["2014-03-09 03:00:00", "2014-03-09 02:30:00"] + [
+        f"2014-03-09 {h:02d}:00:00" for h in range(4, 24)]
+    rows = "\n".join(f"{t},{i % 5}.0" for i, t in enumerate(times))
+    write(tmp_path / "data" / "real" / "dst.csv", "timestamp,value\n" + rows + "\n")
+    write(tmp_path / "labels" / "combined_windows.json",
+          '{"real/dst.csv": [["2014-03-09 03:00:00.000000", "2014-03-09 05:00:00.000000"]]}')
+    (series,) = load_series(tmp_path)
+    assert series.length == 26 and series.name == "real/dst"
+    # NAB's rows: from the first row equal to the start to the first equal to the end
+    assert np.flatnonzero(series.labels).tolist() == [3, 4, 5, 6, 7]

@@ -32,10 +32,12 @@ from convkit.tasks.timeseries.anomaly import (
     anomaly_metrics,
     best_f1_threshold,
     combine_channels,
+    label_segments,
     moving_average,
     quantile_threshold,
     robust_centre_scale,
 )
+from convkit.tasks.timeseries.nab import normalised_score, null_and_perfect, score_file
 from convkit.tasks.timeseries.series import plan_chunks
 
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "best_f1", "quantile")
@@ -196,9 +198,37 @@ def split_metrics(results: list[SplitScores]) -> dict:
         values = [m[key] for m in per_series if key in m]
         if values:
             out[key] = float(np.mean(values))
+    out.update(nab_split_scores(results))
     out["series"] = {"scored": len(results), "with_labels": len(per_series)}
     out["threshold"] = float(np.mean([r.calibration.threshold for r in results]))
     out["flagged"] = float(sum(int((r.scores >= r.calibration.threshold).sum()) for r in results) / max(steps, 1))
+    return out
+
+
+NAB_METRICS: dict[str, str] = {"nab": "standard", "nab_low_fp": "reward_low_FP_rate",
+                               "nab_low_fn": "reward_low_FN_rate"}
+"""The NAB scores reported (metric name -> NAB profile)."""
+
+
+def nab_split_scores(results: list[SplitScores]) -> dict:
+    """NAB's normalised score of the split for each profile (:data:`NAB_METRICS`): each
+    series' part is scored as a NAB file whose windows are its labelled segments and whose
+    detections are the steps at or above its threshold (no probationary period: the part
+    lies after the training part), raw scores summed over series, then ``100 (raw - null) /
+    (perfect - null)``. Empty when no series has a labelled segment in the split."""
+    labelled = [r for r in results if r.labels is not None and r.labels.any()]
+    if not labelled:
+        return {}
+    out = {}
+    for metric, profile in NAB_METRICS.items():
+        raw = null = perfect = 0.0
+        for r in labelled:
+            windows = [(int(a), int(b) - 1) for a, b in label_segments(r.labels)]
+            flags = r.scores >= r.calibration.threshold
+            raw += score_file(flags, windows, profile, probation=0).score
+            n, p = null_and_perfect(windows, len(flags), profile, probation=0)
+            null, perfect = null + n, perfect + p
+        out[metric] = normalised_score(raw, null, perfect)
     return out
 
 

@@ -1,0 +1,90 @@
+"""NAB's scoring (convkit.tasks.timeseries.nab): hand-computed values on a tiny file, and
+NAB's own published per-file scores and counts of its reference detections (numenta, the
+HTM, and windowedGaussian; all three profiles) reproduced from ../shared/data/nab."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convkit.tasks.timeseries.nab import (
+    PROFILES,
+    normalised_score,
+    null_and_perfect,
+    probationary_rows,
+    scaled_sigmoid,
+    score_file,
+    window_rows,
+)
+
+NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
+
+
+def test_probation_and_the_scaled_sigmoid():
+    assert probationary_rows(100) == 15 and probationary_rows(18050) == 750  # capped at 15% of 5000
+    assert scaled_sigmoid(-1.0) == pytest.approx(2 / (1 + math.exp(-5)) - 1)
+    assert scaled_sigmoid(0.0) == 0.0 and scaled_sigmoid(3.5) == -1.0
+
+
+def test_a_tiny_file_by_hand():
+    # 40 rows, probation 6; one window at rows 20..29 (width 10); a repeated timestamp
+    # (daylight saving) before it
+    times = np.r_[np.arange(10), 9, np.arange(10, 39)].astype(float)
+    windows = window_rows(times, np.array([[19.0, 28.0]]))
+    assert windows == [(20, 29)]  # the first row equal to each bound
+    early = np.zeros(40, bool)
+    early[[2, 8, 20, 25]] = True  # row 2 is in the probation: never scored
+    s = score_file(early, windows, "standard")
+    max_tp = scaled_sigmoid(-1.0)
+    expected = scaled_sigmoid(-(29 - 20 + 1) / 10) / max_tp - 0.11  # the window's first detection; one FP
+    assert s.score == pytest.approx(expected) and (s.tp, s.fp, s.fn, s.tn) == (2, 1, 8, 23)
+    late = np.zeros(40, bool)
+    late[[29, 31]] = True  # the window's last row, then a false positive 2 rows past it
+    s = score_file(late, windows, "reward_low_FP_rate")
+    assert s.score == pytest.approx(scaled_sigmoid(-1 / 10) / max_tp + 0.22 * scaled_sigmoid(2 / 9))
+    null, perfect = null_and_perfect(windows, 40, "reward_low_FN_rate")
+    assert (null, perfect) == (pytest.approx(-2.0), pytest.approx(1.0))
+    assert normalised_score(null, null, perfect) == 0 and normalised_score(perfect, null, perfect) == 100
+
+
+@pytest.mark.skipif(not (NAB / "results").is_dir(), reason="../shared/data/nab (NAB's reference results) is absent")
+@pytest.mark.parametrize("detector", ["numenta", "windowedGaussian"])
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_reproduces_nabs_published_per_file_scores(detector, profile):
+    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    table = [r for r in csv.DictReader(open(NAB / "results" / detector / f"{detector}_{profile}_scores.csv"))
+             if r["File"].endswith(".csv")]
+    assert len(table) == 7
+    for row in table:
+        with open(NAB / "results" / detector / row["File"].replace("/", f"/{detector}_")) as f:
+            rows = list(csv.DictReader(f))
+        times = np.array([r["timestamp"] for r in rows], dtype="datetime64[ns]")
+        scores = np.array([float(r["anomaly_score"]) for r in rows])
+        bounds = window_rows(times, np.array(windows[row["File"]], dtype="datetime64[ns]"))
+        got = score_file(scores >= float(row["Threshold"]), bounds, profile)
+        assert got.score == pytest.approx(float(row["Score"]), abs=1e-6), row["File"]
+        assert (got.tp, got.tn, got.fp, got.fn, got.total) == tuple(
+            int(row[k]) for k in ("TP", "TN", "FP", "FN", "Total_Count")), row["File"]
+
+
+def test_split_metrics_report_the_nab_score_beside_pr_auc():
+    from convkit.tasks.timeseries.scoring import Calibration, SplitScores, split_metrics
+
+    labels = np.zeros(200, dtype=np.int64)
+    labels[100:120] = 1
+    early = np.zeros(200)
+    early[100] = 5.0  # flags the window's first step only: NAB's perfect detector
+    late = np.zeros(200)
+    late[119], late[30] = 5.0, 4.0  # the window's last step and a false positive
+    cal = Calibration(np.zeros(1), np.ones(1), 1.0, "quantile")
+    perfect = split_metrics([SplitScores("s", 0, 200, early, labels, cal, 0.0)])
+    assert perfect["nab"] == pytest.approx(100.0) and "pr_auc" in perfect
+    worse = split_metrics([SplitScores("s", 0, 200, late, labels, cal, 0.0)])
+    assert 0 < worse["nab"] < 100 and worse["nab_low_fp"] < worse["nab"]
+    nothing = split_metrics([SplitScores("s", 0, 200, np.zeros(200), labels, cal, 0.0)])
+    assert nothing["nab"] == 0.0
