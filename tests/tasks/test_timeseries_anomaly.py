@@ -263,3 +263,22 @@ def test_isolation_forest_fits_on_the_training_part_only_and_is_seeded() -> None
         "isolation forest needs at least 2 training windows: train part of 5 steps, window 5"
     )):
         isolation_forest_scores(values, window=5, train_end=5)
+
+
+def test_a_ucr_archive_file_imposes_the_protocol_and_reports_ucr_hit(tmp_path, capsys):
+    from convkit import config as config_io
+    from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+    from convkit.tasks.timeseries.detection import SeriesDetectionTask
+
+    rng = np.random.default_rng(0)
+    values = np.sin(np.arange(1600) * 2 * np.pi / 25) + 0.05 * rng.standard_normal(1600)
+    values[1200:1212] += 2.0
+    path = tmp_path / "001_UCR_Anomaly_wave_800_1201_1212.txt"
+    path.write_text("\n".join(f"{v:.5f}" for v in values))
+    # the default config validates after the training end: the archive's protocol overrides it
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "task.context=30",
+                                                              "task.window=128", "model.options.channels=8"])
+    data = SeriesDetectionTask().build_data(cfg)
+    assert "UCR anomaly archive protocol (1 series)" in capsys.readouterr().err
+    parts = data.test.series[0].parts
+    assert parts.fit == (0, 600) and parts.val == (600, 800) and parts.test == (800, 1600)

@@ -52,7 +52,7 @@ from sklearn.neural_network import MLPRegressor
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from convkit.data.timeseries import SeriesData, load_series
+from convkit.data.timeseries import UCR_ANOMALY_NAME, SeriesData, load_series
 from convkit.data.timeseries_synth import make_sensor_series
 from convkit.errors import CheckpointError, ConfigError, DataError
 from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, tcn_forecaster
@@ -117,8 +117,15 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
         stats = None
         if spec is not None and spec.info.get("normaliser") and len(series) == 1:
             stats = (np.asarray(spec.info["normaliser"]["mean"]), np.asarray(spec.info["normaliser"]["std"]))
-        prepared = [prepare_series(s, cfg.data.val_split, cfg.data.val_fraction, shape["min_fit"], stats, w)
-                    for s, w in zip(series, where)]
+        protocols = [series_protocol(cfg, s) for s in series]
+        if any(p[2] for p in protocols) and spec is None:
+            count = sum(1 for p in protocols if p[2])
+            split, fraction, _ = next(p for p in protocols if p[2])
+            print(f"UCR anomaly archive protocol ({count} series): train on [0, train end), validate on the last "
+                  f"{fraction:g} of it, test on everything after the training end (ucr_hit in the test block)",
+                  file=sys.stderr, flush=True)
+        prepared = [prepare_series(s, split, fraction, shape["min_fit"], stats, w)
+                    for s, w, (split, fraction, _) in zip(series, where, protocols)]
         info = {"mode": "anomaly", "objective": cfg.task.objective, "channels": channels,
                 "source": str(path or cfg.data.path or "embedded sensor series"),
                 "series": [s.name for s in prepared][:1000], **shape,
@@ -216,8 +223,8 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
                                 f"({info['receptive_field']} steps)")
             mean, std = ((np.asarray(norm["mean"]), np.asarray(norm["std"])) if norm
                          else normaliser(loaded.values[: max(loaded.train_end, 2)]))
-            val = None if norm else split_parts(loaded.length, loaded.train_end, cfg.data.val_split,
-                                                cfg.data.val_fraction, str(p)).val
+            split, fraction, _ = series_protocol(cfg, loaded)
+            val = None if norm else split_parts(loaded.length, loaded.train_end, split, fraction, str(p)).val
             items.append({"path": str(p), "series": loaded, "x": normalise(loaded.values, mean, std), "val": val})
         return items
 
@@ -288,6 +295,23 @@ def _load(cfg: TimeSeriesRunConfig, path: str | None) -> tuple[list[SeriesData],
     if isinstance(loaded, list):
         return loaded, [f"{source}: series {s.name}" for s in loaded]
     return [loaded], [str(source)]
+
+
+UCR_VAL_FRACTION = 0.25
+"""The share of a UCR anomaly archive file's training part that validates, unless the
+config already asks for a training-tail validation (then its ``data.val_fraction``)."""
+
+
+def series_protocol(cfg: TimeSeriesRunConfig, series: SeriesData) -> tuple[str, float, bool]:
+    """``(val_split, val_fraction, imposed)`` for one series: a UCR anomaly archive file
+    (``NNN_UCR_Anomaly_..._<train end>_<begin>_<end>``) imposes the archive's protocol
+    whatever the config (validation on the tail of ``[0, train end)``, so the test part is
+    everything after it and holds the anomaly); any other series follows ``data.val_split``."""
+    if UCR_ANOMALY_NAME.match(series.name + ".txt"):
+        if cfg.data.val_split == "train_tail":
+            return "train_tail", cfg.data.val_fraction, True
+        return "train_tail", UCR_VAL_FRACTION, True
+    return cfg.data.val_split, cfg.data.val_fraction, False
 
 
 def anomaly_model(cfg: TimeSeriesRunConfig, channels: int) -> TCNForecaster | TCNAutoencoder:
