@@ -133,7 +133,8 @@ class ClassificationData:
 # ----------------------------------------------------------------------------- dispatch
 
 
-def load_series(path: str | Path, train_fraction: float | None = None) -> SeriesData | list[SeriesData]:
+def load_series(path: str | Path, train_fraction: float | None = None,
+                keep_constant: bool = False) -> SeriesData | list[SeriesData]:
     """Read anomaly-detection series from ``path``, choosing the reader by what is there.
 
     - ``*.csv``: one series (:func:`load_csv`); inside a NAB tree (``data/<group>/<file>.csv``
@@ -144,7 +145,8 @@ def load_series(path: str | Path, train_fraction: float | None = None) -> Series
     - a folder holding ``*.csv`` files: a list, sorted by name.
 
     ``train_fraction`` overrides the share used for training (CSV default 0.5, NAB 0.15);
-    UCR files carry their own training end.
+    UCR files carry their own training end. ``keep_constant``: keep constant channels of a
+    CSV (detection scores a stuck sensor; training drops them).
     """
     p = Path(path)
     if not p.exists():
@@ -157,8 +159,9 @@ def load_series(path: str | Path, train_fraction: float | None = None) -> Series
         if nab_root is not None:
             fraction = NAB_PROBATIONARY_FRACTION if train_fraction is None else train_fraction
             windows = _read_nab_windows(nab_root / "labels" / "combined_windows.json")
-            return _load_nab_file(p, nab_root, windows, fraction)
-        return load_csv(p, CSV_TRAIN_FRACTION if train_fraction is None else train_fraction)
+            return _load_nab_file(p, nab_root, windows, fraction, keep_constant)
+        return load_csv(p, CSV_TRAIN_FRACTION if train_fraction is None else train_fraction,
+                        keep_constant=keep_constant)
     if suffix == ".txt":
         return load_ucr_anomaly(p)
     if suffix in (".ts", ".tsv"):
@@ -202,7 +205,8 @@ def _progress(files: list[Path], description: str):
 # ----------------------------------------------------------------------------- CSV
 
 
-def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, strict_time: bool = True) -> SeriesData:
+def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, strict_time: bool = True,
+             keep_constant: bool = False) -> SeriesData:
     """Read a CSV with a header row: numeric columns are channels.
 
     Optional columns: ``timestamp`` (ISO 8601 text or numbers; must strictly increase),
@@ -211,7 +215,8 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, stric
     counted in ``SeriesData.missing`` and reported with a warning. A constant channel
     among others is dropped with a warning.
 
-    ``strict_time=False`` accepts repeated or backward timestamps (rows stay in file order),
+    ``keep_constant=True`` keeps constant channels (detection: a stuck sensor is data to
+    score, not an input error; only training drops them). ``strict_time=False`` accepts repeated or backward timestamps (rows stay in file order),
     as NAB ships them across daylight-saving changes.
 
     Returns:
@@ -244,7 +249,8 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, stric
     names = [header[i] for i in channel_indices]
     raw = np.stack([_parse_numeric(list(columns[i]), lines, path, header[i]) for i in channel_indices], axis=1)
     values, missing = fill_missing(raw, names, str(path))
-    values, names = _drop_constant_channels(values, names, str(path))
+    if not keep_constant:
+        values, names = _drop_constant_channels(values, names, str(path))
 
     train_end = int(round(train_fraction * len(values)))
     if labels is not None and labels[:train_end].any():
@@ -561,11 +567,12 @@ def _read_nab_windows(labels_path: Path) -> dict[str, np.ndarray]:
     return windows
 
 
-def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train_fraction: float) -> SeriesData:
+def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train_fraction: float,
+                   keep_constant: bool = False) -> SeriesData:
     key = path.resolve().relative_to((root / "data").resolve()).as_posix()
     if key not in windows:
         raise DataError(f"{root / 'labels' / 'combined_windows.json'}: no entry for {key!r}")
-    series = load_csv(path, train_fraction, strict_time=False)  # NAB keeps DST repeats and a step back
+    series = load_csv(path, train_fraction, strict_time=False, keep_constant=keep_constant)  # NAB keeps DST repeats and a step back
     if series.timestamps is None or not np.issubdtype(series.timestamps.dtype, np.datetime64):
         raise DataError(f"{path}: expected a 'timestamp' column of dates, as in NAB's timestamp,value files")
     labels = np.zeros(series.length, dtype=np.int64)

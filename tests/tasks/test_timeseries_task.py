@@ -163,6 +163,31 @@ def test_cli_train_then_detect_round_trip(tmp_path, monkeypatch, capsys):
     status, out, _ = run_cli(["detect", "--checkpoint", str(run / "best.pt"), str(fresh)], capsys)
     assert status == 0 and json.loads(out[-1])["steps"] == 900 and "metrics" not in json.loads(out[-1])
 
+    # issue 9 item 1: two inputs named data.csv (two sites) under --out get distinct outputs,
+    # and a second detect does not overwrite the first
+    sites = [tmp_path / site / "data.csv" for site in ("site1", "site2")]
+    for i, site in enumerate(sites):
+        site.parent.mkdir()
+        write_csv(site, steps=900, labels=False, seed=2 + i)
+    out_dir = tmp_path / "detections"
+    status, out, _ = run_cli(["detect", "--checkpoint", str(run / "best.pt"), *map(str, sites),
+                              "--out", str(out_dir)], capsys)
+    rows = [json.loads(line) for line in out if line.startswith("{")]
+    assert status == 0 and [Path(r["csv"]).name for r in rows] == ["data.csv", "data-2.csv"]
+    status, out, _ = run_cli(["detect", "--checkpoint", str(run / "best.pt"), str(sites[0]),
+                              "--out", str(out_dir)], capsys)
+    assert Path(json.loads(out[-1])["csv"]).name == "data-3.csv"
+    assert sorted(p.name for p in out_dir.glob("*.csv")) == ["data-2.csv", "data-3.csv", "data.csv"]
+
+    # issue 9 item 6: a stuck sensor (a constant channel) is scored at detection time
+    stuck = write_csv(tmp_path / "stuck.csv", steps=900, labels=False, seed=5)
+    lines = stuck.read_text().splitlines()
+    stuck.write_text("\n".join([lines[0]] + [",".join(l.split(",")[:2] + ["5.0"]) for l in lines[1:]]) + "\n")
+    status, out, err = run_cli(["detect", "--checkpoint", str(run / "best.pt"), str(stuck),
+                                "--out", str(out_dir)], capsys)
+    assert status == 0, err
+    assert json.loads(out[-1])["steps"] == 900 and json.loads(out[-1])["flagged"] > 0  # flat b is anomalous
+
     # detect's bad input: too short for the receptive field, other channels
     short = write_csv(tmp_path / "short.csv", steps=20)
     status, _, err = run_cli(["detect", "--checkpoint", str(run / "best.pt"), str(short)], capsys)

@@ -91,7 +91,7 @@ from convkit.train.baselines import mlp_hidden_units, one_blas_thread, sklearn_m
 from convkit.train.task import Data, Task, Trained
 
 DETECT_DIR = Path("runs") / "timeseries" / "detect"
-"""Where ``detect`` writes its CSV files and plots (relative to the working folder)."""
+"""Where ``detect`` writes its CSV files and plots without ``--out`` (relative to the working folder)."""
 
 
 class SeriesDetectionTask(TimeSeriesFamily, Task):
@@ -214,7 +214,7 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
         norm = info.get("normaliser")
         items = []
         for p in inputs:
-            loaded = load_series(p, cfg.data.train_fraction)
+            loaded = load_series(p, cfg.data.train_fraction, keep_constant=True)  # a stuck sensor is data
             if isinstance(loaded, list):
                 raise DataError(f"{p}: holds {len(loaded)} series; detect takes series files (one series each)")
             check_channels([loaded], info["channels"], [str(p)])
@@ -231,12 +231,16 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
     def predict(self, trained: Trained, inputs: list[dict]) -> list[dict]:
         """Per input: the number of steps and flagged steps, the threshold, the flagged
         segments, metrics after the training part when the file has labels, and the CSV
-        (``step[,timestamp],score,flag[,label]``) and plot written under ``runs/timeseries/detect/``."""
+        (``step[,timestamp],score,flag[,label]``) and plot written under ``trained.out_dir``
+        (``detect --out``; default ``runs/timeseries/detect/``), never over an existing file
+        (:func:`output_stems`)."""
         cfg, info = trained.cfg, trained.spec.info
         scoring = cfg.task.scoring()
-        DETECT_DIR.mkdir(parents=True, exist_ok=True)
+        folder = Path(trained.out_dir) if trained.out_dir is not None else DETECT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        stems = output_stems([item["path"] for item in inputs], folder)
         out = []
-        for item in inputs:
+        for item, stem in zip(inputs, stems):
             series: SeriesData = item["series"]
             errors = series_errors(trained.model, item["x"], info["halo_left"], info["halo_right"],
                                    cfg.task.score_chunk, cfg.train.batch_size, info["align"], info.get("warmup", 0))
@@ -252,8 +256,7 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
                                    scoring["threshold"], scoring["quantile"])
             scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], scoring["smooth"])
             flagged = (scores >= cal.threshold).astype(np.int64)
-            stem = Path(item["path"]).stem
-            csv_path, png_path = DETECT_DIR / f"{stem}.csv", DETECT_DIR / f"{stem}.png"
+            csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
             write_scores_csv(csv_path, scores, flagged, series)
             plot_anomalies(png_path, series.values, scores, cal.threshold, series.labels,
                            channel_names=series.channel_names, title=f"{series.name}: anomaly scores",
@@ -510,6 +513,23 @@ def _segments(flags: np.ndarray, limit: int = 100) -> list[list[int]]:
     padded = np.concatenate(([0], flags, [0]))
     edges = np.flatnonzero(np.diff(padded)).reshape(-1, 2)
     return edges[:limit].tolist()
+
+
+def output_stems(paths: list[str], folder: Path) -> list[str]:
+    """A distinct file stem in ``folder`` for each input: its own stem, then ``-2``, ``-3``
+    ... when another input of the call or an existing ``.csv``/``.png`` there has it (two
+    ``data.csv`` from two sites never overwrite each other or an earlier detect)."""
+    taken: set[str] = set()
+    stems = []
+    for path in paths:
+        base = Path(path).stem
+        stem, n = base, 1
+        while stem in taken or (folder / f"{stem}.csv").exists() or (folder / f"{stem}.png").exists():
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def write_scores_csv(path: Path, scores: np.ndarray, flags: np.ndarray, series: SeriesData) -> None:
