@@ -94,6 +94,26 @@ DETECT_DIR = Path("runs") / "timeseries" / "detect"
 """Where ``detect`` writes its CSV files and plots without ``--out`` (relative to the working folder)."""
 
 
+FAR_OUT_SIGMAS = 3.0
+"""``detect`` warns when a channel of a series scored with the run's normalisation has a
+mean more than this many training standard deviations away, or a spread this many times
+wider or narrower: the model then scores data unlike anything it was trained on."""
+
+
+def far_out_warning(x: Tensor, flagged: np.ndarray) -> str | None:
+    """A warning when ``x [C, T]`` (normalised with the training statistics) lies far from
+    the training data (see ``FAR_OUT_SIGMAS``), or None."""
+    values = x.double().numpy()
+    shift = float(np.abs(np.nanmean(values, axis=1)).max())
+    spread = np.nanstd(values, axis=1)
+    scale = float(np.max(np.maximum(spread, 1 / np.maximum(spread, 1e-12))))  # wider or narrower
+    if shift <= FAR_OUT_SIGMAS and scale <= FAR_OUT_SIGMAS:
+        return None
+    return (f"this series lies far from the training data (a channel mean {shift:.1f} training standard deviations "
+            f"away, spread up to {scale:.1f}x), so the run's calibration may not apply ({flagged.mean():.0%} of "
+            f"steps flagged); train on data of this kind")
+
+
 class SeriesDetectionTask(TimeSeriesFamily, Task):
     """Anomaly detection: training batches are dicts of windows ``x [N, C, window]``,
     ``first`` and ``length``; evaluation batches are chunks of whole series (see
@@ -265,6 +285,11 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
                    "threshold": round(cal.threshold, 6), "threshold_rule": cal.rule,
                    "calibration": "this series' own validation part" if item["val"] is not None else "the run's",
                    "segments": _segments(flagged), "csv": str(csv_path), "plot": str(png_path)}
+            if item["val"] is None:  # scored with the run's normalisation and calibration
+                warning = far_out_warning(item["x"], flagged)
+                if warning:
+                    row["warning"] = warning
+                    print(f"warning: {item['path']}: {warning}", file=sys.stderr, flush=True)
             if series.labels is not None:
                 after = slice(series.train_end, series.length)
                 metrics = anomaly_metrics(scores[after], series.labels[after], cal.threshold)
