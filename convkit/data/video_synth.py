@@ -1,6 +1,7 @@
 """Generated motion clips: the video task's embedded, offline default.
 
-Each video shows one striped shape on a textured background; its class is the MOTION
+Each video shows one striped shape carrying an off-centre black or white dot on a
+textured background; its class is the MOTION
 only: moving right, left, down or up, rotating clockwise or counter-clockwise, growing,
 shrinking, or still. Shape (ellipse, bar, triangle, cross), colours, size, start pose,
 speed, background texture and pixel noise are random and drawn the same way for every
@@ -22,6 +23,11 @@ MOTIONS = ("right", "left", "down", "up", "rotate_cw", "rotate_ccw", "grow", "sh
 """The nine classes, in label order."""
 
 SHAPES = ("ellipse", "bar", "triangle", "cross")
+
+MARK = (0.62, -0.2, 0.3)
+"""The off-centre mark ``(u, v, radius)`` in object coordinates (unit radius): a black or
+white dot on every shape, so that rotation moves a small high-contrast spot along an arc
+(the shapes themselves are nearly symmetric under some turns)."""
 
 
 def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -82,6 +88,7 @@ def render_motion_clip(motion: str, rng: np.random.Generator, frames: int = 16, 
     shape = SHAPES[rng.integers(len(SHAPES))]
     colour = rng.uniform(0, 1, 3)
     stripe = colour * rng.uniform(0.2, 0.5)
+    mark_colour = np.where(colour.mean() > 0.5, 0.0, 1.0) * np.ones(3)        # black on light, white on dark
     period = rng.uniform(0.45, 0.7)
     background = _background(rng, size)
     poses = _poses(motion, rng, frames, float(size))
@@ -91,14 +98,15 @@ def render_motion_clip(motion: str, rng: np.random.Generator, frames: int = 16, 
     dx, dy = coords[None, None, :] - cx, coords[None, :, None] - cy           # [F, 1, hi], [F, hi, 1]
     c, s = np.cos(angle), np.sin(angle)
     u, v = (c * dx + s * dy) / radius, (-s * dx + c * dy) / radius           # [F, hi, hi]
-    mask = _inside(shape, u, v)
+    mark = (u - MARK[0]) ** 2 + (v - MARK[1]) ** 2 <= MARK[2] ** 2            # the off-centre mark
+    mask = _inside(shape, u, v) & ~mark
     lit = mask & (np.floor(u / period) % 2 == 0)                               # the bright stripes
 
     def pooled(m: np.ndarray) -> np.ndarray:  # share of each output pixel's 2x2 samples, [F, size, size, 1]
         return m.reshape(frames, size, 2, size, 2).mean((2, 4), dtype=np.float32)[..., None]
 
-    cover, bright = pooled(mask), pooled(lit)
-    out = background[None] * (1 - cover) + bright * colour + (cover - bright) * stripe
+    cover, bright, dot = pooled(mask), pooled(lit), pooled(mark)
+    out = background[None] * (1 - cover - dot) + bright * colour + (cover - bright) * stripe + dot * mark_colour
     out += rng.normal(0, noise, out.shape)
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 

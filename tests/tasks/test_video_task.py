@@ -33,21 +33,23 @@ def _run_dir(out: str) -> str:
 
 
 def test_3d_cnn_learns_motion_the_mean_frame_cannot_see(tmp_path, capsys):
-    # right/left and grow/shrink are exact time reversals of one another: the same frames
-    # in the other order, so no single frame (and no mean frame) tells them apart
-    code, out, _ = _main(capsys, "train", "--out", str(tmp_path), "--epochs", "8", "--device", "cpu",
-                         "--set", "data.motions=right,left,grow,shrink", "data.n_per_class=40", "data.size=16",
+    # right and left are exact time reversals of one another: the same frames in the other
+    # order, so no single frame (and no mean frame) tells them apart
+    code, out, _ = _main(capsys, "train", "--out", str(tmp_path), "--epochs", "20", "--device", "cpu",
+                         "--set", "data.motions=right,left", "data.n_per_class=40", "data.size=16",
                          "data.frames=10", "data.clip_len=8", "data.clips_per_video=1", "task.frame_epochs=1",
-                         "train.batch_size=16")
+                         "train.batch_size=8")
     assert code == 0
     metrics = json.load(open(f"{_run_dir(out)}/metrics.json"))
     test = metrics["test"]
     assert metrics["model"] == "c3d_small"
     assert set(metrics["baselines"]) == {"linear", "mlp", "per_frame_cnn"}
-    # 4 classes (chance 0.25), 128 training videos, 8 epochs (16 test videos): measured video
-    # accuracy 0.75, shuffled frames 0.19, linear 0.25, per-frame CNN 0.44; the bar is twice chance
-    assert test["video_accuracy"] >= 0.5, test
-    assert metrics["baselines"]["linear"]["test"]["accuracy"] <= 0.5, metrics["baselines"]
+    # 2 classes (chance 0.5), 64 training videos, 20 epochs of batch 8 (160 steps; 8 test
+    # videos), about 10 s of CPU: measured video accuracy 1.0 for seeds 0, 1 and 2, shuffled
+    # frames 0.375 / 0.25 / 0.125, linear 0.375. Fewer steps stay on the plateau where the
+    # axis is known but not the direction.
+    assert test["video_accuracy"] >= 0.85, test
+    assert metrics["baselines"]["linear"]["test"]["accuracy"] <= 0.75, metrics["baselines"]
     assert test["shuffled_frames_clip_accuracy"] < test["clip_accuracy"] - 0.2, test
 
 

@@ -123,7 +123,9 @@ class VideoTaskConfig(TaskConfig):
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(epochs=6, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=0.01,
+    # 16 epochs of 135 steps: test video accuracy 0.959 in about 4.5 min of CPU (see
+    # tasks/video/default.toml for all measured figures)
+    return TrainConfig(epochs=16, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=0.01,
                        schedule="onecycle")
 
 
