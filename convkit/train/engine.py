@@ -416,9 +416,12 @@ def set_threads(threads: int) -> int:
     Returns the count.
 
     Why: a thread on a core that another process holds makes every parallel region wait
-    for it. Measured on this project's 2-core machine under load (load average 8), a TCN
-    training step took 56-59 ms on 1 thread and 134-146 ms on 2 (283-347 ms with OpenMP's
-    default spinning; ``convkit/__init__.py`` makes idle threads sleep instead)."""
+    for it. ``python -m convkit.bench.threads`` on this project's 2-core machine (a TCN
+    training step, median): idle, 1 thread 21.3 ms, 2 threads 21.9 ms; with a busy loop on
+    one core, 1 thread 24.5 ms, 2 threads 50.9 ms; under heavy load (load average 8),
+    1 thread 56-59 ms, 2 threads 283-347 ms. Making idle OpenMP threads sleep
+    (``OMP_WAIT_POLICY=PASSIVE``) helped only under heavy load and cost 77% when idle
+    (38.7 ms), so the wait policy is left to OpenMP."""
     if threads == 0:
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         available = min(available, torch.get_num_threads())
