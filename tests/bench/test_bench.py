@@ -17,15 +17,19 @@ from convkit.errors import ConfigError, DataError
 from convkit.train.task import ClassificationTask, Data
 
 
+ALL = ["image", "text", "timeseries", "audio", "video", "pointcloud", "graph", "no_such_task"]
+"""Every task, in the suite's order, and a name without a package (reported as missing)."""
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, object]:
-    """``python -m convkit.bench --profile smoke --tasks image,timeseries,no_such_task`` on
+    """``python -m convkit.bench --profile smoke`` over every task plus ``no_such_task`` on
     CPU, through ``main`` (``no_such_task`` is made a known name without a package)."""
     out = tmp_path_factory.mktemp("bench")
     patch = pytest.MonkeyPatch()
     patch.setattr(suite, "TASK_NAMES", suite.TASK_NAMES + ("no_such_task",))
     try:
-        rc = bench_main.main(["--profile", "smoke", "--tasks", "image,timeseries,no_such_task", "--device", "cpu",
+        rc = bench_main.main(["--profile", "smoke", "--tasks", ",".join(ALL), "--device", "cpu",
                               "--threads", "1", "--out", str(out)])
     finally:
         patch.undo()
@@ -37,20 +41,21 @@ def test_smoke_writes_every_file_with_a_row_per_task(smoke_run):
     assert rc == 0  # a missing task is reported, not fatal
     for name in report.FILES:
         assert (out / name).stat().st_size > 0, name
-    assert [row["task"] for row in results["tasks"]] == ["image", "timeseries", "no_such_task"]
-    assert [row["status"] for row in results["tasks"]] == ["ok", "ok", "missing"]
-    assert "convkit.tasks.no_such_task" in results["tasks"][2]["error"]
+    assert [row["task"] for row in results["tasks"]] == ALL
+    assert [row["status"] for row in results["tasks"]] == ["ok"] * 7 + ["missing"], \
+        [(row["task"], row.get("error")) for row in results["tasks"]]  # every task made a row
+    assert "convkit.tasks.no_such_task" in results["tasks"][-1]["error"]
     assert results["device"] == "cpu" and results["threads"] == 1 and results["torch"] == torch.__version__
     assert results["matmul_peak"]["gflops"] > 0
     table = (out / "results.md").read_text()
-    for task in ("image", "timeseries", "no_such_task"):
+    for task in ALL:
         assert sum(line.startswith(f"| {task} |") for line in table.splitlines()) == 1
     assert "| no_such_task |" in table and "missing" in table
 
 
 def test_smoke_rows_hold_every_figure(smoke_run):
     _, results, _ = smoke_run
-    image, series = results["tasks"][:2]
+    image, series = results["tasks"][0], results["tasks"][2]
     assert (image["metric"], series["metric"]) == ("accuracy", "pr_auc")
     assert image["model"] == "lenet5" and image["params"] == 61706
     assert image["flops_per_sample"] == 833040  # LeNet-5 on one 32x32 image (convkit.analysis)
@@ -71,7 +76,7 @@ def test_smoke_probes_and_scaling(smoke_run):
     assert image_probe["probe"] == "shift"
     assert set(image_probe["cnn"]) == {"clean", "perturbed"} and image_probe["mlp"]["params"] > 0
     assert image_probe["cnn"]["clean"] == pytest.approx(results["tasks"][0]["quality"])
-    assert results["tasks"][1]["probes"]["cnn"] is None  # anomaly detection is not classification
+    assert results["tasks"][2]["probes"]["cnn"] is None  # anomaly detection is not classification
     assert [c["name"] for c in results["scaling"]] == ["tcn", "gcn", "pointnet", "dgcnn", "cnn2d"]
     for curve in results["scaling"]:
         assert len(curve["seconds"]) == 4 and math.isfinite(curve["exponent"])
