@@ -433,18 +433,31 @@ def set_threads(threads: int) -> int:
 
 def _other_runnable(samples: int = 5) -> int:
     """How many threads of other processes are running now: the median over a few
-    readings of the kernel's runnable count (``/proc/loadavg``) less this one; the
-    1-minute load average where that file does not exist."""
+    readings of the kernel's runnable count (``/proc/loadavg``) less this process's own
+    running threads (its OpenMP workers may still be spinning); the 1-minute load average
+    where ``/proc`` does not exist."""
     try:
         counts = []
         for i in range(samples):
             with open("/proc/loadavg") as f:
-                counts.append(int(f.read().split()[3].split("/")[0]) - 1)
+                running = int(f.read().split()[3].split("/")[0])
+            counts.append(running - _own_running())
             if i + 1 < samples:
                 time.sleep(0.02)
         return max(0, sorted(counts)[len(counts) // 2])
     except (OSError, ValueError, IndexError):
         return round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+
+
+def _own_running() -> int:
+    """Threads of this process in the running state (at least 1: the one asking)."""
+    count = 0
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            count += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(count, 1)
 
 
 class _StopRequest:
