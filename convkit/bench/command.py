@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from convkit.bench import perf, report, scaling, suite
-from convkit.errors import ConfigError
+from convkit.errors import ConfigError, Interrupted
 from convkit.train.engine import select_device, set_threads
 
 
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:  # the task being trained saved its last.pt
+        print(" ".join(str(err).split()), file=sys.stderr)
+        return 128 + err.signum
     print(report.markdown(results))
     print(f"wrote {', '.join(report.FILES)} to {args.out}", file=sys.stderr)
     return 1 if any(row["status"] == "failed" for row in results["tasks"]) else 0

@@ -18,7 +18,7 @@ import torch
 
 from convkit.bench import perf, probes
 from convkit.config import RunConfig, resolve_config
-from convkit.errors import ConfigError
+from convkit.errors import ConfigError, Interrupted
 from convkit.tasks import TASK_NAMES as ALL_TASKS
 from convkit.train.engine import count_params, fit, select_device
 from convkit.train.task import Task
@@ -149,6 +149,8 @@ def run_task(name: str, profile: str, device: str, out_dir: str | Path, threads:
             stage = "probes"
             row["probes"] = probes.run_probes(runner, data, model, torch_device, cfg.train.batch_size,
                                               int(row["params"]), metrics["test"], monitor, seed=cfg.train.seed)
+    except Interrupted:  # Ctrl-C / SIGTERM stops the suite, not just this task
+        raise
     except Exception as err:  # noqa: BLE001 - reported in the row, the suite goes on
         row.update(status="failed", stage=stage, error=one_line(err), traceback=traceback.format_exc())
     return row
