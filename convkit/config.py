@@ -33,7 +33,7 @@ from convkit.errors import ConfigError
 C = TypeVar("C")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "onecycle", "step", "none")
+SCHEDULES = ("cosine", "onecycle", "step", "plateau", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -53,6 +53,9 @@ class TrainConfig:
 
     ``batch_size`` is per process (under torchrun the global batch is ``batch_size *
     WORLD_SIZE``). Schedules step once per optimizer step; ``step_size`` is in epochs.
+    ``plateau`` (Keras's ReduceLROnPlateau as the time-series classification papers use
+    it) multiplies the rate by ``plateau_factor`` after ``plateau_patience`` epochs
+    without a lower training loss, down to ``min_lr``; it steps once per epoch.
     ``patience`` stops after that many epochs without a better validation metric
     (0: off); ``max_minutes`` is a wall-clock budget for training (0: off);
     ``checkpoint_every`` also writes ``last.pt`` every N optimizer steps inside an epoch
@@ -77,6 +80,9 @@ class TrainConfig:
     schedule: str = "cosine"
     step_size: int = 10
     gamma: float = 0.1
+    plateau_patience: int = 50
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-4
     clip_grad_norm: float = 0.0
     precision: str = "fp32"
     channels_last: bool = False
@@ -107,6 +113,10 @@ class TrainConfig:
         _one_of("train.schedule", self.schedule, SCHEDULES)
         _check(self.step_size >= 1, f"train.step_size must be at least 1 (epochs); got {self.step_size}")
         _check(0 < self.gamma <= 1, f"train.gamma must be in (0, 1]; got {self.gamma}")
+        _check(self.plateau_patience >= 0, f"train.plateau_patience must be >= 0 (epochs); "
+                                           f"got {self.plateau_patience}")
+        _check(0 < self.plateau_factor < 1, f"train.plateau_factor must be in (0, 1); got {self.plateau_factor}")
+        _check(self.min_lr >= 0, f"train.min_lr must be >= 0; got {self.min_lr}")
         _check(self.clip_grad_norm >= 0, f"train.clip_grad_norm must be >= 0 (0: off); got {self.clip_grad_norm}")
         _one_of("train.precision", self.precision, PRECISIONS)
         _check(self.patience >= 0, f"train.patience must be >= 0 (0: off); got {self.patience}")

@@ -3,7 +3,8 @@
 A task (``convkit.train.task.Task``) supplies data, model, steps and metrics; this
 module does the rest for every task alike (DESIGN.md "The engine"): device choice,
 seeding, SGD/Adam/AdamW (over the model's own ``param_groups`` when it offers them),
-cosine/one-cycle/step schedules (stepped per optimizer step), gradient clipping,
+cosine/one-cycle/step schedules (stepped per optimizer step) or reduce-on-plateau
+(per epoch, on the training loss), gradient clipping,
 bf16/fp16 autocast (GradScaler only for fp16), channels-last, ``torch.compile`` (the
 unwrapped, uncompiled module is what is saved), DDP from torchrun's environment, early
 stopping, a wall-clock budget, NaN/inf detection, atomic checkpoints, and the run folder::
@@ -153,8 +154,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule, stepped once per optimizer step: cosine to 0 over the
     run, one-cycle (``lr`` is the peak), step (times ``gamma`` every ``step_size``
-    epochs) or constant."""
+    epochs) or constant; or ``plateau``, stepped once per epoch with the epoch's
+    training loss."""
     total = max(cfg.epochs * steps_per_epoch, 1)
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=min(cfg.min_lr, cfg.lr))
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total)
     if cfg.schedule == "cosine":
@@ -673,7 +679,8 @@ class _Run:
             nn.utils.clip_grad_norm_(self.raw.parameters(), self.tcfg.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
+        if self.tcfg.schedule != "plateau":
+            self.scheduler.step()
         self.progress.step += 1
         self.progress.train_seconds = self.seconds_before + time.monotonic() - self.session_start
 
@@ -758,6 +765,8 @@ class _Run:
             "steps": self.steps_per_epoch, "world_size": self.env.world_size,
             "seconds": round(progress.train_seconds, 3),
         })
+        if tcfg.schedule == "plateau":  # the rate the next epoch trains at (after the logged one)
+            self.scheduler.step(progress.history[-1]["train"]["loss"])
         progress.epoch, progress.step, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
         if improved:
             self.pending_best = _detached(self._snapshot())

@@ -125,6 +125,37 @@ def test_step_schedule_decays_per_epoch(tmp_path):
     assert lrs == pytest.approx([0.05, 0.025, 0.0125])
 
 
+def test_plateau_schedule_halves_the_rate_when_the_training_loss_stalls(tmp_path):
+    # A rate so small that the training loss barely moves: with patience 0, every epoch whose
+    # loss is not below the best by torch's relative threshold (1e-4) halves the rate the
+    # next epoch trains at.
+    sets = ("train.schedule=plateau", "train.plateau_patience=0", "train.min_lr=0", "train.lr=1e-7",
+            "train.epochs=5", "train.batch_size=20")  # 10 whole batches: every epoch sees every sample
+    result = fit(TOY, _cfg("train.name=pl", *sets), tmp_path)
+    history = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    expected, best, lr = [], math.inf, 1e-7
+    for row in history:
+        expected.append(lr)
+        if row["train"]["loss"] < best * (1 - 1e-4):
+            best = row["train"]["loss"]
+        else:
+            lr /= 2
+    assert [row["lr"] for row in history] == pytest.approx(expected)
+    assert expected[-1] < 1e-7  # the rule fired
+    # resumed from mid-epoch 3, the schedule's state continues exactly
+    with pytest.raises(Crash):
+        fit(TOY, _cfg("train.name=cut", "train.checkpoint_every=5", "task.crash_at=29", *sets), tmp_path)
+    cut = tmp_path / "runs" / "toy" / "cut"
+    resumed = fit(TOY, _cfg("train.name=cut", "train.checkpoint_every=5", *sets), tmp_path, resume=cut / "last.pt")
+    assert [json.loads(x)["lr"] for x in (cut / "metrics.jsonl").read_text().splitlines()] == [r["lr"] for r in history]
+    assert _same_weights(resumed.model.state_dict(), result.model.state_dict())
+
+
+def test_plateau_schedule_learns(tmp_path):
+    result = fit(TOY, _cfg("train.name=pl", "train.schedule=plateau", "train.plateau_patience=1"), tmp_path)
+    assert result.metrics["test"]["accuracy"] >= 0.85
+
+
 def test_existing_named_run_folder_is_refused(tmp_path):
     fit(TOY, _cfg("train.name=x", "train.epochs=1"), tmp_path)
     with pytest.raises(ConvkitError, match=r"run folder already exists; .*--resume"):
