@@ -66,6 +66,8 @@ class SeriesTaskConfig(TaskConfig):
     pass. ``combine`` (mean/max over channels), ``smooth`` (causal moving average of the
     score, steps), ``threshold`` (auto, best_f1 or quantile) and ``quantile``.
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
+    ``discord_length``: the discord baseline's subsequence length (0: each series' dominant
+    period, from its training part's autocorrelation);
     ``baseline_max_train``: at most this many training windows for the linear and MLP
     forecaster baselines (evenly spaced). ``min_steps`` (classify mode): train at least
     this many optimizer steps, raising ``train.epochs`` when the training set is small
@@ -87,6 +89,7 @@ class SeriesTaskConfig(TaskConfig):
     quantile: float = 0.99
     zscore_window: int = 96
     iforest_window: int = 4
+    discord_length: int = 0
     baseline_max_train: int = 20000
     min_steps: int = 1500
 
@@ -99,6 +102,8 @@ class SeriesTaskConfig(TaskConfig):
                     "baseline_max_train", "min_steps"):
             _check(getattr(self, key) >= 1, f"task.{key} must be at least 1; got {getattr(self, key)}")
         _check(self.window >= 2, f"task.window must be at least 2; got {self.window}")
+        _check(self.discord_length == 0 or self.discord_length >= 3,
+               f"task.discord_length must be 0 (each series' period) or at least 3; got {self.discord_length}")
         _check(self.zscore_window >= 2, f"task.zscore_window must be at least 2; got {self.zscore_window}")
         _check(self.combine in COMBINE, f"task.combine must be mean or max; got {self.combine!r}")
         _check(self.threshold in THRESHOLD_RULES, f"task.threshold must be one of {', '.join(THRESHOLD_RULES)}; "

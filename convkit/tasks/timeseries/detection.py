@@ -20,8 +20,8 @@ hold labelled anomalies, else the validation ``loss`` (``Data.monitor``).
 Baselines, scored like the model on each series' test part: ``linear`` (a linear
 autoregressive forecaster over the model's receptive field) and ``mlp`` (a one-hidden-layer
 MLP forecaster with about the model's parameter count), whose errors go through the same
-robust z-score, threshold and metrics; and the classical ``rolling_zscore`` and
-``isolation_forest``.
+robust z-score, threshold and metrics; and the classical ``rolling_zscore``,
+``isolation_forest`` and ``discord`` (matrix-profile discords, stumpy).
 
 Calibration for ``detect`` (the task's name for ``predict``): a run on one series stores
 its input normalisation in ``Data.info``, and each validation pass returns that series'
@@ -36,6 +36,7 @@ each input file. ``detect`` writes per-step scores and flags to CSV and a plot u
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
 import warnings
@@ -58,6 +59,8 @@ from convkit.errors import CheckpointError, ConfigError, DataError
 from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, tcn_forecaster
 from convkit.tasks.timeseries.anomaly import (
     anomaly_metrics,
+    discord_scores,
+    dominant_period,
     isolation_forest_scores,
     make_windows,
     moving_average,
@@ -300,7 +303,9 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """``anomalies.png``: the first series' validation and test parts with scores,
-        threshold, labelled and flagged regions."""
+        threshold, labelled and flagged regions; ``ucr_series.csv`` when the run scored UCR
+        anomaly archive series (:func:`write_ucr_series_csv`)."""
+        write_ucr_series_csv(Path(run_dir))
         span = score_spans(collected, data.test)[0]
         s = data.test.series[0]
         start, end = span.start, span.end
@@ -504,14 +509,26 @@ def _forecaster_errors(model: Any, values: np.ndarray, lags: int, horizon: int, 
     return abs_err[0].T.double().numpy()[keep], sq_err[0].T.double().numpy()[keep]
 
 
+def discord_length(cfg: TimeSeriesRunConfig, s: PreparedSeries) -> int:
+    """The discord baseline's subsequence length for ``s``: ``task.discord_length``, or (0)
+    the dominant period of the series' training part
+    (:func:`~convkit.tasks.timeseries.anomaly.dominant_period`), at most a quarter of the
+    series."""
+    m = cfg.task.discord_length or dominant_period(s.source.values[: s.source.train_end])
+    return max(3, min(m, s.source.length // 4))
+
+
 def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
-    """Rolling z-score and IsolationForest scored (smoothed by ``task.smooth``),
-    thresholded on the validation part and measured like the model on each series' test
-    part (no ``loss``: they forecast nothing)."""
+    """Rolling z-score, IsolationForest and matrix-profile discords
+    (:func:`~convkit.tasks.timeseries.anomaly.discord_scores`, subsequences of
+    :func:`discord_length`) scored (smoothed by ``task.smooth``), thresholded on the
+    validation part and measured like the model on each series' test part (no ``loss``:
+    they forecast nothing)."""
     t = cfg.task
     scorers = {"rolling_zscore": lambda v, s: rolling_zscore_scores(v, t.zscore_window),
                "isolation_forest": lambda v, s: isolation_forest_scores(v, t.iforest_window, s.parts.fit[1],
-                                                                        seed=cfg.train.seed)}
+                                                                        seed=cfg.train.seed),
+               "discord": lambda v, s: discord_scores(v, discord_length(cfg, s))}
     out = {}
     for name, scorer in scorers.items():
         results = []
@@ -555,6 +572,36 @@ def output_stems(paths: list[str], folder: Path) -> list[str]:
         taken.add(stem)
         stems.append(stem)
     return stems
+
+
+def write_ucr_series_csv(run_dir: Path) -> Path | None:
+    """``ucr_series.csv`` in ``run_dir`` from its ``metrics.json`` (written just before): per
+    UCR anomaly archive series, ``series, length, anomaly_begin, anomaly_end`` (0-based,
+    inclusive), the model's ``tcn_argmax``/``tcn_hit``, then each baseline's
+    ``<name>_argmax``/``<name>_hit``. None (nothing written) when the test block has no
+    ``ucr_series``."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    rows = metrics.get("test", {}).get("ucr_series")
+    if not rows:
+        return None
+    detectors = {metrics.get("model") or "model": rows}
+    detectors.update({name: block["test"]["ucr_series"] for name, block in (metrics.get("baselines") or {}).items()
+                      if isinstance(block, dict) and "ucr_series" in block.get("test", {})})
+    out = run_dir / "ucr_series.csv"
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["series", "length", "anomaly_begin", "anomaly_end"]
+                        + [f"{name}_{what}" for name in detectors for what in ("argmax", "hit")])
+        for series, row in rows.items():
+            cells = [series, row["length"], row["begin"], row["end"]]
+            for table in detectors.values():
+                found = table.get(series, {})
+                cells += [found.get("argmax", ""), "" if "hit" not in found else int(found["hit"])]
+            writer.writerow(cells)
+    return out
 
 
 def write_scores_csv(path: Path, scores: np.ndarray, flags: np.ndarray, series: SeriesData) -> None:
