@@ -426,6 +426,22 @@ def test_auto_mode_picks_classification_for_archives_with_the_papers_train_setti
     assert resolve_mode(explicit) == [] and explicit.train.optimizer == "adamw"
 
 
+def test_small_training_sets_get_the_papers_batch_and_a_floor_of_optimizer_steps(capsys):
+    from convkit.tasks.timeseries.classification import _floor_steps
+
+    # ACSF1: 100 series in TRAIN, 90 after the validation carve: batch min(100 / 10, 16) = 10,
+    # 9 whole batches an epoch, at least 1500 steps -> 167 epochs
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify", "train.batch_size=16"])
+    _floor_steps(cfg, 90, 100)
+    assert (cfg.train.batch_size, cfg.train.epochs) == (10, 167)
+    err = capsys.readouterr().err
+    assert "train.batch_size 16 -> 10" in err and "train.epochs 12 -> 167" in err
+    # a large training set keeps its batch and epochs, and says nothing
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify", "train.epochs=400"])
+    _floor_steps(cfg, 9000, 10000)
+    assert (cfg.train.batch_size, cfg.train.epochs) == (16, 400) and capsys.readouterr().err == ""
+
+
 def test_every_recipe_is_a_valid_config():
     recipes = sorted((REPO / "tasks" / "timeseries").glob("*.toml"))
     assert [p.stem for p in recipes] == ["csv", "default", "nab", "ucr_anomaly", "ucr_classification"]

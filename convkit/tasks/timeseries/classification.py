@@ -56,7 +56,7 @@ class SeriesClassificationTask(TimeSeriesFamily, ClassificationTask):
         splits = load_classification_data(cfg.data.path, cfg.data.znorm, cfg.train.seed)
         _, channels, length = splits.train.tensors[0].shape
         print(f"classification: {splits.extras['protocol']}", file=sys.stderr, flush=True)
-        _floor_steps(cfg, len(splits.train))
+        _floor_steps(cfg, len(splits.train), len(splits.train) + len(splits.val))
         # The best checkpoint follows the validation loss: a validation part carved from a
         # tiny TRAIN file (2 of UnitTest's 20 series) reaches accuracy 1.0 within a few epochs
         # and would keep that barely trained model; the loss keeps improving after.
@@ -122,10 +122,17 @@ class SeriesClassificationTask(TimeSeriesFamily, ClassificationTask):
         return rows
 
 
-def _floor_steps(cfg: TimeSeriesRunConfig, train_size: int) -> None:
-    """Raise ``train.epochs`` so that training makes at least ``task.min_steps`` optimizer
-    steps (the engine's batches: whole batches only once the set holds one), with a log line."""
-    batch = cfg.train.batch_size
+def _floor_steps(cfg: TimeSeriesRunConfig, train_size: int, train_file_size: int) -> None:
+    """The papers' training length for a small training set, with a log line for each
+    change: ``train.batch_size`` at most a tenth of the TRAIN file's ``train_file_size``
+    series (Ismail Fawaz et al.'s ``min(N / 10, batch_size)``), and ``train.epochs`` raised so that training makes
+    at least ``task.min_steps`` optimizer steps (the engine's batches: whole batches only
+    once the set holds one)."""
+    batch = min(cfg.train.batch_size, max(1, train_file_size // 10))
+    if batch != cfg.train.batch_size:
+        print(f"train.batch_size {cfg.train.batch_size} -> {batch}: at most a tenth of the {train_file_size} "
+              f"series in TRAIN (the TSC papers' rule)", file=sys.stderr, flush=True)
+        cfg.train.batch_size = batch
     per_epoch = train_size // batch if train_size >= batch else 1
     epochs = max(cfg.train.epochs, math.ceil(cfg.task.min_steps / per_epoch))
     if epochs != cfg.train.epochs:
