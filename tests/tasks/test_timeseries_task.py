@@ -545,3 +545,18 @@ def test_best_pt_holds_the_calibration_of_its_own_epoch_and_the_data_is_not_writ
     assert best["task_state"] != last["task_state"]
     assert best["task_state"]["calibration"]["threshold"] == pytest.approx(best["best"]["val"]["threshold"])
     assert result.task_state == best["task_state"]
+
+
+UCR = REPO.parent / "shared" / "data" / "ucr"
+
+
+@pytest.mark.skipif(not UCR.is_dir(), reason="../shared/data/ucr is absent")
+@pytest.mark.parametrize("problem, accuracy", [("ACSF1", 0.54), ("BasicMotions", 0.725),
+                                               ("PickupGestureWiimoteZ", 0.68), ("UnitTest", 19 / 22)])
+def test_the_nn1_baseline_reproduces_the_archive_figures(problem, accuracy):
+    # ../shared/data/ucr/README.md: 1-NN Euclidean on the official split, each series
+    # z-normalised over its own length (per channel), zero-padded, the whole TRAIN file
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={UCR / problem}", "task.mode=classify"])
+    task = TASK.for_config(cfg)
+    found = task.extra_baselines(cfg, task.build_data(cfg), 0)["nn1_euclidean"]["test"]["accuracy"]
+    assert found == pytest.approx(accuracy)

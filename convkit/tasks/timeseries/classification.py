@@ -77,17 +77,19 @@ class SeriesClassificationTask(TimeSeriesFamily, ClassificationTask):
     # ---- baselines
 
     def baseline_features(self, cfg: TimeSeriesRunConfig, data: Data) -> BaselineFeatures:
-        """The flattened z-normalised series ``[N, C * L]`` for both shared baselines."""
+        """The flattened series ``[N, C * L]`` (as the model sees them) for both shared baselines."""
         (x, y), (xt, yt) = data.train.tensors, data.test.tensors
         return BaselineFeatures(linear=(_flat(x), _flat(xt)), y_train=y, y_test=yt,
                                 num_classes=len(data.label_names), standardize=False)
 
     def extra_baselines(self, cfg: TimeSeriesRunConfig, data: Data, params: int) -> dict:
-        """``nn1_euclidean``: 1-nearest-neighbour (Euclidean) on the flattened z-normalised
-        series, the classic UCR baseline."""
-        (x, y), (xt, yt) = data.train.tensors, data.test.tensors
+        """``nn1_euclidean``: 1-nearest-neighbour (Euclidean) on the flattened series (each
+        z-normalised over its own length, zero-padded), the classic UCR baseline, with the
+        whole TRAIN file (training and validation parts) as the archive computes it."""
+        (x, y), (xv, yv), (xt, yt) = data.train.tensors, data.val.tensors, data.test.tensors
+        reference = np.concatenate([_flat(x), _flat(xv)])
         with one_blas_thread():
-            predictions = KNeighborsClassifier(n_neighbors=1).fit(_flat(x), y.numpy()).predict(_flat(xt))
+            predictions = KNeighborsClassifier(n_neighbors=1).fit(reference, torch.cat([y, yv]).numpy()).predict(_flat(xt))
         return {"nn1_euclidean": {"test": baseline_scores(predictions, yt)}}
 
     # ---- predict
@@ -144,5 +146,6 @@ def _floor_steps(cfg: TimeSeriesRunConfig, train_size: int, train_file_size: int
 
 
 def _flat(x: torch.Tensor) -> np.ndarray:
-    """Series ``[N, C, L]`` -> z-normalised (per series and channel), flattened ``[N, C * L]``."""
-    return znormalise(x.numpy()).reshape(len(x), -1)
+    """Series ``[N, C, L]`` as the model sees them (z-normalised over each series' own
+    length when ``data.znorm``, then zero-padded), flattened ``[N, C * L]``."""
+    return x.numpy().reshape(len(x), -1)
