@@ -15,14 +15,17 @@ for a CNN on images as for a GCN on one full graph:
 * **peak memory**: CUDA's ``max_memory_allocated``, or on CPU the process's resident-set
   high-water mark (``VmHWM``, reset per task through ``/proc/self/clear_refs`` where Linux
   allows it; else ``getrusage``, which never goes down);
-* **matmul peak**: the best fp32 ``n x n`` matrix product rate on the device, measured
-  in the same run, so ``achieved / peak`` is a fraction of what this device does.
+* **matmul peak**: the best fp32 ``n x n`` matrix product rate on the device over a few
+  sizes (1024-4096 on CPU), measured in the same run with the same threads, so
+  ``achieved / peak`` is a fraction of what this device does.
 """
 
 from __future__ import annotations
 
 import copy
 import contextlib
+import ctypes
+import platform
 import resource
 import sys
 import time
@@ -212,27 +215,76 @@ def peak_memory_mb(device: torch.device, how: str) -> float:
     return rss / (2**20 if sys.platform == "darwin" else 1024)
 
 
+# --------------------------------------------------------------------------- the allocator
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters of glibc's malloc.h
+_heap_kept = False
+
+
+def keep_large_allocations_in_heap() -> bool:
+    """On glibc Linux, serve every allocation from malloc's heap and keep its freed top
+    (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)``), once per
+    process; returns whether it is in effect (False elsewhere: nothing is changed).
+
+    Why: glibc gives allocations of 32 MiB and more (its largest dynamic mmap threshold)
+    their own ``mmap`` and unmaps them on free, so every training step's large
+    activations (a TCN over 64k steps: 64 MiB each) are page-faulted in again, zero-filled
+    by the kernel: the 64k point of the TCN scaling curve took 28-30 s per step with it,
+    7.4-12 s without (loaded 2-core machine). Raising ``M_MMAP_THRESHOLD`` cannot help
+    there (glibc refuses values above 32 MiB). The cost: the process keeps its peak heap
+    (resident memory does not go down after a peak), so the bench calls it only after the
+    tasks' peak-memory figures are taken."""
+    global _heap_kept
+    if _heap_kept:
+        return True
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        _heap_kept = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+    return _heap_kept
+
+
 # --------------------------------------------------------------------------- matmul peak
 
 
-def matmul_peak_gflops(device: torch.device, size: int | None = None, min_seconds: float = 0.5,
-                       dtype: torch.dtype = torch.float32) -> dict:
-    """The best rate of an ``n x n`` matrix product on ``device`` (``n``: 4096 on CUDA,
-    1024 elsewhere), in GFLOP/s (``2 n^3`` FLOPs per product), best of timed rounds
-    until ``min_seconds``: ``{"gflops", "size", "dtype"}``."""
-    n = size or (4096 if device.type == "cuda" else 1024)
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
-    b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
-    torch.mm(a, b)
-    synchronize(device)
-    best, start = float("inf"), time.perf_counter()
-    rounds = 0
-    while rounds < 3 or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-        rounds += 1
-    return {"gflops": 2 * n**3 / best / 1e9, "size": n, "dtype": str(dtype).removeprefix("torch.")}
+PEAK_SIZES = {"cuda": (4096, 8192), "cpu": (1024, 2048, 4096)}
+"""The ``n`` of the ``n x n`` products the matmul peak is the best of, by device type."""
 
+
+def matmul_peak_gflops(device: torch.device, sizes: tuple[int, ...] | None = None, min_seconds: float = 0.3,
+                       max_seconds: float = 6.0, dtype: torch.dtype = torch.float32) -> dict:
+    """The best rate of ``n x n`` matrix products on ``device`` over ``sizes`` (default
+    ``PEAK_SIZES``: one size is not enough, a larger GEMM runs closer to the machine's
+    peak, and a model's big convolutions can beat a 1024 product), in GFLOP/s (``2 n^3``
+    FLOPs per product): each size times at least 3 products and ``min_seconds``, the best
+    product counts; a size that would take the total past ``max_seconds`` (estimated
+    from the previous size) is skipped, and the larger ones. Run it with the thread count of the
+    steps it is compared with. Returns ``{"gflops", "size", "dtype", "by_size": {n:
+    gflops}}``."""
+    sizes = sizes or PEAK_SIZES.get(device.type, (1024, 2048))
+    generator = torch.Generator().manual_seed(0)
+    by_size: dict[int, float] = {}
+    start, last = time.perf_counter(), None
+    for n in sizes:
+        if last is not None:  # the previous size's best product, scaled by n^3
+            estimate = last[1] * (n / last[0]) ** 3
+            if time.perf_counter() - start + max(4 * estimate, min_seconds) > max_seconds:
+                break
+        a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        torch.mm(a, b)  # warm-up
+        synchronize(device)
+        best, rounds, size_start = float("inf"), 0, time.perf_counter()
+        while rounds < 3 or time.perf_counter() - size_start < min_seconds:
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            synchronize(device)
+            best = min(best, time.perf_counter() - t0)
+            rounds += 1
+        by_size[n], last = 2 * n**3 / best / 1e9, (n, best)
+    size = max(by_size, key=by_size.get)
+    return {"gflops": by_size[size], "size": size, "dtype": str(dtype).removeprefix("torch."), "by_size": by_size}

@@ -16,7 +16,9 @@ curve           size                                 expected exponent
 ``cnn2d``       image side (``[N, 3, S, S]``)        2 (pixels grow as side squared)
 ==============  ===================================  ==================================
 
-A model that is not in the zoo is skipped with a note.
+A model that is not in the zoo is skipped with a note. On glibc Linux the curves run with
+large allocations kept in malloc's heap (``perf.keep_large_allocations_in_heap``), so the
+largest sizes are not dominated by page faults of freshly mmapped activations.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from convkit.bench.perf import synchronize
+from convkit.bench.perf import keep_large_allocations_in_heap, synchronize
 
 
 @dataclass(frozen=True)
@@ -156,12 +158,14 @@ def run_curve(curve: Curve, device: torch.device, min_seconds: float) -> dict:
 
 def run_scaling(profile: str, device: torch.device, min_seconds: float | None = None) -> list[dict]:
     """Every curve of ``profile`` on ``device``; a curve that fails is reported with its
-    error (``"skipped"``) and the others run."""
+    error (``"skipped"``) and the others run. Large CPU allocations are kept in the heap
+    first (``perf.keep_large_allocations_in_heap``: linear costs stay linear at 64k steps)."""
+    in_heap = keep_large_allocations_in_heap() if device.type == "cpu" else False
     min_seconds = min_seconds if min_seconds is not None else (0.1 if profile == "smoke" else 1.0)
     out = []
     for curve in curves(profile):
         try:
-            out.append(run_curve(curve, device, min_seconds))
+            out.append({**run_curve(curve, device, min_seconds), "large_allocations_in_heap": in_heap})
         except Exception as err:  # noqa: BLE001 - one curve must not stop the others
             out.append({"name": curve.name, "model": curve.model,
                         "skipped": f"{type(err).__name__}: {str(err).strip()[:200]}"})
