@@ -45,3 +45,19 @@ def test_discord_rejects_bad_lengths() -> None:
         discord_scores(np.zeros(100), 2)
     with pytest.raises(DataError, match="needs at least 2 subsequences of 60 steps; the series has 100 steps"):
         discord_scores(np.zeros(100), 60)
+
+
+def test_auto_smoothing_is_an_eighth_of_the_training_period() -> None:
+    from convkit.data.timeseries_synth import make_sensor_series
+    from convkit.tasks.timeseries.scoring import Calibration, calibrate
+    from convkit.tasks.timeseries.series import smoothing_window
+
+    embedded = make_sensor_series(8000, 2, seed=0)  # a 96-step daily cycle: the default's 12 steps
+    assert smoothing_window(0, embedded.values[: embedded.train_end]) == 12
+    assert smoothing_window(0, wave(2000, 20)[:, None]) == 2  # a short beat: a short window
+    assert smoothing_window(0, wave(2000, 4)[:, None]) == 1
+    assert smoothing_window(5, wave(2000, 20)[:, None]) == 5  # task.smooth given: kept
+    cal, _ = calibrate(np.abs(wave(300, 20))[:, None], None, "mean", 3, "quantile", 0.9)
+    assert cal.smooth == 3 and Calibration.from_dict(cal.to_dict()).smooth == 3
+    old = {k: v for k, v in cal.to_dict().items() if k != "smooth"}  # a checkpoint from before: the config's
+    assert Calibration.from_dict(old).smooth == 0

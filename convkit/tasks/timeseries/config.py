@@ -64,7 +64,8 @@ class SeriesTaskConfig(TaskConfig):
     of levels unless ``model.options.levels`` is given). ``horizon``: steps forecast.
     ``window``/``stride``: training windows. ``score_chunk``: steps per chunk of a scoring
     pass. ``combine`` (mean/max over channels), ``smooth`` (causal moving average of the
-    score, steps), ``threshold`` (auto, best_f1 or quantile) and ``quantile``.
+    score, steps; 0: an eighth of each series' dominant period, from its training part),
+    ``threshold`` (auto, best_f1 or quantile) and ``quantile``.
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
     ``discord_length``: the discord baseline's subsequence length (0: each series' dominant
     period, from its training part's autocorrelation);
@@ -84,7 +85,7 @@ class SeriesTaskConfig(TaskConfig):
     stride: int = 32
     score_chunk: int = 8192
     combine: str = "mean"
-    smooth: int = 12
+    smooth: int = 0
     threshold: str = "auto"
     quantile: float = 0.99
     zscore_window: int = 96
@@ -98,7 +99,8 @@ class SeriesTaskConfig(TaskConfig):
         _check(self.mode in MODES, f"task.mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         _check(self.objective in OBJECTIVES, f"task.objective must be one of {', '.join(OBJECTIVES)}; "
                                              f"got {self.objective!r}")
-        for key in ("context", "horizon", "stride", "score_chunk", "smooth", "iforest_window",
+        _check(self.smooth >= 0, f"task.smooth must be 0 (from each series' period) or more; got {self.smooth}")
+        for key in ("context", "horizon", "stride", "score_chunk", "iforest_window",
                     "baseline_max_train", "min_steps"):
             _check(getattr(self, key) >= 1, f"task.{key} must be at least 1; got {getattr(self, key)}")
         _check(self.window >= 2, f"task.window must be at least 2; got {self.window}")

@@ -88,6 +88,7 @@ from convkit.tasks.timeseries.series import (
     normalise,
     normaliser,
     prepare_series,
+    smoothing_window,
     split_parts,
 )
 from convkit.train.baselines import mlp_hidden_units, one_blas_thread, sklearn_mlp_params
@@ -147,7 +148,7 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
             print(f"UCR anomaly archive protocol ({count} series): train on [0, train end), validate on the last "
                   f"{fraction:g} of it, test on everything after the training end (ucr_hit in the test block)",
                   file=sys.stderr, flush=True)
-        prepared = [prepare_series(s, split, fraction, shape["min_fit"], stats, w)
+        prepared = [prepare_series(s, split, fraction, shape["min_fit"], stats, w, cfg.task.smooth)
                     for s, w, (split, fraction, _) in zip(series, where, protocols)]
         info = {"mode": "anomaly", "objective": cfg.task.objective, "channels": channels,
                 "source": str(path or cfg.data.path or "embedded sensor series"),
@@ -275,9 +276,11 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
             else:
                 lo, hi = item["val"]
                 labels = None if series.labels is None else series.labels[lo:hi]
-                cal, _ = calibrate(errors[lo:hi], labels, scoring["combine"], scoring["smooth"],
+                smooth = smoothing_window(scoring["smooth"], series.values[: series.train_end])
+                cal, _ = calibrate(errors[lo:hi], labels, scoring["combine"], smooth,
                                    scoring["threshold"], scoring["quantile"])
-            scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], scoring["smooth"])
+            scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"],
+                                      cal.smooth or scoring["smooth"])
             flagged = (scores >= cal.threshold).astype(np.int64)
             csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
             write_scores_csv(csv_path, scores, flagged, series)
@@ -420,9 +423,9 @@ def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarra
     validation part and score them (``sq [L, C]``: the squared errors)."""
     lo, hi = s.parts.val
     labels = None if s.labels is None else s.labels[lo:hi]
-    cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring["combine"], scoring["smooth"],
+    cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring["combine"], s.smooth,
                        scoring["threshold"], scoring["quantile"])
-    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], scoring["smooth"])
+    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], s.smooth)
     return SpanScores(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
 
 
@@ -521,7 +524,7 @@ def discord_length(cfg: TimeSeriesRunConfig, s: PreparedSeries) -> int:
 def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
     """Rolling z-score, IsolationForest and matrix-profile discords
     (:func:`~convkit.tasks.timeseries.anomaly.discord_scores`, subsequences of
-    :func:`discord_length`) scored (smoothed by ``task.smooth``), thresholded on the
+    :func:`discord_length`) scored (smoothed like the model's score), thresholded on the
     validation part and measured like the model on each series' test part (no ``loss``:
     they forecast nothing)."""
     t = cfg.task
@@ -533,7 +536,7 @@ def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
     for name, scorer in scorers.items():
         results = []
         for s in data.test.series:
-            scores = moving_average(scorer(s.values.T.numpy(), s), t.smooth)  # as the model's
+            scores = moving_average(scorer(s.values.T.numpy(), s), s.smooth)  # as the model's
             val, test = slice(*s.parts.val), slice(*s.parts.test)
             labels = s.labels
             threshold, rule = choose_threshold(scores[val], None if labels is None else labels[val],

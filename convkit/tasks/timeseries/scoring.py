@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from convkit.data.timeseries import UCR_ANOMALY_NAME
 from convkit.errors import ConfigError
 from convkit.models.tcn import TCNForecaster, TCNStream
 from convkit.tasks.timeseries.anomaly import (
@@ -36,6 +37,7 @@ from convkit.tasks.timeseries.anomaly import (
     moving_average,
     quantile_threshold,
     robust_centre_scale,
+    ucr_hit,
 )
 from convkit.tasks.timeseries.nab import normalised_score, null_and_perfect, score_file
 from convkit.tasks.timeseries.series import plan_chunks
@@ -112,24 +114,26 @@ def series_errors(model: nn.Module, values: Tensor, halo_left: int, halo_right: 
 @dataclass
 class Calibration:
     """What turns errors into flagged steps: per-channel ``centre`` and ``scale`` ``[C]``
-    of the validation errors, the ``threshold`` on the combined score and the ``rule``
-    that chose it."""
+    of the validation errors, the ``threshold`` on the combined score, the ``rule`` that
+    chose it and the ``smooth`` window of the score (0 in checkpoints from before it was
+    stored: the config's ``task.smooth`` then)."""
 
     centre: np.ndarray
     scale: np.ndarray
     threshold: float
     rule: str
+    smooth: int = 0
 
     def to_dict(self) -> dict:
         """Plain values (for checkpoints)."""
         return {"centre": [float(v) for v in self.centre], "scale": [float(v) for v in self.scale],
-                "threshold": float(self.threshold), "rule": self.rule}
+                "threshold": float(self.threshold), "rule": self.rule, "smooth": int(self.smooth)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
         """Inverse of ``to_dict``."""
         return cls(np.asarray(d["centre"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
-                   float(d["threshold"]), str(d["rule"]))
+                   float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)))
 
 
 def errors_to_scores(errors: np.ndarray, centre: np.ndarray, scale: np.ndarray, combine: str = "mean",
@@ -166,7 +170,7 @@ def calibrate(val_errors: np.ndarray, val_labels: np.ndarray | None, combine: st
     centre, scale = robust_centre_scale(finite if len(finite) else np.zeros((1, val_errors.shape[1])))
     scores = errors_to_scores(val_errors, centre, scale, combine, smooth)
     threshold, used = choose_threshold(scores, val_labels, rule, quantile)
-    return Calibration(centre, scale, threshold, used), scores
+    return Calibration(centre, scale, threshold, used, int(smooth)), scores
 
 
 @dataclass
@@ -188,7 +192,9 @@ def split_metrics(results: list[SplitScores]) -> dict:
     metrics of :func:`anomaly_metrics` at each series' threshold (averaged over the
     series that have both labels in the split), the ``threshold`` (mean over series),
     ``flagged`` (share of steps flagged) and ``series``: how many were scored and how many
-    of them had both labels (a table: it appears in the final blocks, not per epoch)."""
+    of them had both labels (a table: it appears in the final blocks, not per epoch).
+    UCR anomaly archive series (:func:`ucr_series`) add ``ucr_series`` (a table) and, when
+    there are several, ``ucr_hit_rate``: the share of them whose top score is a hit."""
     steps = sum(r.end - r.start for r in results)
     out: dict = {"loss": sum(r.loss * (r.end - r.start) for r in results) / max(steps, 1)}
     per_series = [anomaly_metrics(r.scores, r.labels, r.calibration.threshold)
@@ -199,9 +205,32 @@ def split_metrics(results: list[SplitScores]) -> dict:
         if values:
             out[key] = float(np.mean(values))
     out.update(nab_split_scores(results))
+    archive = ucr_series(results)
+    if len(archive) > 1:
+        out["ucr_hit_rate"] = float(np.mean([row["hit"] for row in archive.values()]))
+    if archive:
+        out["ucr_series"] = archive
     out["series"] = {"scored": len(results), "with_labels": len(per_series)}
     out["threshold"] = float(np.mean([r.calibration.threshold for r in results]))
     out["flagged"] = float(sum(int((r.scores >= r.calibration.threshold).sum()) for r in results) / max(steps, 1))
+    return out
+
+
+def ucr_series(results: list[SplitScores]) -> dict[str, dict]:
+    """Per UCR anomaly archive series (named ``NNN_UCR_Anomaly_...``) with its one labelled
+    anomaly in the split: ``{name: {"length", "begin", "end", "argmax", "hit"}}``, steps
+    0-based in the whole series (``begin``/``end`` the first and last labelled step,
+    ``argmax`` the top-scoring step, ``hit`` 1.0 when it lies within the anomaly +-100)."""
+    out = {}
+    for r in results:
+        if r.labels is None or not UCR_ANOMALY_NAME.match(r.name + ".txt"):
+            continue
+        segments = label_segments(r.labels)
+        if len(segments) != 1:
+            continue
+        out[r.name] = {"length": int(r.end), "begin": int(r.start + segments[0, 0]),
+                       "end": int(r.start + segments[0, 1] - 1), "argmax": int(r.start + np.argmax(r.scores)),
+                       "hit": ucr_hit(r.scores, r.labels)}
     return out
 
 

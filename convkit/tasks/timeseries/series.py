@@ -27,9 +27,25 @@ from torch.utils.data import Dataset
 
 from convkit.data.timeseries import SeriesData
 from convkit.errors import ConfigError, DataError
+from convkit.tasks.timeseries.anomaly import dominant_period
 
 VAL_SPLITS: tuple[str, ...] = ("after_train", "train_tail")
 """Where the validation part of a series lies (see the module docstring)."""
+
+SMOOTH_PER_PERIOD = 8
+"""``task.smooth = 0`` smooths each series' score over this fraction of its dominant period."""
+
+
+def smoothing_window(smooth: int, train_values: np.ndarray) -> int:
+    """The causal moving-average window of a series' score: ``smooth`` when positive, else
+    (0, auto) an eighth of the dominant period of its training part ``[T, C]``
+    (:func:`~convkit.tasks.timeseries.anomaly.dominant_period`; at least 1 step): 12 steps
+    for a 96-step daily cycle, 2 for a 20-step beat. A short anomaly then stays visible
+    against a window much shorter than a cycle, while the per-step noise of the errors is
+    averaged over a fixed share of the cycle, whatever the sampling rate."""
+    if smooth > 0:
+        return int(smooth)
+    return max(1, int(round(dominant_period(train_values) / SMOOTH_PER_PERIOD)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ class PreparedSeries:
         labels: int64 ``[T]`` or None.
         parts: the fit/val/test step ranges.
         mean, std: float64 ``[C]``, the normalisation (from the training part).
+        smooth: the score's causal moving-average window (:func:`smoothing_window`).
     """
 
     source: SeriesData
@@ -84,6 +101,7 @@ class PreparedSeries:
     parts: Parts
     mean: np.ndarray
     std: np.ndarray
+    smooth: int = 1
 
     @property
     def name(self) -> str:
@@ -105,8 +123,10 @@ def normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Te
 
 
 def prepare_series(series: SeriesData, val_split: str, val_fraction: float, min_fit: int,
-                   stats: tuple[np.ndarray, np.ndarray] | None = None, where: str | None = None) -> PreparedSeries:
-    """Split, check and normalise one series.
+                   stats: tuple[np.ndarray, np.ndarray] | None = None, where: str | None = None,
+                   smooth: int = 1) -> PreparedSeries:
+    """Split, check and normalise one series (``smooth``: ``task.smooth``, 0 for
+    :func:`smoothing_window`'s choice from the training part).
 
     Args:
         min_fit: the fewest steps the training part must hold (one window: the model's
@@ -126,7 +146,8 @@ def prepare_series(series: SeriesData, val_split: str, val_fraction: float, min_
                         f"training part or a smaller task.context")
     mean, std = stats if stats is not None else normaliser(series.values[: series.train_end])
     return PreparedSeries(series, normalise(series.values, mean, std), series.labels, parts,
-                          np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64))
+                          np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64),
+                          smoothing_window(smooth, series.values[: series.train_end]))
 
 
 def check_channels(series: list[SeriesData], expected: list[str] | None = None,
