@@ -1,7 +1,7 @@
 """The bench's command line and its one entry point, :func:`run_bench`::
 
     python -m convkit.bench [--tasks a,b] [--profile smoke|default|full] [--device auto|cpu|cuda|mps]
-                            [--out bench_results] [--threads N] [--no-scaling] [--no-probes]
+                            [--out bench_results] [--threads N] [--no-scaling] [--no-probes] [--no-compute]
 
 Exit status: 0 when every selected task ran (missing tasks are reported, not fatal),
 1 when a task failed, 2 on a bad argument.
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from convkit.bench import perf, report, scaling, suite
+from convkit.bench import compute, frontend, perf, report, scaling, suite
 from convkit.errors import ConfigError, Interrupted
 from convkit.train.engine import select_device, set_threads
 
@@ -36,9 +36,10 @@ def parse_tasks(text: str | None) -> list[str]:
 
 def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", out_dir: str | Path = "bench_results",
               threads: int | None = None, with_scaling: bool = True, with_probes: bool = True,
-              command: str = "python -m convkit.bench") -> dict:
-    """Run ``tasks`` under ``profile`` on ``device``, the scaling curves, and write the
-    report into ``out_dir`` (the tasks' run folders go under ``out_dir/runs``).
+              command: str = "python -m convkit.bench", with_compute: bool = True) -> dict:
+    """Run ``tasks`` under ``profile`` on ``device``, the scaling curves, the compute
+    section (``convkit.bench.compute``), and write the report into ``out_dir`` (the tasks'
+    run folders go under ``out_dir/runs``).
 
     Returns:
         ``results.json``'s contents: ``{"profile", "device", "threads", "torch", "git",
@@ -62,11 +63,18 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
         rows.append(row)
         if row["status"] != "ok":
             tqdm.write(f"bench: {name} {row['status']}: {row.get('error')}", file=sys.stderr)
+    front = frontend.section(profile)  # the log-mel front end vs librosa, on the CPU
     scaling_rows = scaling.run_scaling(profile, torch_device) if with_scaling else []
+    again = perf.matmul_peak_gflops(torch_device)  # the peak is the best of the run, not of its first seconds
+    peak = again if again["gflops"] > peak["gflops"] else peak
+    compute_section = compute.run_compute(profile, torch_device, peak) if with_compute else None
+    peak = compute_section["peaks"]["fp32"] if compute_section else peak
+    perf.set_peak_fractions(rows, peak["gflops"])
     results = {"command": command, "profile": profile, "device": str(torch_device), "threads": used_threads,
                "torch": torch.__version__, "git": report.git_revision(), "machine": report.machine(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()), "matmul_peak": peak,
-               "tasks": rows, "scaling": scaling_rows, "wall_seconds": round(time.perf_counter() - start, 2)}
+               "tasks": rows, "frontend": front, "scaling": scaling_rows, "compute": compute_section,
+               "wall_seconds": round(time.perf_counter() - start, 2)}
     report.write_report(results, out)
     return results
 
@@ -83,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (train.threads; 0: all cores)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling curves")
     parser.add_argument("--no-probes", action="store_true", help="skip the inductive-bias probes")
+    parser.add_argument("--no-compute", action="store_true", help="skip the compute section (settings side by side)")
     return parser
 
 
@@ -94,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tasks = parse_tasks(args.tasks)
         results = run_bench(tasks, args.profile, args.device, args.out, args.threads, not args.no_scaling,
-                            not args.no_probes, command.strip())
+                            not args.no_probes, command.strip(), not args.no_compute)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

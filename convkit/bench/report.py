@@ -82,8 +82,9 @@ def _probe_text(probes: dict | None) -> str:
     return text
 
 
-COLUMNS = ("task", "model", "params", "metric", "quality", "linear", "mlp", "FLOPs/sample", "train s",
-           "train samples/s", "infer samples/s", "peak MiB", "GFLOP/s", "of peak", "probe", "status")
+COLUMNS = ("task", "model", "params", "metric", "quality", "linear", "mlp", "FLOPs/sample", "data s", "baselines s",
+           "train s", "bar", "to bar", "train samples/s", "infer samples/s", "peak MiB", "GFLOP/s", "of peak", "probe",
+           "status")
 """The columns of ``results.md``'s table."""
 
 
@@ -96,9 +97,40 @@ def table_row(row: dict) -> list[str]:
     base = row.get("baselines") or {}
     return [row["task"], str(row.get("model")), _si(row.get("params")), str(row.get("metric")),
             _num(row.get("quality")), _num(base.get("linear")), _num(base.get("mlp")),
-            _si(row.get("flops_per_sample")), _num(row.get("train_seconds"), 1), _si(row.get("train_samples_per_s")),
+            _si(row.get("flops_per_sample")), _num(row.get("data_seconds"), 1), _num(row.get("baseline_seconds"), 1),
+            _num(row.get("train_seconds"), 1), *_bar_cells(row.get("time_to_bar")), _si(row.get("train_samples_per_s")),
             _si(row.get("infer_samples_per_s")), _num(row.get("peak_memory_mb"), 0), _num(row.get("achieved_gflops"), 2),
             _num(row.get("peak_fraction"), 3), _probe_text(row.get("probes")).replace("|", "/"), "ok"]
+
+
+def _bar_cells(bar: dict | None) -> list[str]:
+    """``["0.97", "12.3 s (ep 4)"]``: the bar and when the validation metric first reached it
+    (``not reached``; dashes without a bar)."""
+    if not bar:
+        return ["–", "–"]
+    if bar.get("epoch") is None:
+        return [_num(bar["bar"], 2), "not reached"]
+    return [_num(bar["bar"], 2), f"{_num(bar.get('seconds'), 1)} s (ep {bar['epoch']})"]
+
+
+def frontend_text(front: dict | None) -> list[str]:
+    """``results.md``'s front-end section (empty without a ``frontend`` result)."""
+    if not front:
+        return []
+    if "error" in front:
+        return ["", "## Log-mel front end vs librosa", "", f"failed: {front['error']}"]
+    loop, batch, settings = front["loop"], front["batch"], front["settings"]
+    return ["", "## Log-mel front end vs librosa", "",
+            f"{front['clips']} one-second clips at {settings['sample_rate']} Hz, the audio task's settings (n_fft "
+            f"{settings['n_fft']}, hop {settings['hop_length']}, {settings['n_mels']} mels), librosa "
+            f"{front['librosa']}, {front['threads']} thread(s), best of {front['rounds']} round(s):", "",
+            "| call | convkit s | librosa s | speed-up | target |", "|---|---|---|---|---|",
+            f"| per-clip loop | {loop['convkit_s']:.4f} | {loop['librosa_s']:.4f} | {loop['speedup']:.2f}x | "
+            f"{front['targets']['loop']:g}x |",
+            f"| one batched call | {batch['convkit_s']:.4f} | {batch['librosa_s']:.4f} | {batch['speedup']:.2f}x | "
+            f"{front['targets']['batch']:g}x |", "",
+            f"Same output: max |difference| {front['max_abs_db']:.2e} dB; max relative difference of the mel "
+            f"power {front['max_rel_power']:.2e} (cells within 80 dB of their clip's peak)."]
 
 
 def markdown(results: dict) -> str:
@@ -119,9 +151,14 @@ def markdown(results: dict) -> str:
               + ("CUDA max allocated" if results["device"].startswith("cuda") else "resident-set high-water mark")
               + "; probe: the monitored metric clean→perturbed (MLP: a parameter-matched MLP on the flattened "
               "input, accuracy)."]
+    lines += ["", "data s: building the task's data (generating or decoding; a cached generator's is a read); "
+              "baselines s: fitting the shared and the task's own baselines; train s: the training loop's wall time "
+              "(validation included); bar: the quality bar of the monitored validation metric, to bar: the training "
+              "seconds and epoch at which it first reached it."]
     notes = [(row["task"], n) for row in results["tasks"] for n in (row.get("probes") or {}).get("notes", [])]
     if notes:
         lines += [""] + [f"- {task}: {note}" for task, note in notes]
+    lines += frontend_text(results.get("frontend"))
     if results.get("scaling"):
         lines += ["", "## Scaling (training step time, log-log fit)", "", "| curve | model | axis | sizes | seconds | "
                   "exponent | expected |", "|---|---|---|---|---|---|---|"]
@@ -132,6 +169,10 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {curve['name']} | {curve['model']} | {curve['axis']} | "
                              f"{', '.join(map(str, curve['sizes']))} | {', '.join(f'{s:.4f}' for s in curve['seconds'])} | "
                              f"{curve['exponent']:.2f} | {curve['expected']} |")
+    if results.get("compute"):
+        from convkit.bench import compute  # its own text; imported here, where it is needed
+
+        lines += ["", compute.markdown(results["compute"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
