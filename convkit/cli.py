@@ -16,11 +16,12 @@ lines; progress and logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -196,10 +197,40 @@ def cmd_export(task: Task, args: argparse.Namespace) -> None:
     _print_json(export_model(trained.model, trained.spec, args.format, args.output))
 
 
-def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data) -> list[str]:
+DECLARED_INPUT_KINDS = ("grid", "points")
+"""Input kinds whose zoo models declare what they take (``check_input``: layout, channels,
+least size per axis): ``info`` checks that declaration on the model built on the meta
+device instead of running it (a meta forward imports ``torch._dynamo`` for its python
+decompositions, about 1.5 s)."""
+
+
+@contextlib.contextmanager
+def _no_random_init_on_meta() -> Iterator[None]:
+    """Random normal initialisers return meta tensors untouched (they hold no values, and
+    torch's meta ``normal_`` imports ``torch._dynamo``: seconds for nothing); other
+    tensors are initialised as usual."""
+    from torch.nn import init
+
+    names = ("normal_", "kaiming_normal_", "xavier_normal_", "trunc_normal_")
+    saved = {name: getattr(init, name) for name in names}
+
+    def skip_meta(original: Callable) -> Callable:
+        return lambda tensor, *args, **kwargs: tensor if tensor.is_meta else original(tensor, *args, **kwargs)
+
+    try:
+        for name, original in saved.items():
+            setattr(init, name, skip_meta(original))
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(init, name, original)
+
+
+def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data, run: bool = False) -> list[str]:
     """Zoo models of the data's input kind (and, for grids, its ``spatial_dims``) that the
-    task builds and that run on its input shape (checked on the meta device: no memory,
-    no compute)."""
+    task builds and that take its input shape, checked on the meta device (no memory, no
+    compute): for grids and points the model's declared ``check_input`` on one example
+    ``[2, *input_shape]``, for the other kinds (and with ``run=True``) a forward pass."""
     from convkit.models import list_models
 
     grid = data.input_kind == "grid"
@@ -207,29 +238,40 @@ def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data) -> list[st
     for name in list_models(input_kind=data.input_kind, spatial_dims=data.spatial_dims if grid else None):
         trial = dataclasses.replace(cfg, model=config_io.ModelConfig(name=name))
         try:
-            with torch.device("meta"), warnings.catch_warnings():
+            with torch.device("meta"), warnings.catch_warnings(), _no_random_init_on_meta():
                 warnings.simplefilter("ignore")  # a trial build's warnings are not the user's business
                 model = task.build_model(trial, data)
                 if data.input_shape is not None:
-                    model.eval()(torch.empty(2, *data.input_shape, dtype=getattr(torch, data.input_dtype)))
+                    example = torch.empty(2, *data.input_shape, dtype=getattr(torch, data.input_dtype))
+                    check = getattr(model, "check_input", None)
+                    if check is not None and data.input_kind in DECLARED_INPUT_KINDS and not run:
+                        check(example)
+                    else:
+                        model.eval()(example)
         except Exception:  # noqa: BLE001 - any failure means "does not fit"
             continue
         fits.append(name)
     return fits
 
 
-def cmd_info(task: Task, args: argparse.Namespace) -> None:
-    """Print the task, the models that fit its default data, data formats, default config."""
+def info_text(task: Task) -> str:
+    """``info``'s text: the task, the models that fit its default input (declared by the
+    task's ``input_spec``: no data is generated or decoded), data formats, default config."""
     cfg = task.config_class()
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(
-        cfg.model, name=cfg.model.name or task.for_config(cfg).default_model))
-    data = task.for_config(cfg).build_data(cfg)
-    shape = f"[N, {', '.join(str(s) for s in data.input_shape)}]" if data.input_shape else data.input_kind
-    print(f"task: {task.name}\ndefault model: {task.default_model}\ninput kind: {data.input_kind}\n"
-          f"models that fit the default input {shape}:\n"
-          f"  {', '.join(models_that_fit(task.for_config(cfg), cfg, data))}\n"
-          f"data formats (--data PATH):\n  {task.data_formats}\n\n# default config (--config FILE.toml)\n"
-          f"{config_io.to_toml(cfg)}")
+    runner = task.for_config(cfg)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or runner.default_model))
+    spec = runner.input_spec(cfg)
+    shape = f"[N, {', '.join(str(s) for s in spec.input_shape)}]" if spec.input_shape else spec.input_kind
+    return (f"task: {task.name}\ndefault model: {task.default_model}\ninput kind: {spec.input_kind}\n"
+            f"models that fit the default input {shape}:\n"
+            f"  {', '.join(models_that_fit(runner, cfg, spec))}\n"
+            f"data formats (--data PATH):\n  {task.data_formats}\n\n# default config (--config FILE.toml)\n"
+            f"{config_io.to_toml(cfg)}")
+
+
+def cmd_info(task: Task, args: argparse.Namespace) -> None:
+    """Print :func:`info_text`."""
+    print(info_text(task))
 
 
 COMMANDS: dict[str, Callable[[Task, argparse.Namespace], None]] = {

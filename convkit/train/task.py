@@ -194,6 +194,16 @@ class Task:
         ``train``/``val`` may then be None."""
         raise NotImplementedError
 
+    def input_spec(self, cfg: RunConfig) -> Data:
+        """What ``build_data(cfg)`` would declare, without its datasets (``train``/``val``/
+        ``test`` None): label names, input kind, layout, ``input_shape``/``input_dtype``
+        and the ``info`` ``build_model`` reads. ``info`` uses it to list the models that fit
+        without decoding or generating data; a task whose embedded data is costly to make
+        derives it from ``cfg`` alone. Default: ``build_data(cfg)`` with the datasets dropped."""
+        data = self.build_data(cfg)
+        data.train = data.val = data.test = None
+        return data
+
     def build_model(self, cfg: RunConfig, data: Data) -> nn.Module:
         """The model: ``create_model(cfg.model.name, data.spatial_dims, data.in_channels,
         len(data.label_names), **cfg.model.options)`` by default."""

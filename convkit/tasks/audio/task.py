@@ -29,9 +29,11 @@ from torch.utils.data import TensorDataset
 
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.audio import load_audio_dataset, load_audio_eval_set, load_audio_files, load_sound_events_dataset
+from convkit.data.audio_synth import CLASS_NAMES as SOUND_EVENT_CLASSES
 from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry
-from convkit.nn import MFCC, BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
+from convkit.nn import BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
+from convkit.nn.audio import dct_matrix
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.tasks.audio.plots import plot_examples
 from convkit.tasks.sizes import require_min_size
@@ -155,6 +157,16 @@ class AudioModel(nn.Module):
     def forward(self, waves: Tensor) -> Tensor:
         return self.backbone(self.frontend(waves))
 
+    def check_input(self, waves: Tensor) -> None:
+        """Raise a ShapeError unless the backbone takes what the front end makes of
+        ``waves [N, T]``: checked on shapes alone, without running the front end."""
+        n, samples = waves.shape[0], waves.shape[-1]
+        logmel = self.frontend[0] if isinstance(self.frontend[0], LogMelSpectrogram) else None
+        shape = (n, 1, logmel.n_mels, logmel.num_frames(samples)) if logmel is not None else (n, 1, samples)
+        check = getattr(self.backbone, "check_input", None)
+        if check is not None:
+            check(torch.empty(shape, device="meta"))
+
 
 @dataclass
 class AudioData(Data):
@@ -200,14 +212,32 @@ class AudioTask(ClassificationTask):
         else:
             splits = load_sound_events_dataset(dc.n_per_class, dc.sample_rate, dc.duration, cfg.train.seed)
             source = "synthetic sound events"
-        t = cfg.task
-        logmel = dict(sample_rate=dc.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
-        info = {"source": source, "features": features, "logmel": logmel}
+        info = {"source": source, "features": features, "logmel": self._logmel_settings(cfg)}
         if splits.extras.get("skipped"):
             info["skipped_files"] = list(splits.extras["skipped"])
         return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1,
                          input_shape=splits.input_shape, noise=splits.extras.get("noise"), info=info)
+
+    def input_spec(self, cfg: AudioRunConfig) -> Data:
+        """``build_data(cfg)``'s declarations without generating a clip: the synthetic events'
+        ten classes and ``[T]`` waveforms of ``data.sample_rate * data.duration`` samples (an
+        on-disk dataset's classes need its folders: ``build_data``)."""
+        if cfg.data.path:
+            return super().input_spec(cfg)
+        cfg.validate()
+        features = self._features(cfg)
+        self._check_model_fits(cfg, features)
+        samples = max(1, int(round(cfg.data.sample_rate * cfg.data.duration)))
+        info = {"source": "synthetic sound events", "features": features, "logmel": self._logmel_settings(cfg)}
+        return AudioData(None, None, None, label_names=list(SOUND_EVENT_CLASSES),
+                         spatial_dims=1 if features == "waveform" else 2, in_channels=1, input_shape=(samples,),
+                         info=info)
+
+    @staticmethod
+    def _logmel_settings(cfg: AudioRunConfig) -> dict:
+        t = cfg.task
+        return dict(sample_rate=cfg.data.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
 
     def _check_model_fits(self, cfg: AudioRunConfig, features: str) -> None:
         """ConfigError when the model's minimum spatial size exceeds what the front end gives
@@ -275,18 +305,24 @@ class AudioTask(ClassificationTask):
 
     def baseline_features(self, cfg: AudioRunConfig, data: Data) -> BaselineFeatures:
         """``linear``: per-clip MFCC mean and std (logistic regression); ``mlp``: the flattened
-        standardised log-mel spectrogram (the parameter-matched MLP)."""
+        standardised log-mel spectrogram (the parameter-matched MLP). Both come from one
+        log-mel pass: the MFCCs are the DCT of that log-mel (as ``MFCC`` computes them)."""
         t = cfg.task
         train_waves, train_y = _subset(data.train, t.baseline_max_train, cfg.train.seed)
         test_waves, test_y = data.test.tensors
-        mfcc = MFCC(20, sample_rate=cfg.data.sample_rate, n_fft=t.n_fft, hop_length=t.hop_length, n_mels=t.n_mels)
-        logmel = nn.Sequential(self.logmel(cfg), Standardize())
+        logmel, dct = self.logmel(cfg), dct_matrix(t.n_mels, BASELINE_MFCC).float()
+
+        def features(waves: Tensor) -> Tensor:  # one log-mel pass feeds both baselines
+            db = logmel(waves)  # [n, 1, M, frames]
+            coeffs = dct @ db[:, 0]  # MFCC(20) of the same log-mel: [n, 20, frames]
+            stats = torch.cat([coeffs.mean(-1), coeffs.std(-1, correction=0)], dim=1)
+            return torch.cat([stats, Standardize()(db).flatten(1)], dim=1)
+
         with torch.no_grad():
-            x_mfcc, xt_mfcc = _batched(mfcc.stats, train_waves), _batched(mfcc.stats, test_waves)
-            x_mel = _batched(logmel, train_waves).flatten(1)
-            xt_mel = _batched(logmel, test_waves).flatten(1)
-        return BaselineFeatures(linear=(x_mfcc, xt_mfcc), mlp=(x_mel, xt_mel), y_train=train_y, y_test=test_y,
-                                num_classes=len(data.label_names), standardize=True)
+            train, test = _batched(features, train_waves), _batched(features, test_waves)
+        k = 2 * BASELINE_MFCC
+        return BaselineFeatures(linear=(train[:, :k], test[:, :k]), mlp=(train[:, k:], test[:, k:]),
+                                y_train=train_y, y_test=test_y, num_classes=len(data.label_names), standardize=True)
 
     def load_inputs(self, cfg: AudioRunConfig, spec: Data, inputs: list[str]) -> Any:
         """Audio files -> waveforms ``[N, T]`` at the task's rate and duration (a bad file
@@ -311,6 +347,10 @@ class AudioTask(ClassificationTask):
             plot_examples(Path(run_dir) / "examples.png", data.test, collected, data.label_names, logmel)
         if data.info.get("skipped_files"):
             (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info["skipped_files"]) + "\n")
+
+
+BASELINE_MFCC = 20
+"""MFCC coefficients whose mean and std over time the ``linear`` baseline reads."""
 
 
 def _subset(dataset: TensorDataset, limit: int, seed: int) -> tuple[Tensor, np.ndarray]:

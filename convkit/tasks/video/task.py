@@ -193,6 +193,18 @@ class VideoTask(ClassificationTask):
         return self._data(self._clips(splits.train, info, train=True), self._clips(splits.val, info, train=False),
                           self._clips(splits.test, info, train=False), list(splits.label_names), info)
 
+    def input_spec(self, cfg: VideoRunConfig) -> Data:
+        """``build_data(cfg)``'s declarations without generating a clip: the generated
+        motions' classes and clips ``[3, data.clip_len, crop, crop]`` (``data.crop``, else
+        ``data.size``); an on-disk dataset's need its folders (``build_data``)."""
+        dc = cfg.data
+        if dc.path:
+            return super().input_spec(cfg)
+        info = {"source": "generated motion clips", "clip_len": dc.clip_len, "stride": dc.stride,
+                "crop": int(dc.crop or dc.size), "clips_per_video": dc.clips_per_video, "flip": dc.flip,
+                "seed": cfg.train.seed}
+        return self._data(None, None, None, dc.motion_list(), info)
+
     @staticmethod
     def _clips(videos: DecodedVideos, info: dict, train: bool) -> VideoClips:
         return VideoClips(videos, info["clip_len"], info["stride"], info["crop"], train=train,
