@@ -34,7 +34,7 @@ C = TypeVar("C")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "plateau", "none")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -56,6 +56,8 @@ class TrainConfig:
     ``plateau`` (Keras's ReduceLROnPlateau as the time-series classification papers use
     it) multiplies the rate by ``plateau_factor`` after ``plateau_patience`` epochs
     without a lower training loss, down to ``min_lr``; it steps once per epoch.
+    ``precision`` "auto" and ``channels_last`` none take the device type's measured
+    default (``convkit.train.engine.device_defaults``); ``compile`` is off unless set.
     ``patience`` stops after that many epochs without a better validation metric
     (0: off); ``max_minutes`` is a wall-clock budget for training (0: off);
     ``checkpoint_every`` also writes ``last.pt`` every N optimizer steps inside an epoch
@@ -84,8 +86,8 @@ class TrainConfig:
     plateau_factor: float = 0.5
     min_lr: float = 1e-4
     clip_grad_norm: float = 0.0
-    precision: str = "fp32"
-    channels_last: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None
     compile: bool = False
     deterministic: bool = False
     patience: int = 0

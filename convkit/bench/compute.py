@@ -298,12 +298,12 @@ def _peer(peers: Any, work: Workload) -> nn.Module | None:
     return builder(num_classes=work.num_classes)
 
 
-def refresh_peaks(section: dict, device: torch.device) -> None:
+def refresh_peaks(section: dict, device: torch.device, sizes: tuple[int, ...] | None = None) -> None:
     """Measure the matmul peaks again and keep the best of every measurement, then
     recompute every ``peak_fraction`` of ``section`` against it: on a shared machine a
     peak measured once, under someone else's load, is too low (fractions above 1)."""
     for precision, old in section["peaks"].items():
-        new = matmul_peak_gflops(device, dtype=PRECISION_DTYPES[precision])
+        new = matmul_peak_gflops(device, sizes, dtype=PRECISION_DTYPES[precision])
         best = new if new["gflops"] > old["gflops"] else old
         section["peaks"][precision] = {**best, "measurements": old.get("measurements", 1) + 1}
     rows = [s for w in section["workloads"] for s in w.get("settings", []) + ([w["peer"]] if "peer" in w else [])]
@@ -476,9 +476,10 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
     ``tcn`` in it. A workload that fails is reported with its error."""
     say = log or (lambda text: None)
     bf16, why = bf16_units(device)
-    peaks = {"fp32": peak or matmul_peak_gflops(device)}
+    sizes = (1024,) if profile == "smoke" else None
+    peaks = {"fp32": dict(peak) if peak else matmul_peak_gflops(device, sizes)}
     if bf16:
-        peaks["bf16"] = matmul_peak_gflops(device, dtype=torch.bfloat16)
+        peaks["bf16"] = matmul_peak_gflops(device, sizes, dtype=torch.bfloat16)
     compile_on = with_compile if with_compile is not None else profile != "smoke"
     peers, peer_status = torchvision_models()
     out: dict[str, Any] = {"device": str(device), "threads": torch.get_num_threads(), "bf16_units": bf16,
@@ -494,16 +495,20 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
         except Exception as err:  # noqa: BLE001 - one model must not stop the section
             out["workloads"].append({"name": work.name, "model": work.model, "spatial_dims": work.spatial_dims,
                                      "skipped": f"{type(err).__name__}: {str(err).strip()[:200]}"})
-        refresh_peaks(out, device)  # the peak is the best of the run: re-measured between workloads
+        if profile != "smoke":
+            refresh_peaks(out, device)  # the peak is the best of the run: re-measured between workloads
     if names is None or "tcn" in names:
         say("compute: tcn vs pytorch-tcn")
         try:
             out["tcn"] = run_tcn(device, peaks, rounds=3 if profile == "smoke" else 8)
         except Exception as err:  # noqa: BLE001
             out["tcn"] = {"skipped": f"{type(err).__name__}: {str(err).strip()[:200]}"}
-    refresh_peaks(out, device)
+    refresh_peaks(out, device, sizes)
     measured = [w for w in out["workloads"] if "settings" in w]
     out["defaults"] = chosen_defaults(measured, bf16) if measured else None
+    from convkit.train.engine import device_defaults
+
+    out["engine_defaults"] = {f"{d}D": device_defaults(device, d) for d in (1, 2, 3)}
     out["torchvision"] = peer_status
     return out
 
@@ -552,10 +557,18 @@ def markdown(section: dict) -> str:
     defaults = section.get("defaults")
     if defaults:
         ratios = ", ".join(f"{k} {v:.3f}" for k, v in defaults["ratios"].items() if v is not None)
-        lines.append(f"Favoured on this device type: precision {defaults['precision']}, channels-last "
+        lines.append(f"Faster in these figures: precision {defaults['precision']}, channels-last "
                      + ", ".join(f"{k} {'on' if v else 'off'}" for k, v in defaults["channels_last"].items())
                      + f", compile {'on' if defaults['compile'] else 'off'} (geometric-mean step time vs fp32: "
                      f"{ratios}).")
+    engine = section.get("engine_defaults")
+    if engine:
+        lines.append(f"The engine's defaults on {section['device']} (train.precision=auto, train.channels_last "
+                     "none; engine.device_defaults): " + ", ".join(
+                         f"{k} {v['precision']}{' channels-last' if v['channels_last'] else ''}"
+                         for k, v in engine.items()) + "; compile off.")
+    if not section.get("compile_timed", True):
+        lines.append("torch.compile not timed in this profile (its warm-up is minutes per model on a small CPU).")
     lines.append(f"2D/3D peer: {section['torchvision']}.")
     return "\n".join(lines) + "\n"
 

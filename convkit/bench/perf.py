@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convkit.analysis import flops_per_sample
 from convkit.config import RunConfig
-from convkit.train.engine import make_optimizer
+from convkit.train.engine import device_defaults, make_optimizer
 from convkit.train.loaders import move_to_device
 from convkit.train.task import Data, Task
 
@@ -54,7 +54,10 @@ def synchronize(device: torch.device) -> None:
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """The engine's mixed-precision context for ``train.precision`` (``fp32``: none)."""
+    """The engine's mixed-precision context for ``train.precision`` (``fp32``: none;
+    ``auto``: the device type's default, ``engine.device_defaults``)."""
+    if precision == "auto":
+        precision = device_defaults(device, 0)["precision"]
     if precision not in AUTOCAST_DTYPES:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
@@ -288,3 +291,11 @@ def matmul_peak_gflops(device: torch.device, sizes: tuple[int, ...] | None = Non
         by_size[n], last = 2 * n**3 / best / 1e9, (n, best)
     size = max(by_size, key=by_size.get)
     return {"gflops": by_size[size], "size": size, "dtype": str(dtype).removeprefix("torch."), "by_size": by_size}
+
+
+def set_peak_fractions(rows: list[dict], peak_gflops: float) -> None:
+    """Set each task row's ``peak_fraction`` to its ``achieved_gflops`` over ``peak_gflops``
+    (the best matmul rate of the whole run, measured again after the tasks)."""
+    for row in rows:
+        if row.get("achieved_gflops") is not None and peak_gflops:
+            row["peak_fraction"] = row["achieved_gflops"] / peak_gflops

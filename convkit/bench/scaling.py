@@ -158,9 +158,10 @@ def run_curve(curve: Curve, device: torch.device, min_seconds: float) -> dict:
 
 def run_scaling(profile: str, device: torch.device, min_seconds: float | None = None) -> list[dict]:
     """Every curve of ``profile`` on ``device``; a curve that fails is reported with its
-    error (``"skipped"``) and the others run. Large CPU allocations are kept in the heap
-    first (``perf.keep_large_allocations_in_heap``: linear costs stay linear at 64k steps)."""
-    in_heap = keep_large_allocations_in_heap() if device.type == "cpu" else False
+    error (``"skipped"``) and the others run. Outside ``smoke`` (whose sizes are small)
+    large CPU allocations are kept in the heap first (``perf.keep_large_allocations_in_heap``:
+    linear costs stay linear at 64k steps)."""
+    in_heap = keep_large_allocations_in_heap() if device.type == "cpu" and profile != "smoke" else False
     min_seconds = min_seconds if min_seconds is not None else (0.1 if profile == "smoke" else 1.0)
     out = []
     for curve in curves(profile):

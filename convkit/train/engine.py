@@ -172,13 +172,46 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def device_defaults(device: torch.device, spatial_dims: int) -> dict:
+    """The settings ``train.precision=auto`` and ``train.channels_last`` (none) take on
+    ``device``: ``{"precision": "fp32" | "bf16", "channels_last": bool}``. Measured with
+    ``python -m convkit.bench.compute`` (settings side by side in one process; README
+    "Compute"):
+
+    * CPU: fp32; channels-last in 2D (step time vs contiguous on a 2-core AVX-512 CPU:
+      ResNet-50 0.61, EfficientNet-B0 0.71, the audio CNN 0.70, LeNet-5 0.94, ResNet-18
+      1.10), not in 3D (ResNet-18 3D 1.56, R(2+1)D-18 1.25, R3D-18 0.99). bf16 autocast
+      is not a CPU default even with bf16 units (there 0.23-0.71 for ResNets but 1.18 for
+      EfficientNet-B0 and 1.12 for LeNet-5): it would make one command train differently
+      on CPUs with and without them, and without them it is emulated (a bf16 matmul over
+      100x slower than fp32).
+    * CUDA: bf16 and channels-last (2D and 3D) where the GPU has bf16 units (Ampere and
+      later): autocast puts convolutions and matmuls on the tensor cores, whose
+      convolutions want channels-last. Not measured in this project yet (run the bench
+      with ``--device cuda``); elsewhere fp32, contiguous.
+    * other devices: fp32, contiguous.
+
+    ``torch.compile`` is never a default: its warm-up (103 s for a small ResNet-18 on
+    the CPU above) is not paid back within a task's default run."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return {"precision": "bf16", "channels_last": spatial_dims in (2, 3)}
+    if device.type == "cpu":
+        return {"precision": "fp32", "channels_last": spatial_dims == 2}
+    return {"precision": "fp32", "channels_last": False}
+
+
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "auto":
+        precision = device_defaults(device, 0)["precision"]
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
-def _memory_format(spatial_dims: int, channels_last: bool) -> tuple[torch.memory_format | None, int]:
+def _memory_format(spatial_dims: int, channels_last: bool | None,
+                   device: torch.device) -> tuple[torch.memory_format | None, int]:
+    if channels_last is None:
+        channels_last = device_defaults(device, spatial_dims)["channels_last"]
     if channels_last and spatial_dims == 2:
         return torch.channels_last, 4
     if channels_last and spatial_dims == 3:
@@ -296,7 +329,7 @@ def evaluate_split(task: Task, model: nn.Module, dataset: Dataset, data: Data, d
     """Run ``task.evaluation_step`` over ``dataset`` (each rank a contiguous shard; the
     outputs are gathered so every rank sees the whole split in order) and return
     ``(task.compute_metrics(...), collected)``; ``collected`` holds CPU tensors."""
-    memory_format, layout_ndim = _memory_format(data.spatial_dims, cfg.channels_last)
+    memory_format, layout_ndim = _memory_format(data.spatial_dims, cfg.channels_last, device)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=ShardSampler(len(dataset), env.rank, env.world_size),
                         collate_fn=data.collate_fn, num_workers=cfg.num_workers, worker_init_fn=seed_worker,
                         generator=torch.Generator().manual_seed(cfg.seed))
@@ -534,7 +567,7 @@ class _Run:
         self.monitor, self.monitor_mode = task.monitor_of(self.data)
         self.raw = model if model is not None else task.build_model(cfg, self.data)
         self.raw.to(device)
-        self.memory_format, self.layout_ndim = _memory_format(self.data.spatial_dims, tcfg.channels_last)
+        self.memory_format, self.layout_ndim = _memory_format(self.data.spatial_dims, tcfg.channels_last, device)
         if self.memory_format is not None:
             self.raw.to(memory_format=self.memory_format)
         self.params = count_params(self.raw)

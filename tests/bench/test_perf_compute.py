@@ -182,7 +182,7 @@ def test_large_allocations_kept_in_the_heap_once(monkeypatch):
 def test_peaks_are_the_best_of_the_run_and_fractions_follow(monkeypatch):
     measured = iter([30.0, 20.0])
     monkeypatch.setattr(compute, "matmul_peak_gflops",
-                        lambda device, dtype=torch.float32: {"gflops": next(measured), "size": 2048})
+                        lambda device, sizes=None, dtype=torch.float32: {"gflops": next(measured), "size": 2048})
     section = {"peaks": {"fp32": {"gflops": 10.0, "size": 1024}},
                "workloads": [{"settings": [{"setting": "fp32", "precision": "fp32", "gflops": 15.0,
                                             "peak_fraction": 1.5}]}],
@@ -193,3 +193,24 @@ def test_peaks_are_the_best_of_the_run_and_fractions_follow(monkeypatch):
     assert section["tcn"]["settings"][0]["peak_fraction"] == pytest.approx(0.1)
     compute.refresh_peaks(section, CPU)  # 20 does not
     assert section["peaks"]["fp32"]["gflops"] == 30.0 and section["peaks"]["fp32"]["measurements"] == 3
+
+
+def test_device_defaults_cpu_channels_last_in_2d_only_and_fp32():
+    from convkit.train import engine
+
+    assert [engine.device_defaults(CPU, d) for d in (1, 2, 3)] == [
+        {"precision": "fp32", "channels_last": False}, {"precision": "fp32", "channels_last": True},
+        {"precision": "fp32", "channels_last": False}]
+    assert engine.device_defaults(torch.device("mps"), 2) == {"precision": "fp32", "channels_last": False}
+    assert engine._memory_format(2, None, CPU) == (torch.channels_last, 4)  # none: the device's default
+    assert engine._memory_format(2, False, CPU) == (None, 0) and engine._memory_format(3, None, CPU) == (None, 0)
+    assert engine._memory_format(3, True, CPU) == (torch.channels_last_3d, 5)
+    assert isinstance(engine._autocast(CPU, "auto"), type(engine._autocast(CPU, "fp32")))  # auto: no autocast
+    assert isinstance(perf.autocast(CPU, "auto"), type(perf.autocast(CPU, "fp32")))
+
+
+def test_train_config_defaults_are_auto():
+    from convkit.config import TrainConfig
+
+    cfg = TrainConfig()
+    assert (cfg.precision, cfg.channels_last, cfg.compile) == ("auto", None, False)
