@@ -18,7 +18,6 @@ from typing import Union
 
 import librosa
 import numpy as np
-import scipy.fft
 import soxr
 import torch
 import torch.nn.functional as F
@@ -274,7 +273,10 @@ def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
 
 def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """The orthonormal DCT-II as a matrix ``[n_out, n_in]`` (``scipy.fft.dct(..., norm='ortho')``)."""
-    return torch.tensor(scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out])
+    k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    matrix = np.sqrt(2.0 / n_in) * np.cos(np.pi / n_in * (n + 0.5) * k)
+    matrix[0] /= np.sqrt(2.0)
+    return torch.tensor(matrix)
 
 
 class MFCC(nn.Module):

@@ -7,8 +7,17 @@
 * ``metrics`` and ``plots``: shared metric helpers and run plots.
 """
 
-from convkit.train.engine import FitResult, evaluate_checkpoint, fit, load_trained, predict_checkpoint
-from convkit.train.task import ClassificationTask, Data, Task
+import importlib
 
-__all__ = ["ClassificationTask", "Data", "FitResult", "Task", "evaluate_checkpoint", "fit", "load_trained",
-           "predict_checkpoint"]
+_EXPORTS = {"FitResult": "engine", "evaluate_checkpoint": "engine", "fit": "engine", "load_trained": "engine",
+            "predict_checkpoint": "engine", "ClassificationTask": "task", "Data": "task", "Task": "task"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """The engine and task names, imported on first use (``from convkit.train import
+    metrics`` then loads no engine, and ``info`` stays fast)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'convkit.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"convkit.train.{_EXPORTS[name]}"), name)

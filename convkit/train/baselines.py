@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:  # scikit-learn is imported where a baseline is fitted, not with the engine
+    from sklearn.neural_network import MLPClassifier
 
 from convkit.train.metrics import accuracy, macro_f1
 
@@ -55,6 +53,9 @@ def _numpy(x: Array) -> np.ndarray:
 def fit_matched_mlp(x: Array, y: Array, params: int, num_classes: int, seed: int = 0) -> MLPClassifier:
     """Train the parameter-matched MLP (Adam; early stopping on a 10% split when there are
     enough examples, else more iterations) on ``x [N, D]``, ``y [N]``."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
     x, y = _numpy(x), _numpy(y)
     hidden = mlp_hidden_units(params, x.shape[1], num_classes)
     # Early stopping holds out 10%: only with enough examples for that to mean something
@@ -79,6 +80,11 @@ def logistic_regression(x: Array, y: Array, x_test: Array, y_test: Array, standa
                         max_iter: int = 300) -> dict[str, float]:
     """Test ``{accuracy, macro_f1}`` of multinomial logistic regression on features
     ``x [N, D]`` (optionally standardised first)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     clf = LogisticRegression(max_iter=max_iter)
     if standardize:
         clf = make_pipeline(StandardScaler(), clf)

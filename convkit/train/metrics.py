@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn import metrics as skm
 from torch import Tensor
 
 
@@ -65,6 +64,8 @@ def binary_scores_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
     y, s = labels.cpu().numpy().astype(np.int64), scores.cpu().double().numpy()
     if y.min(initial=0) == y.max(initial=0):
         return {"roc_auc": float("nan"), "pr_auc": float("nan"), "best_f1": float("nan")}
+    from sklearn import metrics as skm  # imported on use: `info` and `import convkit` stay light
+
     precision, recall, _ = skm.precision_recall_curve(y, s)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     return {"roc_auc": float(skm.roc_auc_score(y, s)), "pr_auc": float(skm.average_precision_score(y, s)),

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only; never a window), imported on
+    first use so that importing the engine does not load matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_curves(history: list[dict], path: str | Path, monitor: str) -> None:
     """``curves.png``: train/val loss (left) and the validation ``monitor`` metric
     (right) per epoch, from ``metrics.jsonl`` records ``{"epoch", "train": {"loss"}, "val": {...}}``."""
     epochs = [r["epoch"] for r in history]
+    plt = pyplot()
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train"]["loss"] for r in history], marker="o", label="train")
     ax_loss.plot(epochs, [r["val"].get("loss", np.nan) for r in history], marker="o", label="val")
@@ -36,6 +44,7 @@ def plot_confusion_matrix(cm: np.ndarray, label_names: list[str] | None, path: s
     k = cm.shape[0]
     names = label_names if label_names is not None else [str(i) for i in range(k)]
     size = min(4 + 0.4 * k, 20)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")
     ticks = np.arange(k)
@@ -56,6 +65,7 @@ def plot_confusion_matrix(cm: np.ndarray, label_names: list[str] | None, path: s
 def plot_lines(x: list[float], curves: dict[str, list[float]], path: str | Path, xlabel: str, ylabel: str,
                title: str = "", ylim: tuple[float, float] | None = None) -> None:
     """A line plot of named curves over shared ``x`` values (one marker per point)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         ax.plot(x, values, marker="o", label=name)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-from torch.utils.data import TensorDataset  # noqa: E402
-
-from convkit.nn import LogMelSpectrogram  # noqa: E402
+from convkit.nn import LogMelSpectrogram
+from convkit.train.plots import pyplot
 
 
 def plot_examples(path: str | Path, test: TensorDataset, collected: dict[str, Tensor],
@@ -32,6 +29,7 @@ def plot_examples(path: str | Path, test: TensorDataset, collected: dict[str, Te
         specs = logmel(waves[picks])[:, 0].numpy()
     cols = 4
     rows = max(1, (len(picks) + cols - 1) // cols)
+    plt = pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from convkit.tasks.timeseries.anomaly import label_segments  # noqa: E402
+from convkit.tasks.timeseries.anomaly import label_segments
+from convkit.train.plots import pyplot
 
 MAX_CHANNELS = 8
 """At most this many channels are drawn (the first ones)."""
@@ -35,6 +32,7 @@ def plot_anomalies(path: str | Path, values: np.ndarray, scores: np.ndarray, thr
     std = values.std(axis=0)
     z = (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     for c in range(channels):
         top.plot(x, z[:, c] - 5 * c, lw=0.6, label=names[c])
