@@ -16,7 +16,6 @@ import contextlib
 import math
 from typing import Union
 
-import librosa
 import numpy as np
 import soxr
 import torch
