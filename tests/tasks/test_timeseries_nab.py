@@ -88,3 +88,34 @@ def test_split_metrics_report_the_nab_score_beside_pr_auc():
     assert 0 < worse["nab"] < 100 and worse["nab_low_fp"] < worse["nab"]
     nothing = split_metrics([SplitScores("s", 0, 200, np.zeros(200), labels, cal, 0.0)])
     assert nothing["nab"] == 0.0
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_threshold_sweep_scores_like_nab_at_every_threshold(profile):
+    from convkit.tasks.timeseries.scoring import _nab_raw_by_threshold
+
+    rng = np.random.default_rng(0)
+    for trial in range(10):
+        scores = rng.standard_normal(400)
+        scores[rng.integers(0, 400, 6)] += 3.0
+        windows = [(90, 130), (300, 331)] if trial % 2 else [(0, 19), (380, 399)]
+        thresholds = np.r_[np.quantile(scores, [0.5, 0.9, 0.99]), scores.max(), np.inf]
+        fast = _nab_raw_by_threshold(scores, windows, profile, thresholds)
+        slow = [score_file(scores >= t, windows, profile, probation=0).score for t in thresholds]
+        np.testing.assert_allclose(fast, slow)
+
+
+def test_nab_opt_takes_the_best_threshold_over_the_corpus():
+    from convkit.tasks.timeseries.scoring import Calibration, SplitScores, split_metrics
+
+    labels = np.zeros(200, dtype=np.int64)
+    labels[100:120] = 1
+    scores = np.zeros(200)
+    scores[[30, 60]] = 5.0  # two false alarms, lower than the window's start
+    scores[100] = 9.0
+    cal = Calibration(np.zeros(1), np.ones(1), 1.0, "quantile")
+    metrics = split_metrics([SplitScores("a", 0, 200, scores, labels, cal, 0.0),
+                             SplitScores("b", 0, 200, scores.copy(), labels.copy(), cal, 0.0)])
+    assert metrics["nab_opt"] == pytest.approx(100.0)  # above 5: only the window's first row, twice
+    assert 5.0 < metrics["nab_opt_threshold"] <= 9.0
+    assert metrics["nab"] < 100.0  # at the validation threshold (1.0) the false alarms count

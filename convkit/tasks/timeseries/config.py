@@ -65,7 +65,9 @@ class SeriesTaskConfig(TaskConfig):
     ``window``/``stride``: training windows. ``score_chunk``: steps per chunk of a scoring
     pass. ``combine`` (mean/max over channels), ``smooth`` (causal moving average of the
     score, steps; 0: an eighth of each series' dominant period, from its training part),
-    ``threshold`` (auto, best_f1 or quantile) and ``quantile``.
+    ``threshold`` (auto, best_f1 or quantile) and ``quantile``. ``novelty``: add each
+    step's distance from the forecaster's features to the nearest of the training part's
+    (a memory bank) to the error score (forecast objective; not for streaming).
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
     ``discord_length``: the discord baseline's subsequence length (0: each series' dominant
     period, from its training part's autocorrelation);
@@ -88,6 +90,7 @@ class SeriesTaskConfig(TaskConfig):
     smooth: int = 0
     threshold: str = "auto"
     quantile: float = 0.99
+    novelty: bool = False
     zscore_window: int = 96
     iforest_window: int = 4
     discord_length: int = 0
@@ -114,9 +117,9 @@ class SeriesTaskConfig(TaskConfig):
 
     def scoring(self) -> dict:
         """The settings that turn errors into scores and flags (``combine``, ``smooth``,
-        ``threshold``, ``quantile``), as plain values."""
+        ``threshold``, ``quantile``, ``novelty``), as plain values."""
         return {"combine": self.combine, "smooth": self.smooth, "threshold": self.threshold,
-                "quantile": self.quantile}
+                "quantile": self.quantile, "novelty": self.novelty}
 
 
 def _default_train() -> TrainConfig:

@@ -64,6 +64,7 @@ from convkit.tasks.timeseries.anomaly import (
     isolation_forest_scores,
     make_windows,
     moving_average,
+    robust_centre_scale,
     rolling_zscore_scores,
 )
 from convkit.tasks.timeseries.base import TimeSeriesFamily, series_data
@@ -76,7 +77,9 @@ from convkit.tasks.timeseries.scoring import (
     choose_threshold,
     errors_to_scores,
     forecast_errors,
+    novelty_distances,
     series_errors,
+    series_novelty,
     split_metrics,
     step_errors,
 )
@@ -133,6 +136,8 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
         embedded sensor series); with ``path`` and ``spec`` (``evaluate --data``) the test
         chunks of ``path`` for the trained model. ``Data.monitor`` is ``pr_auc`` when the
         validation parts hold labelled anomalies, else the validation ``loss`` (min)."""
+        if cfg.task.novelty and cfg.task.objective != "forecast":
+            raise ConfigError("task.novelty compares the forecaster's features; it needs task.objective=forecast")
         series, where = _load(cfg, path)
         channels = check_channels(series, spec.info["channels"] if spec is not None else None, where)
         shape = geometry(cfg, len(channels))
@@ -199,13 +204,19 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
         return torch.stack(losses).mean()
 
     def evaluation_step(self, model: nn.Module, batch: dict) -> dict[str, Tensor]:
-        """The kept steps of each chunk, flattened: ``err``/``sq`` ``[S, C]`` (absolute and
-        squared error), ``series`` and ``step`` ``[S]``."""
+        """The kept steps of each chunk, flattened: ``err`` ``[S, C]`` (absolute error; with
+        ``task.novelty`` ``[S, C + 1]``, the novelty last), ``sq`` ``[S, C]`` (squared
+        error), ``series`` and ``step`` ``[S]``."""
         x = batch["x"]
         abs_err, sq_err = step_errors(model, x)
         pos = torch.arange(x.shape[-1], device=x.device)[None, :]
+        err = abs_err.transpose(1, 2)
+        if "ref" in batch:
+            novelty = novelty_distances(model, x, batch["ref"], batch["ref_len"])
+            early = (batch["in_start"][:, None] + pos) < model.receptive_field - 1  # no full receptive field
+            err = torch.cat([err, novelty.masked_fill(early, float("nan"))[..., None]], dim=2)
         keep = (pos >= batch["keep_from"][:, None]) & (pos < (batch["keep_from"] + batch["keep_len"])[:, None])
-        return {"err": abs_err.transpose(1, 2)[keep], "sq": sq_err.transpose(1, 2)[keep],
+        return {"err": err[keep], "sq": sq_err.transpose(1, 2)[keep],
                 "series": batch["series"][:, None].expand_as(keep)[keep],
                 "step": (batch["in_start"][:, None] + pos)[keep]}
 
@@ -248,8 +259,9 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
             mean, std = ((np.asarray(norm["mean"]), np.asarray(norm["std"])) if norm
                          else normaliser(loaded.values[: max(loaded.train_end, 2)]))
             split, fraction, _ = series_protocol(cfg, loaded)
-            val = None if norm else split_parts(loaded.length, loaded.train_end, split, fraction, str(p)).val
-            items.append({"path": str(p), "series": loaded, "x": normalise(loaded.values, mean, std), "val": val})
+            parts = split_parts(loaded.length, loaded.train_end, split, fraction, str(p))
+            items.append({"path": str(p), "series": loaded, "x": normalise(loaded.values, mean, std),
+                          "val": None if norm else parts.val, "fit": parts.fit})
         return items
 
     def predict(self, trained: Trained, inputs: list[dict]) -> list[dict]:
@@ -268,6 +280,9 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
             series: SeriesData = item["series"]
             errors = series_errors(trained.model, item["x"], info["halo_left"], info["halo_right"],
                                    cfg.task.score_chunk, cfg.train.batch_size, info["align"], info.get("warmup", 0))
+            if scoring["novelty"]:  # the novelty column, against this series' own training part
+                novelty = series_novelty(trained.model, item["x"], item["fit"], cfg.task.score_chunk)
+                errors = np.concatenate([errors, novelty[:, None]], axis=1)
             if item["val"] is None:  # the run's own source: the calibration saved with these weights
                 if not trained.task_state or not trained.task_state.get("calibration"):
                     raise CheckpointError("the checkpoint holds no calibration (task_state) for its series; "
@@ -278,9 +293,9 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
                 labels = None if series.labels is None else series.labels[lo:hi]
                 smooth = smoothing_window(scoring["smooth"], series.values[: series.train_end])
                 cal, _ = calibrate(errors[lo:hi], labels, scoring["combine"], smooth,
-                                   scoring["threshold"], scoring["quantile"])
+                                   scoring["threshold"], scoring["quantile"], scoring["novelty"])
             scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"],
-                                      cal.smooth or scoring["smooth"])
+                                      cal.smooth or scoring["smooth"], cal.novelty)
             flagged = (scores >= cal.threshold).astype(np.int64)
             csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
             write_scores_csv(csv_path, scores, flagged, series)
@@ -418,14 +433,16 @@ class SpanScores:
                            self.calibration, float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"))
 
 
-def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray, scoring: dict) -> SpanScores:
+def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray, scoring: dict,
+                novelty: bool = False) -> SpanScores:
     """Calibrate ``errors [L, C]`` of the steps ``[start, start + L)`` of ``s`` on its
-    validation part and score them (``sq [L, C]``: the squared errors)."""
+    validation part and score them (``sq [L, C]``: the squared errors; ``novelty``: the
+    last column of ``errors`` is the novelty)."""
     lo, hi = s.parts.val
     labels = None if s.labels is None else s.labels[lo:hi]
     cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring["combine"], s.smooth,
-                       scoring["threshold"], scoring["quantile"])
-    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], s.smooth)
+                       scoring["threshold"], scoring["quantile"], novelty)
+    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], s.smooth, novelty)
     return SpanScores(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
 
 
@@ -441,9 +458,9 @@ def score_spans(collected: dict[str, Tensor], dataset: ScoreChunks) -> list[Span
         start, end = dataset.span(i)
         rows = order[bounds[i]:bounds[i + 1]]
         e = np.full((end - start, err.shape[1]), np.nan)
-        q = np.full((end - start, err.shape[1]), np.nan)
+        q = np.full((end - start, sq.shape[1]), np.nan)
         e[step[rows] - start], q[step[rows] - start] = err[rows], sq[rows]
-        spans.append(span_scores(s, start, e, q, dataset.scoring))
+        spans.append(span_scores(s, start, e, q, dataset.scoring, bool(dataset.scoring.get("novelty"))))
     return spans
 
 
@@ -524,8 +541,8 @@ def discord_length(cfg: TimeSeriesRunConfig, s: PreparedSeries) -> int:
 def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
     """Rolling z-score, IsolationForest and matrix-profile discords
     (:func:`~convkit.tasks.timeseries.anomaly.discord_scores`, subsequences of
-    :func:`discord_length`) scored (smoothed like the model's score), thresholded on the
-    validation part and measured like the model on each series' test part (no ``loss``:
+    :func:`discord_length`) scored (smoothed like the model's score, robust-z-scored on the
+    validation part like the model's errors), thresholded on the validation part and measured like the model on each series' test part (no ``loss``:
     they forecast nothing)."""
     t = cfg.task
     scorers = {"rolling_zscore": lambda v, s: rolling_zscore_scores(v, t.zscore_window),
@@ -538,6 +555,8 @@ def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
         for s in data.test.series:
             scores = moving_average(scorer(s.values.T.numpy(), s), s.smooth)  # as the model's
             val, test = slice(*s.parts.val), slice(*s.parts.test)
+            centre, scale = robust_centre_scale(scores[val])  # robust z on the validation part, as the model's
+            scores = (scores - centre[0]) / scale[0]
             labels = s.labels
             threshold, rule = choose_threshold(scores[val], None if labels is None else labels[val],
                                                t.threshold, t.quantile)

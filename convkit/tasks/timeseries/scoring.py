@@ -13,6 +13,15 @@ NaN set to 0, channels combined (mean or max), then optionally smoothed by a cau
 moving average. The threshold comes from the validation scores: best F1 when the
 validation part holds labelled anomalies, else a quantile.
 
+Novelty (``task.novelty``, a forecaster only): a further error column, each step's
+distance from the forecaster's per-step features (the TCN backbone's output, which sums up
+the receptive field ending there) to the nearest features of the series' training part,
+a memory bank as in nearest-neighbour detection on learned features (Bergman, Cohen &
+Hoshen 2020; PatchCore, Roth et al. 2022). Forecast errors see what the next step should
+have been; the novelty sees a stretch unlike any in training (a missing beat, a stuck
+sensor, a changed cycle) even where each step is predictable. It is robust-z-scored on the
+validation part like the errors and added to the combined error score.
+
 A whole series is scored in chunks of thousands of steps, batched into one convolution
 call (:func:`series_errors`), never window by window; :class:`StreamingDetector` gives
 the same scores one step or chunk at a time with the model's cached state.
@@ -39,7 +48,7 @@ from convkit.tasks.timeseries.anomaly import (
     robust_centre_scale,
     ucr_hit,
 )
-from convkit.tasks.timeseries.nab import normalised_score, null_and_perfect, score_file
+from convkit.tasks.timeseries.nab import PROFILES, normalised_score, null_and_perfect, row_weights, score_file
 from convkit.tasks.timeseries.series import plan_chunks
 
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "best_f1", "quantile")
@@ -108,6 +117,58 @@ def series_errors(model: nn.Module, values: Tensor, halo_left: int, halo_right: 
     return out
 
 
+NOVELTY_BANK = 2048
+"""At most this many feature vectors (evenly spaced over the training part) form a series' memory bank."""
+
+NOVELTY_REF_STEPS = 16384
+"""The memory bank comes from the last this many steps of the training part (a long one is cut)."""
+
+
+def feature_bank(model: TCNForecaster, ref: Tensor, length: int, size: int = NOVELTY_BANK) -> Tensor:
+    """The memory bank ``[M, F]`` of one series: the forecaster's per-step features of its
+    reference steps ``ref [C, R]`` (the first ``length`` are real, the rest padding) from
+    the first step with a full receptive field, at most ``size`` evenly spaced."""
+    first = model.receptive_field - 1
+    features = model.backbone.forward_sequence(ref[None, :, :length])[0, :, first:].T  # [R', F]
+    if len(features) == 0:
+        features = model.backbone.forward_sequence(ref[None, :, :length])[0].T
+    every = max(1, -(-len(features) // size))
+    return features[::every]
+
+
+def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Tensor) -> Tensor:
+    """``[N, L]``: each step's Euclidean distance from the forecaster's features of ``x [N,
+    C, L]`` to the nearest of its own series' memory bank (:func:`feature_bank` of ``ref [N,
+    C, R]`` with ``ref_len [N]`` real steps)."""
+    features = model.backbone.forward_sequence(x).transpose(1, 2)  # [N, L, F]
+    out = []
+    for i in range(x.shape[0]):
+        bank = feature_bank(model, ref[i], int(ref_len[i]))
+        out.append(torch.cdist(features[i], bank).min(dim=1).values)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], chunk: int = 8192) -> np.ndarray:
+    """The novelty of every step of ``values [C, T]`` against the memory bank of its steps
+    ``[ref[0], ref[1])`` (the training part), float64 ``[T]``; NaN for the first receptive
+    field - 1 steps. One pass of chunks of ``chunk`` steps, each read with a receptive
+    field of context, so it equals a pass over the whole series."""
+    model.eval()
+    device = next(model.parameters()).device
+    lo = max(ref[0], ref[1] - NOVELTY_REF_STEPS)
+    bank = feature_bank(model, values[:, lo:ref[1]].to(device), ref[1] - lo)
+    halo = model.receptive_field - 1
+    out = np.empty(values.shape[1])
+    for start in range(0, values.shape[1], chunk):
+        end = min(start + chunk, values.shape[1])
+        part = values[:, max(start - halo, 0):end].to(device)
+        features = model.backbone.forward_sequence(part[None])[0].T[start - max(start - halo, 0):]
+        out[start:end] = torch.cdist(features, bank).min(dim=1).values.cpu().double().numpy()
+    out[:halo] = np.nan
+    return out
+
+
 # ----------------------------------------------------------------------------- scores and thresholds
 
 
@@ -116,33 +177,38 @@ class Calibration:
     """What turns errors into flagged steps: per-channel ``centre`` and ``scale`` ``[C]``
     of the validation errors, the ``threshold`` on the combined score, the ``rule`` that
     chose it and the ``smooth`` window of the score (0 in checkpoints from before it was
-    stored: the config's ``task.smooth`` then)."""
+    stored: the config's ``task.smooth`` then); ``novelty``: the last column of the errors
+    is the novelty (:func:`errors_to_scores`)."""
 
     centre: np.ndarray
     scale: np.ndarray
     threshold: float
     rule: str
     smooth: int = 0
+    novelty: bool = False
 
     def to_dict(self) -> dict:
         """Plain values (for checkpoints)."""
         return {"centre": [float(v) for v in self.centre], "scale": [float(v) for v in self.scale],
-                "threshold": float(self.threshold), "rule": self.rule, "smooth": int(self.smooth)}
+                "threshold": float(self.threshold), "rule": self.rule, "smooth": int(self.smooth),
+                "novelty": bool(self.novelty)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
         """Inverse of ``to_dict``."""
         return cls(np.asarray(d["centre"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
-                   float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)))
+                   float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)), bool(d.get("novelty", False)))
 
 
 def errors_to_scores(errors: np.ndarray, centre: np.ndarray, scale: np.ndarray, combine: str = "mean",
-                     smooth: int = 1) -> np.ndarray:
+                     smooth: int = 1, novelty: bool = False) -> np.ndarray:
     """Scores ``[T]`` from errors ``[T, C]``: robust z per channel (NaN -> 0), channels
-    combined, causal moving average over ``smooth`` steps."""
+    combined, causal moving average over ``smooth`` steps. ``novelty``: the last column is
+    the novelty, whose z is added to the combination of the others."""
     z = (np.asarray(errors, dtype=np.float64) - centre) / scale
     z = np.nan_to_num(z, nan=0.0)
-    return moving_average(combine_channels(z, combine), smooth)
+    combined = combine_channels(z[:, :-1], combine) + z[:, -1] if novelty else combine_channels(z, combine)
+    return moving_average(combined, smooth)
 
 
 def choose_threshold(scores: np.ndarray, labels: np.ndarray | None, rule: str, quantile: float) -> tuple[float, str]:
@@ -160,17 +226,18 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray | None, rule: str, q
 
 
 def calibrate(val_errors: np.ndarray, val_labels: np.ndarray | None, combine: str, smooth: int, rule: str,
-              quantile: float) -> tuple[Calibration, np.ndarray]:
-    """Calibration from the validation part's errors ``[T, C]`` (and labels ``[T]``).
+              quantile: float, novelty: bool = False) -> tuple[Calibration, np.ndarray]:
+    """Calibration from the validation part's errors ``[T, C]`` (and labels ``[T]``;
+    ``novelty``: the last column is the novelty).
 
     Returns:
         ``(calibration, validation scores [T])``.
     """
     finite = val_errors[np.isfinite(val_errors).all(axis=1)]
     centre, scale = robust_centre_scale(finite if len(finite) else np.zeros((1, val_errors.shape[1])))
-    scores = errors_to_scores(val_errors, centre, scale, combine, smooth)
+    scores = errors_to_scores(val_errors, centre, scale, combine, smooth, novelty)
     threshold, used = choose_threshold(scores, val_labels, rule, quantile)
-    return Calibration(centre, scale, threshold, used, int(smooth)), scores
+    return Calibration(centre, scale, threshold, used, int(smooth), novelty), scores
 
 
 @dataclass
@@ -258,7 +325,60 @@ def nab_split_scores(results: list[SplitScores]) -> dict:
             n, p = null_and_perfect(windows, len(flags), profile, probation=0)
             null, perfect = null + n, perfect + p
         out[metric] = normalised_score(raw, null, perfect)
+    out.update(nab_optimised_scores(labelled))
     return out
+
+
+NAB_SWEEP = 1.0 - np.logspace(-5, -0.7, 60)
+"""The quantiles of the pooled scores :func:`nab_optimised_scores` tries as thresholds."""
+
+
+def nab_optimised_scores(labelled: list[SplitScores]) -> dict:
+    """NAB's protocol for its scoreboard: one threshold per detector and profile, the one
+    that maximises the normalised score over the whole corpus (here the split's labelled
+    series), each flagged row a detection. The scores must be comparable across series:
+    the model's and every baseline's are robust z-scores calibrated on each series' own
+    validation part. The thresholds tried are quantiles :data:`NAB_SWEEP` of the pooled
+    scores (and one above them all: the null detector, 0). It selects on the test labels,
+    as NAB does for every detector alike, so it compares detectors; ``nab`` (the
+    validation threshold) is what a deployed detector gets. Returns ``nab_opt``,
+    ``nab_opt_low_fp``, ``nab_opt_low_fn`` and ``nab_opt_threshold`` (standard profile)."""
+    pooled = np.concatenate([r.scores for r in labelled])
+    candidates = np.unique(np.concatenate([np.quantile(pooled, NAB_SWEEP), [pooled.max() + 1.0]]))
+    out = {}
+    for metric, profile in NAB_METRICS.items():
+        raw = np.zeros(len(candidates))
+        null = perfect = 0.0
+        for r in labelled:
+            windows = [(int(a), int(b) - 1) for a, b in label_segments(r.labels)]
+            raw += _nab_raw_by_threshold(r.scores, windows, profile, candidates)
+            n, p = null_and_perfect(windows, len(r.scores), profile, probation=0)
+            null, perfect = null + n, perfect + p
+        best = int(np.argmax(raw))
+        name = metric.replace("nab", "nab_opt", 1)
+        out[name] = normalised_score(float(raw[best]), null, perfect)
+        if profile == "standard":
+            out["nab_opt_threshold"] = float(candidates[best])
+    return out
+
+
+def _nab_raw_by_threshold(scores: np.ndarray, windows: list[tuple[int, int]], profile: str,
+                          thresholds: np.ndarray) -> np.ndarray:
+    """NAB's raw score of one file (no probation) for each of ``thresholds [K]`` at once:
+    each window earns the weight of its earliest row at or above the threshold (else
+    ``-fn``), every such row outside the windows its false-positive weight."""
+    weight, inside = row_weights(len(scores), windows, profile)
+    total = np.zeros(len(thresholds))
+    for k, (first, last) in enumerate(windows):
+        peak = np.maximum.accumulate(scores[first:last + 1])  # the earliest row reaching t: first peak >= t
+        hit = np.searchsorted(peak, thresholds, side="left")  # peak is non-decreasing
+        found = hit < len(peak)
+        total += np.where(found, weight[first:last + 1][np.minimum(hit, len(peak) - 1)], -PROFILES[profile]["fn"])
+    outside = inside < 0
+    order = np.argsort(-scores[outside], kind="stable")
+    sorted_scores, cumulative = scores[outside][order], np.concatenate([[0.0], np.cumsum(weight[outside][order])])
+    count = np.searchsorted(-sorted_scores, -thresholds, side="right")  # rows with score >= t
+    return total + cumulative[count]
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -282,6 +402,9 @@ class StreamingDetector:
 
     def __init__(self, model: TCNForecaster, mean: np.ndarray, std: np.ndarray, calibration: Calibration,
                  combine: str = "mean", smooth: int = 1) -> None:
+        if calibration.novelty:
+            raise ConfigError("streaming scores forecast errors only; this calibration adds the novelty "
+                              "(task.novelty=true): score with detect, or train with task.novelty=false")
         self.stream = TCNStream(model)
         self.horizon = model.horizon
         self.warmup = model.receptive_field + model.horizon - 1

@@ -236,14 +236,17 @@ class ScoreChunks(Dataset):
     reference that normalises the errors and sets the threshold, so the test split scores
     it too (with the same weights as the test part). Item ``i`` is a dict: ``x`` ``[C, L]``
     (zero-padded on the right to the longest chunk), ``series``, ``in_start``,
-    ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``.
+    ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``; with
+    ``scoring["novelty"]`` also ``ref`` ``[C, R]``, the series' reference steps (the end of
+    its fit part, at most ``ref_steps``, zero-padded to the longest) and ``ref_len``.
 
     ``scoring`` holds the settings that turn the errors into scores and flags (``combine``,
-    ``smooth``, ``threshold``, ``quantile``); the dataset is never written after it is built.
+    ``smooth``, ``threshold``, ``quantile``, ``novelty``); the dataset is never written
+    after it is built.
     """
 
     def __init__(self, series: list[PreparedSeries], split: str, chunk: int, halo_left: int, halo_right: int,
-                 align: int, scoring: dict) -> None:
+                 align: int, scoring: dict, ref_steps: int = 16384) -> None:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test'; got {split!r}")
         self.series, self.split, self.scoring = series, split, dict(scoring)
@@ -253,6 +256,9 @@ class ScoreChunks(Dataset):
             self.chunks += [(i, c) for c in plan_chunks(start, end, s.values.shape[1], chunk,
                                                         halo_left, halo_right, align)]
         self.width = max(c.in_end - c.in_start for _, c in self.chunks)
+        self.refs = ([(max(s.parts.fit[0], s.parts.fit[1] - ref_steps), s.parts.fit[1]) for s in series]
+                     if self.scoring.get("novelty") else None)
+        self.ref_width = max(b - a for a, b in self.refs) if self.refs else 0
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -266,6 +272,12 @@ class ScoreChunks(Dataset):
         series, c = self.chunks[i]
         x = self.series[series].values[:, c.in_start:c.in_end]
         x = torch.nn.functional.pad(x, (0, self.width - x.shape[1]))
-        return {"x": x, "series": torch.tensor(series), "in_start": torch.tensor(c.in_start),
+        item = {"x": x, "series": torch.tensor(series), "in_start": torch.tensor(c.in_start),
                 "keep_from": torch.tensor(c.keep_start - c.in_start),
                 "keep_len": torch.tensor(c.keep_end - c.keep_start)}
+        if self.refs is not None:
+            lo, hi = self.refs[series]
+            ref = self.series[series].values[:, lo:hi]
+            item["ref"] = torch.nn.functional.pad(ref, (0, self.ref_width - ref.shape[1]))
+            item["ref_len"] = torch.tensor(hi - lo)
+        return item
