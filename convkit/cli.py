@@ -204,15 +204,65 @@ device instead of running it (a meta forward imports ``torch._dynamo`` for its p
 decompositions, about 1.5 s)."""
 
 
+def _meta_eye(original: Callable) -> Callable:
+    """``torch.eye`` giving, on the meta device, an empty ``[n, m]`` meta tensor."""
+
+    def eye(n: int, m: int | None = None, *args, **kwargs) -> torch.Tensor:
+        device = kwargs.get("device")
+        on_meta = torch.device(device).type == "meta" if device is not None else \
+            torch.get_default_device().type == "meta"
+        if args or kwargs.get("out") is not None or not on_meta:
+            return original(n, m, *args, **kwargs) if m is not None else original(n, *args, **kwargs)
+        return torch.empty(n, n if m is None else m, dtype=kwargs.get("dtype"), device=device,
+                           requires_grad=kwargs.get("requires_grad", False))
+
+    return eye
+
+
+def _meta_norm_except_dim(original: Callable) -> Callable:
+    """``torch.norm_except_dim`` (weight norm) giving, for a meta ``v``, an empty meta
+    tensor of its result's shape (``v``'s size along ``dim``, 1 elsewhere)."""
+
+    def norm_except_dim(v: torch.Tensor, pow: float = 2, dim: int = 0) -> torch.Tensor:
+        if not v.is_meta:
+            return original(v, pow, dim)
+        shape = () if dim == -1 else tuple(n if i == dim % v.dim() else 1 for i, n in enumerate(v.shape))
+        return torch.empty(shape, dtype=v.dtype, device=v.device)
+
+    return norm_except_dim
+
+
+def _meta_weight_norm(original: Callable) -> Callable:
+    """``torch._weight_norm`` giving, for a meta ``v``, an empty meta tensor of its shape."""
+
+    def weight_norm(v: torch.Tensor, g: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        return torch.empty(v.shape, dtype=v.dtype, device=v.device) if v.is_meta else original(v, g, dim)
+
+    return weight_norm
+
+
+_META_SHORTCUTS: dict[str, Callable[[Callable], Callable]] = {
+    "eye": _meta_eye, "norm_except_dim": _meta_norm_except_dim, "_weight_norm": _meta_weight_norm,
+}
+"""torch functions model constructors call whose meta kernels are Python references that
+import ``torch._dynamo`` (seconds): ``torch.eye`` (PointNet's T-net, the character CNN's
+one-hot table) and weight normalisation (the TCN). On meta tensors they return an empty
+meta tensor of the result's shape (meta tensors hold no values); otherwise they are torch's."""
+
+
 @contextlib.contextmanager
-def _no_random_init_on_meta() -> Iterator[None]:
-    """Random normal initialisers return meta tensors untouched (they hold no values, and
-    torch's meta ``normal_`` imports ``torch._dynamo``: seconds for nothing); other
-    tensors are initialised as usual."""
+def _cheap_meta_build() -> Iterator[None]:
+    """Model builds on the meta device without work for values meta tensors do not hold:
+    random initialisers return meta tensors untouched (torch's meta ``normal_`` imports
+    ``torch._dynamo``, its meta ``uniform_`` is a Python decomposition: a third of a
+    second over the 2D zoo) and the :data:`_META_SHORTCUTS` give empty meta tensors; on
+    other devices all behave as usual."""
     from torch.nn import init
 
-    names = ("normal_", "kaiming_normal_", "xavier_normal_", "trunc_normal_")
+    names = ("normal_", "kaiming_normal_", "xavier_normal_", "trunc_normal_", "uniform_", "kaiming_uniform_",
+             "xavier_uniform_")
     saved = {name: getattr(init, name) for name in names}
+    saved_torch = {name: getattr(torch, name) for name in _META_SHORTCUTS}
 
     def skip_meta(original: Callable) -> Callable:
         return lambda tensor, *args, **kwargs: tensor if tensor.is_meta else original(tensor, *args, **kwargs)
@@ -220,17 +270,46 @@ def _no_random_init_on_meta() -> Iterator[None]:
     try:
         for name, original in saved.items():
             setattr(init, name, skip_meta(original))
+        for name, original in saved_torch.items():
+            setattr(torch, name, _META_SHORTCUTS[name](original))
         yield
     finally:
         for name, original in saved.items():
             setattr(init, name, original)
+        for name, original in saved_torch.items():
+            setattr(torch, name, original)
+
+
+def _takes(task: Task, cfg: config_io.RunConfig, data: Data, device: str, run: bool) -> bool:
+    """Whether the model of ``cfg`` built on ``device`` ("meta" or "cpu") takes one example
+    ``[2, *input_shape]``: by its declared ``check_input`` (``run=False``, grids and points)
+    or a forward pass. False when it has no declaration and a meta forward was not asked."""
+    with contextlib.nullcontext() if device == "cpu" else torch.device("meta"), _cheap_meta_build(), \
+            torch.no_grad():
+        model = task.build_model(cfg, data)
+        if data.input_shape is None:
+            return True
+        example = (torch.ones if device == "cpu" else torch.empty)(2, *data.input_shape,
+                                                                   dtype=getattr(torch, data.input_dtype))
+        check = getattr(model, "check_input", None)
+        if device == "meta" and not run:
+            if check is None or data.input_kind not in DECLARED_INPUT_KINDS:
+                return False
+            check(example)
+        else:
+            model.eval()(example)
+    return True
 
 
 def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data, run: bool = False) -> list[str]:
     """Zoo models of the data's input kind (and, for grids, its ``spatial_dims``) that the
-    task builds and that take its input shape, checked on the meta device (no memory, no
-    compute): for grids and points the model's declared ``check_input`` on one example
-    ``[2, *input_shape]``, for the other kinds (and with ``run=True``) a forward pass."""
+    task builds and that take its input shape, checked on one example ``[2, *input_shape]``:
+    built on the meta device (no memory, no compute) and checked by the model's declared
+    ``check_input`` (grids and points); a model without one (e.g. the TCN forecaster) and
+    token models are built and run on the CPU (small models; a meta forward meets Python
+    meta kernels, ``x + y`` in a residual block, ``tokens != 0``, that import
+    ``torch._dynamo``: seconds). ``run=True``: a meta forward pass for every model. A graph
+    (no ``input_shape``) fits when the task builds it, on the meta device."""
     from convkit.models import list_models
 
     grid = data.input_kind == "grid"
@@ -238,16 +317,10 @@ def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data, run: bool 
     for name in list_models(input_kind=data.input_kind, spatial_dims=data.spatial_dims if grid else None):
         trial = dataclasses.replace(cfg, model=config_io.ModelConfig(name=name))
         try:
-            with torch.device("meta"), warnings.catch_warnings(), _no_random_init_on_meta():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a trial build's warnings are not the user's business
-                model = task.build_model(trial, data)
-                if data.input_shape is not None:
-                    example = torch.empty(2, *data.input_shape, dtype=getattr(torch, data.input_dtype))
-                    check = getattr(model, "check_input", None)
-                    if check is not None and data.input_kind in DECLARED_INPUT_KINDS and not run:
-                        check(example)
-                    else:
-                        model.eval()(example)
+                if not _takes(task, trial, data, "meta", run) and not _takes(task, trial, data, "cpu", run):
+                    continue
         except Exception:  # noqa: BLE001 - any failure means "does not fit"
             continue
         fits.append(name)

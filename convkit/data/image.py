@@ -74,6 +74,11 @@ _FORMAT_HELP = "<class>/<image> subfolders, MNIST IDX files or CIFAR-10 binary b
 # --------------------------------------------------------------------------- public API
 
 
+DIGITS_LABEL_NAMES: tuple[str, ...] = tuple(str(i) for i in range(10))
+"""The bundled digits' classes (one channel, 8x8 before resizing): what
+``load_digits_dataset`` returns, known without loading it (``info``)."""
+
+
 def load_digits_dataset(image_size: int = 32, seed: int = 0) -> Splits:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, offline).
 
@@ -90,7 +95,7 @@ def load_digits_dataset(image_size: int = 32, seed: int = 0) -> Splits:
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
     images = resize_images(images, image_size)
     labels = digits.target.astype(np.int64)
-    names = [str(i) for i in range(10)]
+    names = list(DIGITS_LABEL_NAMES)
     parts = _split_all(images, labels, seed)
     return _make_splits(parts, names, "sklearn digits")
 

@@ -642,6 +642,17 @@ def make_sentiment_corpus(n: int, seed: int = 0) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def generated_vocab_bound(tokenizer: str = "kim") -> int:
+    """An upper bound on the vocabulary size (``<pad>``, ``<unk>`` included) of
+    :func:`load_generated_dataset` with ``tokenizer``, for any ``n`` and seed: every token
+    its lexicon and templates can make (words, with the template's punctuation attached for
+    the whitespace tokenizer), computed without generating sentences."""
+    phrases = {p for group in (_POSITIVE, _NEGATIVE, _SUBJECTS, _VERBS, _NEGATED, _INTENSIFIERS, _PREFIXES,
+                               _SUFFIXES, tuple(c for c, _ in _CONTRASTS)) for p in group}
+    tokens = {t for p in phrases for mark in ("", ",", ".", "!") for t in tokenize(p + mark, tokenizer)}
+    return 2 + len(tokens)
+
+
 def load_generated_dataset(n: int = 6000, seed: int = 0, tokenizer: str = "kim", min_freq: int = 1,
                            max_length: int = 100) -> Splits:
     """The embedded default: :func:`make_sentiment_corpus` in a seeded stratified 80/10/10

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.image import (
+    DIGITS_LABEL_NAMES,
     convert_channels,
     load_digits_dataset,
     load_image_dataset,
@@ -26,7 +27,6 @@ from convkit.data.skipped import SKIPPED_FILE
 from convkit.data.splits import Splits
 from convkit.errors import ConfigError
 from convkit.tasks.image.augment import augment_batch
-from convkit.tasks.image.baselines import pixel_features
 from convkit.tasks.sizes import require_min_size
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data
@@ -128,6 +128,16 @@ class ImageTask(ClassificationTask):
                              "set data.image_size")
         return data
 
+    def input_spec(self, cfg: ImageRunConfig) -> Data:
+        """The digits' input ``[1 (or data.channels), S, S]`` with ``S = data.image_size``
+        (32 when none) and classes 0-9, without loading them; a dataset folder is read."""
+        dc = cfg.data
+        if dc.path:
+            return super().input_spec(cfg)
+        size, channels = dc.image_size or 32, dc.channels or 1
+        return Data(None, None, None, label_names=list(DIGITS_LABEL_NAMES), spatial_dims=2, in_channels=channels,
+                    input_shape=(channels, size, size), info={"source": "sklearn digits"})
+
     @staticmethod
     def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict) -> Data:
         c, h, w = (train or test).tensors[0].shape[1:]
@@ -142,6 +152,8 @@ class ImageTask(ClassificationTask):
 
     def baseline_features(self, cfg: ImageRunConfig, data: Data) -> BaselineFeatures:
         """Raw pixels for logistic regression and the parameter-matched MLP."""
+        from convkit.tasks.image.baselines import pixel_features  # scikit-learn: not at start-up
+
         return pixel_features(data.train, data.test, len(data.label_names), cfg.task.baseline_max_train,
                               cfg.train.seed)
 

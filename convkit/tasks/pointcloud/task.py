@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.pointcloud import (
     POSES,
+    SOLID_CLASSES,
     PointCloudDataset,
     load_point_files,
     load_pointcloud_dataset,
@@ -157,12 +158,24 @@ class PointCloudTask(ClassificationTask):
         return self._data(splits.train, splits.val, splits.test, splits.label_names,
                           {"source": splits.extras.get("source", dc.path)})
 
+    def input_spec(self, cfg: PointCloudRunConfig) -> Data:
+        """The generated solids' clouds ``[N, 3, data.num_points]`` and classes, without
+        generating them; a dataset (``data.path``) is read."""
+        dc = cfg.data
+        if dc.path or dc.channels != 3:  # build_data reads it, or names the bad channels
+            return super().input_spec(cfg)
+        return self._spec(None, None, None, list(SOLID_CLASSES), {"source": "generated solids"}, 3, dc.num_points)
+
     @staticmethod
     def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict) -> Data:
         ref: PointCloudDataset = train if train is not None else test
+        return PointCloudTask._spec(train, val, test, label_names, info, ref.channels, ref.num_points)
+
+    @staticmethod
+    def _spec(train: Any, val: Any, test: Any, label_names: list[str], info: dict, channels: int,
+              num_points: int) -> Data:
         return Data(train, val, test, label_names=list(label_names), input_kind="points", spatial_dims=1,
-                    in_channels=ref.channels, input_shape=(ref.channels, ref.num_points),
-                    dynamic_axes={2: "points"}, info=info)
+                    in_channels=channels, input_shape=(channels, num_points), dynamic_axes={2: "points"}, info=info)
 
     def build_model(self, cfg: PointCloudRunConfig, data: Data) -> nn.Module:
         """A zoo model that takes point sets (``input_kind="points"``)."""

@@ -27,19 +27,17 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
 from torch import Tensor, nn
 
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.text import (
+    GENERATED_LABELS,
     PAD_ID,
     TOKENIZERS,
     UNK_ID,
     Vocabulary,
     encode_texts,
+    generated_vocab_bound,
     load_generated_dataset,
     load_text_dataset,
     load_text_eval_set,
@@ -180,6 +178,17 @@ class TextTask(ClassificationTask):
         return self._data(splits.train, splits.val, splits.test, list(splits.label_names), info,
                           self._vectors(cfg, vocab))
 
+    def input_spec(self, cfg: TextRunConfig) -> Data:
+        """Tokens ``[N, L]`` of the generated corpus without generating it: its labels, and
+        ``info["vocab_size"]`` the bound on its vocabulary (``generated_vocab_bound``) in
+        place of the vocabulary itself; a dataset (``data.path``) is read."""
+        if cfg.data.path:
+            return super().input_spec(cfg)
+        tokenizer = self.tokenizer(cfg)
+        info = {"source": "generated sentiment corpus", "vocab_size": generated_vocab_bound(tokenizer),
+                "tokenizer": tokenizer, "max_length": self.max_length(cfg)}
+        return self._data(None, None, None, list(GENERATED_LABELS), info)
+
     @staticmethod
     def tokenizer(cfg: TextRunConfig) -> str:
         """The tokenizer of this config (``auto``: ``char`` for character models, else ``kim``)."""
@@ -218,10 +227,13 @@ class TextTask(ClassificationTask):
         return matrix
 
     def build_model(self, cfg: TextRunConfig, data: Data) -> nn.Module:
-        """The zoo model over the stored vocabulary; pretrained vectors copied into its
-        embeddings when the data brings them (training only)."""
+        """The zoo model over the stored vocabulary (or ``info["vocab_size"]``: an
+        ``input_spec`` without one); pretrained vectors copied into its embeddings when the
+        data brings them (training only)."""
+        info = data.info
+        vocab_size = len(info["vocab"]) if "vocab" in info else int(info["vocab_size"])
         model = create_model(cfg.model.name or self.default_model, num_classes=len(data.label_names),
-                             vocab_size=len(data.info["vocab"]), **cfg.model.options)
+                             vocab_size=vocab_size, **cfg.model.options)
         vectors = getattr(data, "vectors", None)
         if vectors is not None:
             model.load_vectors(vectors)
@@ -250,6 +262,11 @@ class TextTask(ClassificationTask):
 
         Not the shared ``baseline_features`` path: TF-IDF is sparse (10^4-10^5 columns),
         which the shared baselines would densify."""
+        from sklearn.exceptions import ConvergenceWarning  # scikit-learn: not at start-up
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
+
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         x = vectorizer.fit_transform(data.train.texts)
         xv, xt = vectorizer.transform(data.val.texts), vectorizer.transform(data.test.texts)

@@ -57,6 +57,27 @@ class TimeSeriesFamily:
         ".tsv), or one file of such a pair (the official split), or one .ts/.tsv file alone (stratified "
         "80/10/10); multivariate and unequal-length series (zero-padded, never truncated).")
 
+    def input_spec(self, cfg: TimeSeriesRunConfig) -> Data:
+        """The input of either mode from the config, without generating the embedded data:
+        anomaly mode, windows ``[N, data.channels, task.window]`` of the sensor series;
+        classify mode, the embedded waveforms ``[N, 1, L]`` (``make_shape_series``' length)
+        and their classes. A ``data.path`` is read (``build_data``)."""
+        if cfg.data.path:
+            data = self.build_data(cfg)
+            data.train = data.val = data.test = None
+            return data
+        if cfg.task.mode == "classify":
+            import inspect
+
+            from convkit.tasks.timeseries.classify import SHAPES, make_shape_series
+
+            length = inspect.signature(make_shape_series).parameters["length"].default
+            return series_data(None, None, None, channels=1, length=length, label_names=list(SHAPES),
+                               info={"mode": "classify", "source": "embedded shapes", "name": "shapes"})
+        return series_data(None, None, None, channels=cfg.data.channels, length=cfg.task.window,
+                           info={"mode": "anomaly", "objective": cfg.task.objective,
+                                 "source": "embedded sensor series"})
+
     def for_config(self, cfg: TimeSeriesRunConfig) -> "Task":
         """The detection or the classification task, by ``cfg.task.mode`` (``auto``
         settled from ``data.path`` first, in place, with a log line: see
