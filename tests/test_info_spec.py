@@ -8,15 +8,23 @@ import importlib
 
 import pytest
 
+import subprocess
+import sys
+
+import torch
+
 from convkit import cli
 from convkit.bench.suite import task_config
+from convkit.config import resolve_config
 
 TASKS = ("image", "text", "timeseries", "audio", "video", "pointcloud", "graph")
 
 
-def _smoke(name: str):
+def _smoke(name: str, *sets: str):
     task = importlib.import_module(f"convkit.tasks.{name}.task").TASK
     cfg, _ = task_config(task, "smoke", "cpu")
+    if sets:
+        cfg = resolve_config(task.config_class, sets=task.profiles["smoke"] + list(sets))
     runner = task.for_config(cfg)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or runner.default_model))
     return task, runner, cfg
@@ -66,3 +74,71 @@ def test_audio_info_lists_the_default_and_refuses_what_cannot_fit():
     assert "audio_cnn" in fits and "resnet18" in fits
     assert "alexnet" not in fits  # needs 63 per axis; the log-mel is 40 x 101
     assert "m5" not in fits  # a 1D waveform model does not take the 2D log-mel
+
+
+# The embedded defaults whose input the config alone declares: (task, extra --set overrides).
+FROM_CONFIG = [("image", ()), ("image", ("data.channels=3", "data.image_size=40")), ("text", ()),
+               ("text", ("model.name=char_cnn",)), ("pointcloud", ()), ("timeseries", ()),
+               ("timeseries", ("task.mode=classify",))]
+
+
+@pytest.mark.parametrize("name,sets", FROM_CONFIG)
+def test_input_spec_from_the_config_alone_equals_the_data(name, sets, monkeypatch):
+    """No data is generated for ``info``, and what it declares is what the data holds."""
+    _, runner, cfg = _smoke(name, *sets)
+    data = runner.build_data(cfg)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("input_spec built the data")
+
+    with monkeypatch.context() as m:
+        m.setattr(type(runner), "build_data", refuse)
+        spec = runner.input_spec(cfg)
+    for key in ("input_kind", "spatial_dims", "in_channels", "input_shape", "input_dtype", "label_names"):
+        assert getattr(spec, key) == getattr(data, key), key
+    assert cli.models_that_fit(runner, cfg, spec) == cli.models_that_fit(runner, cfg, data)
+
+
+def test_text_spec_bounds_the_vocabulary_and_builds_the_same_model():
+    _, runner, cfg = _smoke("text")
+    spec, data = runner.input_spec(cfg), runner.build_data(cfg)
+    assert spec.info["vocab_size"] >= len(data.info["vocab"]) > 2
+    built = runner.build_model(cfg, spec)  # textcnn
+    assert built.embedding.num_embeddings == spec.info["vocab_size"]
+    tokens = torch.tensor([[2, 3, 4, 0]])
+    assert runner.build_model(cfg, data)(tokens).shape == built(tokens).shape == (1, 2)
+
+
+def test_meta_shortcuts_shape_like_torch_and_leave_other_devices_alone():
+    """Inside info's trial builds, ``eye`` and weight norm give empty meta tensors of the
+    right shape; on the CPU they compute as usual; outside, torch's functions are back."""
+    eye, norm = torch.eye, torch.norm_except_dim
+    v = torch.randn(5, 3, 2)
+    with cli._cheap_meta_build():
+        with torch.device("meta"):
+            assert torch.eye(4).shape == (4, 4) and torch.eye(2, 3).is_meta
+            assert torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 5, 2)).weight.shape == (5, 3, 2)
+        assert torch.equal(torch.eye(3), eye(3))
+        for dim in (0, 1, 2, -1):
+            meta = torch.norm_except_dim(v.to("meta"), 2, dim)
+            assert meta.is_meta and meta.shape == norm(v, 2, dim).shape
+        assert torch.allclose(torch.norm_except_dim(v, 2, 0), norm(v, 2, 0))
+    assert torch.eye is eye and torch.norm_except_dim is norm
+
+
+def test_info_imports_no_dynamo_and_the_task_modules_no_heavy_library():
+    """Start-up: importing the image, text, point-cloud, audio and video tasks loads no
+    scikit-learn, SciPy, matplotlib, torch-geometric or numba, and their ``info`` (and the
+    time-series one) never imports ``torch._dynamo`` (seconds)."""
+    heavy = ("sklearn", "scipy", "matplotlib", "torch_geometric", "numba", "torch._dynamo")
+    code = ("import importlib, sys, convkit.cli as cli\n"
+            f"heavy = {heavy!r}\n"
+            "for t in ('image', 'text', 'pointcloud', 'audio', 'video'):\n"
+            "    importlib.import_module(f'convkit.tasks.{t}.task')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n"
+            "for t in ('image', 'text', 'pointcloud', 'audio', 'video', 'timeseries'):\n"
+            "    cli.info_text(importlib.import_module(f'convkit.tasks.{t}.task').TASK)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "False"]

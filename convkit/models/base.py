@@ -56,7 +56,10 @@ class Classifier(nn.Module):
 
 def init_weights(module: nn.Module) -> None:
     """The usual CNN initialisation (torchvision's ResNet/VGG): Kaiming-normal (fan-out,
-    ReLU) convs with zero bias, norms at weight 1 / bias 0, linear layers N(0, 0.01)."""
+    ReLU) convs with zero bias, norms at weight 1 / bias 0, linear layers N(0, 0.01); nothing
+    on the meta device (no values to set)."""
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, nn.modules.conv._ConvNd):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -117,7 +117,9 @@ class EfficientNet(Classifier):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """torchvision's EfficientNet initialisation."""
+        """torchvision's EfficientNet initialisation (nothing on the meta device: no values)."""
+        if any(p.is_meta for p in self.parameters()):
+            return
         for m in self.modules():
             if isinstance(m, nn.modules.conv._ConvNd):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
