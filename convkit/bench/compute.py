@@ -7,16 +7,20 @@ alike), and reports each setting's milliseconds per step, its ratio to plain fp3
 achieved GFLOP/s and that as a fraction of the matrix-multiply peak of the dtype it
 computes in (measured in the same run):
 
-* ``fp32``: the default; ``cl``: channels-last memory format (2D and 3D models);
+* ``fp32``: plain (contiguous, eager); ``cl``: channels-last memory format (2D and 3D);
 * ``bf16``: bf16 autocast, only where the device has bf16 units (:func:`bf16_units`:
   on a CPU without them a bf16 matmul is emulated and over 100x slower than fp32);
 * ``compile``: ``torch.compile`` of the fp32 model; its warm-up (the first steps, which
   compile) is reported apart from its step time.
 
-The same module compares the zoo's TCN with ``pytorch-tcn`` (an optional peer: "not
-installed" when it is absent) on the time-series default's shape, with the same
-parameters and FLOPs. :func:`chosen_defaults` turns the figures into the settings the
-engine picks per device type (``convkit.train.engine.device_defaults``).
+Peers with the same parameters and FLOPs are timed in the same rounds: torchvision's
+ResNets, EfficientNet-B0 and video ResNets (:func:`torchvision_models`: its model code
+also loads where its C extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC``), and
+``pytorch-tcn`` beside the zoo's TCN on the time-series default's shape (optional: "not
+installed" when absent; ``pip install --no-deps pytorch-tcn``). :func:`chosen_defaults`
+says which settings the figures favour; the engine's per-device defaults
+(``convkit.train.engine.device_defaults``) are written from these figures and printed
+beside them.
 """
 
 from __future__ import annotations
@@ -235,8 +239,9 @@ def compare(candidates: dict[str, Callable[[], None]], device: torch.device, flo
     for name, s in seconds.items():
         gflops = flops[name] / s / 1e9
         peak = _peak_for(peaks, precisions[name])
-        rows.append({"setting": name, "precision": precisions[name], "ms": s * 1e3, "vs_baseline": s / seconds[baseline],
-                     "gflops": gflops, "peak_fraction": gflops / peak if peak else None, "warmup_s": warm[name]})
+        rows.append({"setting": name, "precision": precisions[name], "ms": s * 1e3,
+                     "vs_baseline": s / seconds[baseline], "gflops": gflops,
+                     "peak_fraction": gflops / peak if peak else None, "warmup_s": warm[name]})
     return rows
 
 
@@ -471,9 +476,11 @@ many steps (a short run of the tasks' defaults is a few hundred steps)."""
 def run_compute(profile: str, device: torch.device, peak: dict | None = None, with_compile: bool | None = None,
                 log: Callable[[str], None] | None = None, names: set[str] | None = None) -> dict:
     """The bench's ``compute`` section: matmul peaks (fp32, and bf16 where the device has
-    bf16 units; the best of measurements before, between and after the workloads), every workload of ``profile`` under every setting, the TCN pair, and the
-    defaults the figures favour. ``names``: only the workloads (by name or model) and
-    ``tcn`` in it. A workload that fails is reported with its error."""
+    bf16 units; the best of measurements before, between and after the workloads), every
+    workload of ``profile`` under every setting (torchvision's network beside it where its
+    model code loads), the TCN pair, the defaults the figures favour and the engine's
+    defaults on ``device``. ``names``: only the workloads (by name or model) and ``tcn``
+    in it. A workload that fails is reported with its error."""
     say = log or (lambda text: None)
     bf16, why = bf16_units(device)
     sizes = (1024,) if profile == "smoke" else None

@@ -178,21 +178,23 @@ def device_defaults(device: torch.device, spatial_dims: int) -> dict:
     ``python -m convkit.bench.compute`` (settings side by side in one process; README
     "Compute"):
 
-    * CPU: fp32; channels-last in 2D (step time vs contiguous on a 2-core AVX-512 CPU:
-      ResNet-50 0.61, EfficientNet-B0 0.71, the audio CNN 0.70, LeNet-5 0.94, ResNet-18
-      1.10), not in 3D (ResNet-18 3D 1.56, R(2+1)D-18 1.25, R3D-18 0.99). bf16 autocast
-      is not a CPU default even with bf16 units (there 0.23-0.71 for ResNets but 1.18 for
-      EfficientNet-B0 and 1.12 for LeNet-5): it would make one command train differently
-      on CPUs with and without them, and without them it is emulated (a bf16 matmul over
-      100x slower than fp32).
+    * CPU: fp32; channels-last in 2D (step time vs contiguous on a shared 2-core AMD
+      EPYC, two runs: ResNet-50 0.61 / 1.29, EfficientNet-B0 0.71 / 0.73, the audio CNN
+      0.70 / 0.64, LeNet-5 0.94 / 0.82, ResNet-18 1.10 / 0.96; geometric means 0.78-0.86),
+      not in 3D (ResNet-18 3D 1.56 / 1.59, R(2+1)D-18 1.25 / 1.02, R3D-18 0.99 / 1.12).
+      bf16 autocast is not a CPU default even with bf16 units (there 0.23-0.76 for the
+      ResNets but 1.18-1.20 for EfficientNet-B0 and 1.10-1.12 for LeNet-5): it would make
+      one command train differently on CPUs with and without them, and without them it is
+      emulated (a bf16 matmul over 100x slower than fp32).
     * CUDA: bf16 and channels-last (2D and 3D) where the GPU has bf16 units (Ampere and
       later): autocast puts convolutions and matmuls on the tensor cores, whose
       convolutions want channels-last. Not measured in this project yet (run the bench
       with ``--device cuda``); elsewhere fp32, contiguous.
     * other devices: fp32, contiguous.
 
-    ``torch.compile`` is never a default: its warm-up (103 s for a small ResNet-18 on
-    the CPU above) is not paid back within a task's default run."""
+    ``torch.compile`` is never a default: its warm-up (146-172 s for ResNet-18 in 2D and
+    3D on the CPU above, for a step 1.11 / 0.95 of eager) is not paid back within a
+    task's default run."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return {"precision": "bf16", "channels_last": spatial_dims in (2, 3)}
     if device.type == "cpu":

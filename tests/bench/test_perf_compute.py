@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from convkit.bench import compute, perf
-from convkit.bench.compute import Setting, Workload
+from convkit.bench.compute import Workload
 
 CPU = torch.device("cpu")
 
