@@ -179,7 +179,7 @@ def device_defaults(device: torch.device, spatial_dims: int) -> dict:
     "Compute"):
 
     * CPU: fp32; channels-last in 2D (step time vs contiguous on a shared 2-core AMD
-      EPYC, two runs: ResNet-50 0.61 / 1.29, EfficientNet-B0 0.71 / 0.73, the audio CNN
+      EPYC, two runs: ResNet-50 0.61 / 1.29 (0.86-0.89 re-timed alone), EfficientNet-B0 0.71 / 0.73, the audio CNN
       0.70 / 0.64, LeNet-5 0.94 / 0.82, ResNet-18 1.10 / 0.96; geometric means 0.78-0.86),
       not in 3D (ResNet-18 3D 1.56 / 1.59, R(2+1)D-18 1.25 / 1.02, R3D-18 0.99 / 1.12).
       bf16 autocast is not a CPU default even with bf16 units (there 0.23-0.76 for the
