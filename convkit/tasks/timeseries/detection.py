@@ -13,8 +13,10 @@ series (chunks of ``task.score_chunk`` steps batched into one convolution call).
 Metrics: ``roc_auc``, ``pr_auc`` (the headline), ``best_f1``, ``precision``/``recall``/
 ``f1`` at the chosen threshold (all point-wise), ``pa_f1`` (point-adjusted: one flagged
 step counts its whole labelled segment as found, which inflates scores; reported because
-the literature does), ``ucr_hit`` for single-anomaly series, ``threshold``, ``flagged``
-and ``loss``. Early stopping follows the validation ``pr_auc`` when the validation parts
+the literature does), ``ucr_hit`` for single-anomaly series (a folder of UCR archive
+files: ``ucr_hit_rate``, ``ucr_series`` and ``ucr_series.csv`` in the run folder), NAB's
+``nab``/``nab_low_fp``/``nab_low_fn`` at the validation threshold and ``nab_opt*`` at NAB's
+corpus-optimised one, ``threshold``, ``flagged`` and ``loss``. Early stopping follows the validation ``pr_auc`` when the validation parts
 hold labelled anomalies, else the validation ``loss`` (``Data.monitor``).
 
 Baselines, scored like the model on each series' test part: ``linear`` (a linear
