@@ -250,19 +250,34 @@ one-hot table) and weight normalisation (the TCN). On meta tensors they return a
 meta tensor of the result's shape (meta tensors hold no values); otherwise they are torch's."""
 
 
+def _skip_reset_on_meta(original: Callable) -> Callable:
+    """A layer's ``reset_parameters`` that does nothing when all its own tensors are meta."""
+
+    def reset_parameters(self: torch.nn.Module) -> None:
+        tensors = [*self.parameters(recurse=False), *self.buffers(recurse=False)]
+        if not (tensors and all(t.is_meta for t in tensors)):
+            original(self)
+
+    return reset_parameters
+
+
 @contextlib.contextmanager
 def _cheap_meta_build() -> Iterator[None]:
     """Model builds on the meta device without work for values meta tensors do not hold:
-    random initialisers return meta tensors untouched (torch's meta ``normal_`` imports
-    ``torch._dynamo``, its meta ``uniform_`` is a Python decomposition: a third of a
-    second over the 2D zoo) and the :data:`_META_SHORTCUTS` give empty meta tensors; on
-    other devices all behave as usual."""
+    convolutions, linear layers and batch norms skip ``reset_parameters``, random
+    initialisers return meta tensors untouched (torch's meta ``normal_`` imports
+    ``torch._dynamo``, its meta ``uniform_`` is a Python decomposition: together about
+    half of building the 2D zoo) and the :data:`_META_SHORTCUTS` give empty meta tensors;
+    on other devices all behave as usual."""
     from torch.nn import init
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.modules.conv import _ConvNd
 
     names = ("normal_", "kaiming_normal_", "xavier_normal_", "trunc_normal_", "uniform_", "kaiming_uniform_",
              "xavier_uniform_")
     saved = {name: getattr(init, name) for name in names}
     saved_torch = {name: getattr(torch, name) for name in _META_SHORTCUTS}
+    saved_resets = {cls: cls.__dict__["reset_parameters"] for cls in (_ConvNd, torch.nn.Linear, _NormBase)}
 
     def skip_meta(original: Callable) -> Callable:
         return lambda tensor, *args, **kwargs: tensor if tensor.is_meta else original(tensor, *args, **kwargs)
@@ -272,12 +287,16 @@ def _cheap_meta_build() -> Iterator[None]:
             setattr(init, name, skip_meta(original))
         for name, original in saved_torch.items():
             setattr(torch, name, _META_SHORTCUTS[name](original))
+        for cls, original in saved_resets.items():
+            cls.reset_parameters = _skip_reset_on_meta(original)
         yield
     finally:
         for name, original in saved.items():
             setattr(init, name, original)
         for name, original in saved_torch.items():
             setattr(torch, name, original)
+        for cls, original in saved_resets.items():
+            cls.reset_parameters = original
 
 
 @contextlib.contextmanager

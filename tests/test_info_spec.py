@@ -111,10 +111,14 @@ def test_text_spec_bounds_the_vocabulary_and_builds_the_same_model():
 
 def test_meta_shortcuts_shape_like_torch_and_leave_other_devices_alone():
     """Inside info's trial builds, ``eye`` and weight norm give empty meta tensors of the
-    right shape; on the CPU they compute as usual; outside, torch's functions are back."""
-    eye, norm = torch.eye, torch.norm_except_dim
+    right shape and layers skip their initialisation on meta; on the CPU all compute as
+    usual; outside, torch's functions are back."""
+    eye, norm, reset = torch.eye, torch.norm_except_dim, torch.nn.Conv2d.reset_parameters
     v = torch.randn(5, 3, 2)
     with cli._cheap_meta_build():
+        conv = torch.nn.Conv2d(2, 3, 3).requires_grad_(False)  # on the CPU: initialised as usual (kaiming-uniform bound 1/sqrt(18))
+        assert 0 < float(conv.weight.std()) and float(conv.weight.abs().max()) <= 18 ** -0.5
+        assert torch.nn.BatchNorm1d(4).running_var.tolist() == [1.0] * 4
         with torch.device("meta"):
             assert torch.eye(4).shape == (4, 4) and torch.eye(2, 3).is_meta
             assert torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 5, 2)).weight.shape == (5, 3, 2)
@@ -123,7 +127,7 @@ def test_meta_shortcuts_shape_like_torch_and_leave_other_devices_alone():
             meta = torch.norm_except_dim(v.to("meta"), 2, dim)
             assert meta.is_meta and meta.shape == norm(v, 2, dim).shape
         assert torch.allclose(torch.norm_except_dim(v, 2, 0), norm(v, 2, 0))
-    assert torch.eye is eye and torch.norm_except_dim is norm
+    assert torch.eye is eye and torch.norm_except_dim is norm and torch.nn.Conv2d.reset_parameters is reset
 
 
 def test_info_imports_no_dynamo_and_the_task_modules_no_heavy_library():
