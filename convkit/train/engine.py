@@ -957,7 +957,11 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
         raise CheckpointError(f"{checkpoint}: the weights do not fit the model "
                               f"({str(err).splitlines()[0]})") from None
     device = device if isinstance(device, torch.device) else select_device(device)
-    return Trained(cfg, spec, model.to(device).eval(), device, state.get("task_state"))
+    model.to(device)
+    memory_format, _ = _memory_format(spec.spatial_dims, cfg.train.channels_last, device)
+    if memory_format is not None:  # the weights' layout as in training: the same kernels, the same numbers
+        model.to(memory_format=memory_format)
+    return Trained(cfg, spec, model.eval(), device, state.get("task_state"))
 
 
 def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | None = None,

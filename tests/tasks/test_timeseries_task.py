@@ -96,7 +96,7 @@ def test_tcn_beats_both_baselines_on_pr_auc_and_the_run_folder_holds_everything(
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "timeseries" and metrics["model"] == "tcn"
     test, baselines = metrics["test"], metrics["baselines"]
-    assert set(baselines) == {"linear", "mlp", "rolling_zscore", "isolation_forest"}
+    assert set(baselines) == {"linear", "mlp", "rolling_zscore", "isolation_forest", "discord"}
     best_baseline = max(baselines[name]["test"]["pr_auc"] for name in ("rolling_zscore", "isolation_forest"))
     assert test["pr_auc"] >= 0.7 and test["pr_auc"] >= best_baseline + 0.05, (test["pr_auc"], baselines)
     assert {"roc_auc", "pr_auc", "best_f1", "pa_f1", "precision", "recall", "f1", "loss", "threshold"} <= set(test)
