@@ -31,7 +31,8 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     (["--set", "train.optimiser=sgd"], "error: unknown config key 'train.optimiser' (--set); valid in [train]: "
                                        "baselines, batch_size, channels_last, checkpoint_every, clip_grad_norm, "
                                        "compile, deterministic, device, epochs, eval_every, gamma, log_every, lr, max_minutes, "
-                                       "momentum, name, num_workers, optimizer, patience, precision, save_every, schedule, seed, seeds, "
+                                       "min_lr, momentum, name, num_workers, optimizer, patience, plateau_factor, "
+                                       "plateau_patience, precision, save_every, schedule, seed, seeds, "
                                        "step_size, threads, weight_decay"),
     (["--set", "data.flip=maybe"], "error: data.flip expects true or false; got 'maybe' (--set)"),
     (["--set", "data.channels=2"], "error: data.channels must be 1, 3 or none; got 2"),

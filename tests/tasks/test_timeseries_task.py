@@ -430,12 +430,12 @@ def test_small_training_sets_get_the_papers_batch_and_a_floor_of_optimizer_steps
     from convkit.tasks.timeseries.classification import _floor_steps
 
     # ACSF1: 100 series in TRAIN, 90 after the validation carve: batch min(100 / 10, 16) = 10,
-    # 9 whole batches an epoch, at least 1500 steps -> 167 epochs
+    # 9 whole batches an epoch, at least 6000 steps -> 667 epochs
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify", "train.batch_size=16"])
     _floor_steps(cfg, 90, 100)
-    assert (cfg.train.batch_size, cfg.train.epochs) == (10, 167)
+    assert (cfg.train.batch_size, cfg.train.epochs) == (10, 667)
     err = capsys.readouterr().err
-    assert "train.batch_size 16 -> 10" in err and "train.epochs 12 -> 167" in err
+    assert "train.batch_size 16 -> 10" in err and "train.epochs 12 -> 667" in err
     # a large training set keeps its batch and epochs, and says nothing
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify", "train.epochs=400"])
     _floor_steps(cfg, 9000, 10000)
@@ -539,7 +539,7 @@ def test_best_pt_holds_the_calibration_of_its_own_epoch_and_the_data_is_not_writ
         model.load_state_dict(state["model"])
         _, collected = evaluate_split(task, model, data.val, data, torch.device("cpu"), cfg.train)
         assert state["task_state"] == task.derive_state(collected, data.val)
-        assert set(state["task_state"]["calibration"]) == {"centre", "scale", "threshold", "rule"}
+        assert set(state["task_state"]["calibration"]) == {"centre", "scale", "threshold", "rule", "smooth", "novelty"}
     best, last = states["best.pt"], states["last.pt"]
     assert best["epoch"] == best["best"]["epoch"] < last["epoch"] == 4  # measured: epoch 1 is the best
     assert best["task_state"] != last["task_state"]
