@@ -131,13 +131,13 @@ def test_meta_shortcuts_shape_like_torch_and_leave_other_devices_alone():
 
 
 def test_info_imports_no_dynamo_and_the_task_modules_no_heavy_library():
-    """Start-up: importing the image, text, point-cloud, audio and video tasks loads no
+    """Start-up: importing the image, text, point-cloud, audio, video and time-series tasks loads no
     scikit-learn, SciPy, matplotlib, torch-geometric or numba, and their ``info`` (and the
     time-series one) never imports ``torch._dynamo`` (seconds)."""
     heavy = ("sklearn", "scipy", "matplotlib", "torch_geometric", "numba", "torch._dynamo")
     code = ("import importlib, sys, convkit.cli as cli\n"
             f"heavy = {heavy!r}\n"
-            "for t in ('image', 'text', 'pointcloud', 'audio', 'video'):\n"
+            "for t in ('image', 'text', 'pointcloud', 'audio', 'video', 'timeseries'):\n"
             "    importlib.import_module(f'convkit.tasks.{t}.task')\n"
             "print(sorted(m for m in heavy if m in sys.modules))\n"
             "for t in ('image', 'text', 'pointcloud', 'audio', 'video', 'timeseries'):\n"

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.signal import lfilter
 
 from convkit.data.timeseries import SeriesData
 from convkit.errors import ConfigError
@@ -196,6 +195,8 @@ def _clean_series(
 
     daily = _daily_profile(phase, peak)  # [T, C]
     weekly = 0.4 * np.sin(2 * np.pi * t / (7 * STEPS_PER_DAY))  # [T]
+    from scipy.signal import lfilter  # on use: importing the task stays light
+
     wander = lfilter([1.0], [1.0, -0.995], rng.normal(0.0, 0.015, length))  # shared slow AR(1), [T]
     wander -= wander[:train_end].mean()
 

@@ -27,9 +27,6 @@ import warnings
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import uniform_filter1d
-from sklearn.ensemble import IsolationForest
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from convkit.errors import ConfigError, DataError
 
@@ -126,6 +123,8 @@ def moving_average(x: np.ndarray, window: int, causal: bool = True) -> np.ndarra
     if window == 1:
         return x
     if not causal:
+        from scipy.ndimage import uniform_filter1d  # SciPy and scikit-learn load on use (fast `info`)
+
         return uniform_filter1d(x, size=window, axis=0, mode="nearest")
     csum = np.cumsum(x, axis=0)
     out = csum.copy()
@@ -187,12 +186,16 @@ def label_segments(labels: np.ndarray) -> np.ndarray:
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Point-wise ROC-AUC of ``scores [T]`` against ``labels [T]``; threshold-free."""
+    from sklearn.metrics import roc_auc_score
+
     scores, labels = _check_scores_labels(scores, labels, "roc_auc")
     return float(roc_auc_score(labels, scores))
 
 
 def pr_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Point-wise average precision (the PR-AUC variant that does not interpolate); threshold-free."""
+    from sklearn.metrics import average_precision_score
+
     scores, labels = _check_scores_labels(scores, labels, "pr_auc")
     return float(average_precision_score(labels, scores))
 
@@ -291,6 +294,8 @@ def _check_scores_labels(
 
 
 def _best_f1(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import precision_recall_curve
+
     scores, labels = _check_scores_labels(scores, labels, "best_f1")
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     precision, recall = precision[:-1], recall[:-1]  # the last point (P=1, R=0) has no threshold
@@ -408,6 +413,8 @@ def isolation_forest_scores(
             f"isolation forest needs at least 2 training windows: train part of {train_end} steps, window {window}"
         )
     windows = sliding_window_view(x, window, axis=0).reshape(x.shape[0] - window + 1, -1)  # [N, C * window]
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(n_estimators=n_estimators, random_state=seed)
     forest.fit(windows[: train_end - window + 1])
     scores = -forest.score_samples(windows).astype(np.float64)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from convkit.errors import DataError
@@ -86,6 +85,8 @@ class SeriesClassificationTask(TimeSeriesFamily, ClassificationTask):
         """``nn1_euclidean``: 1-nearest-neighbour (Euclidean) on the flattened series (each
         z-normalised over its own length, zero-padded), the classic UCR baseline, with the
         whole TRAIN file (training and validation parts) as the archive computes it."""
+        from sklearn.neighbors import KNeighborsClassifier
+
         (x, y), (xv, yv), (xt, yt) = data.train.tensors, data.val.tensors, data.test.tensors
         reference = np.concatenate([_flat(x), _flat(xv)])
         with one_blas_thread():

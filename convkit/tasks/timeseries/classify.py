@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import signal
 from torch.utils.data import TensorDataset
 
 from convkit.data.splits import Splits, carve_validation, remap_labels, split_indices
@@ -36,6 +35,8 @@ def make_shape_series(n: int = 600, length: int = 128, seed: int = 0, noise: flo
     """
     if n < len(SHAPES) or length < 16:
         raise ConfigError(f"shape series need n >= {len(SHAPES)} and length >= 16; got n={n}, length={length}")
+    from scipy import signal
+
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(SHAPES))
     t = np.linspace(0.0, 1.0, length, endpoint=False)[None, :]

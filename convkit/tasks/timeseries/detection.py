@@ -49,9 +49,6 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Ridge
-from sklearn.neural_network import MLPRegressor
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
@@ -493,6 +490,10 @@ def forecaster_baselines(cfg: TimeSeriesRunConfig, data: Data, params: int) -> d
     channels = series[0].values.shape[0]
     x, y = np.concatenate(xs), np.concatenate(ys)
     y = y[:, 0] if y.shape[1] == 1 else y  # one target: the 1D form scikit-learn expects
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Ridge
+    from sklearn.neural_network import MLPRegressor
+
     hidden = mlp_hidden_units(params, x.shape[1], channels * horizon)
     models = {"linear": Ridge(alpha=1.0),
               "mlp": MLPRegressor(hidden_layer_sizes=(hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10,
