@@ -567,3 +567,20 @@ def test_cli_subprocess_on_a_small_model(tmp_path):
     assert bad.stderr.strip().splitlines() == [
         "error: --input must be N x C x spatial sizes (1 to 3 of them) joined by 'x', "
         "like 1x3x224x224; got '1x2x10xten'"]
+
+
+@pytest.mark.parametrize("groups", [1, 4, 64])
+def test_training_flops_of_a_grouped_convolution_are_three_forwards(groups):
+    # torch's own formula multiplies the backward of a grouped convolution by its group
+    # count; input and weight gradients each cost one forward
+    from convkit.analysis import flop_counter
+
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, groups=groups)
+    x = torch.randn(2, 64, 8, 8, requires_grad=True)
+    with flop_counter() as counter:
+        conv(x)
+    forward = counter.get_total_flops()
+    assert forward == 2 * 2 * 64 * (64 // groups) * 9 * 8 * 8
+    with flop_counter() as counter:
+        conv(x).sum().backward()
+    assert counter.get_total_flops() == 3 * forward

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from convkit.analysis import flop_counter
 from convkit.bench.perf import matmul_peak_gflops, synchronize
 
 PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -166,7 +167,7 @@ def train_step_flops(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch
     """FLOPs of one forward and backward pass of ``model`` on ``x`` (2 per multiply-add,
     torch's ``FlopCounterMode``), on a copy of the model."""
     model = copy.deepcopy(model).train()
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         loss_fn(model(x)).backward()
     return int(counter.get_total_flops())
 

@@ -116,7 +116,7 @@ def training_flops_per_sample(task: Task, model: nn.Module, batch: Any) -> int:
     (the optimizer update is not counted), on a copy of ``model`` (its norm statistics
     stay as they are)."""
     model = copy.deepcopy(model).train()
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         loss = task.training_step(model, batch)
         loss.backward()
     return counter.get_total_flops() // batch_size_of(batch)
