@@ -42,7 +42,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from convkit.analysis import flop_counter
 from convkit.bench.perf import matmul_peak_gflops, synchronize
@@ -165,7 +164,7 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 def train_step_flops(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> int:
     """FLOPs of one forward and backward pass of ``model`` on ``x`` (2 per multiply-add,
-    torch's ``FlopCounterMode``), on a copy of the model."""
+    ``convkit.analysis.flop_counter``), on a copy of the model."""
     model = copy.deepcopy(model).train()
     with flop_counter() as counter:
         loss_fn(model(x)).backward()

@@ -8,7 +8,7 @@ for a CNN on images as for a GCN on one full graph:
   torch_geometric ``Batch``, a node of a full-batch node task (``NodeBatch``);
 * **FLOPs per sample** (2 per multiply-add): ``convkit.analysis.flops_per_sample`` of one
   evaluation step on one test batch; the training step's FLOPs (forward and backward)
-  are counted the same way, with torch's ``FlopCounterMode``;
+  are counted the same way, with ``convkit.analysis.flop_counter`` (torch's ``FlopCounterMode``);
 * **throughput**: samples per second over a few training steps (a fresh optimizer on a
   copy of the trained model, the task's augmentation included) and a few evaluation
   steps, after one warm-up step, synchronised on CUDA;
@@ -36,9 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.flop_counter import FlopCounterMode
 
-from convkit.analysis import flops_per_sample
+from convkit.analysis import flop_counter, flops_per_sample
 from convkit.config import RunConfig
 from convkit.train.engine import device_defaults, make_optimizer
 from convkit.train.loaders import move_to_device

@@ -24,7 +24,6 @@ import re
 import zlib
 import struct
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

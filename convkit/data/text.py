@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import re
-import struct
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence

@@ -112,8 +112,8 @@ def select_device(name: str) -> torch.device:
     if name == "mps" and not mps:
         raise ConfigError("train.device is 'mps' but MPS is not available; use --device cpu or auto")
     if name == "cuda":
-        distributed = distributed.world_size_from_env() > 1
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if distributed
+        under_torchrun = distributed.world_size_from_env() > 1
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if under_torchrun
                             else torch.cuda.current_device())
     return torch.device(name)
 

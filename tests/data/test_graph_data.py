@@ -14,7 +14,6 @@ import scipy.sparse as sp
 import torch
 
 from convkit.data.graph import (
-    NodeBatch,
     apply_feature_norm,
     collate_graphs,
     graph_splits,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from convkit.tasks.timeseries.classify import (
     load_classification_data,
     load_classification_eval,
     load_classification_eval_unlabelled,
-    znormalise,
 )
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.train.baselines import BaselineFeatures, one_blas_thread
