@@ -20,12 +20,7 @@ from convkit.train.engine import load_trained
 TINY = ["--epochs", "2", "--set", "data.n_sentences=300", "model.options.embed_dim=16", "model.options.filters=8"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def run(capsys, *argv: str) -> tuple[int, list[dict], str]:

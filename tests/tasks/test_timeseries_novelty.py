@@ -23,12 +23,6 @@ from convkit.tasks.timeseries.scoring import (
 from convkit.train.engine import evaluate_split, fit
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def sine_with_a_stuck_stretch(length: int = 2000, stuck: tuple[int, int] = (1500, 1540)) -> np.ndarray:

@@ -37,13 +37,7 @@ PERIOD = 24
 ANOMALIES = {"spike_1": (700, 703), "flatline": (850, 870), "spike_2": (1000, 1003)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run fastest on one thread (and do not fight a parallel test worker)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def write_csv(path: Path, steps: int = 1200, labels: bool = True, seed: int = 0) -> Path:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from convkit.data.timeseries import UCR_ANOMALY_NAME, load_series
 from convkit.tasks.timeseries.task import TASK
@@ -26,12 +25,6 @@ def load_recipe():
     return module
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_make_ucr_like_writes_archive_named_series_with_one_anomaly_after_training(tmp_path: Path) -> None:
