@@ -71,6 +71,8 @@ class SeriesData:
         name: a short name for reports (file stem, NAB ``group/file``, ...).
         kinds: known anomaly segments ``(start, end, kind)``, ``end`` exclusive (synthetic data; empty otherwise).
         missing: the number of interpolated values per channel name (only channels that had any).
+        archive: the benchmark archive the series comes from, whose protocol applies
+            (``"nab"``, ``"ucr_anomaly"``; empty for any other series).
     """
 
     values: np.ndarray
@@ -81,6 +83,7 @@ class SeriesData:
     name: str = "series"
     kinds: list[tuple[int, int, str]] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=dict)
+    archive: str = ""
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2:
@@ -496,6 +499,7 @@ def load_ucr_anomaly(path: str | Path) -> SeriesData:
         train_end=train_end,
         name=path.stem,
         missing=missing,
+        archive="ucr_anomaly",
     )
 
 
@@ -580,6 +584,7 @@ def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train
         labels[first : last + 1] = 1
     series.labels = labels
     series.name = key.removesuffix(".csv")
+    series.archive = "nab"
     return series
 
 

@@ -179,7 +179,12 @@ class TCNForecaster(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C, L] -> [N, C, horizon, L]``."""
-        return self._predict(x, self.backbone.forward_sequence(x))
+        return self._predict(x, self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, C, L] -> [N, channels, L]``: the levels' per-step features (each step's
+        summary of its receptive field), what the head predicts from."""
+        return self.backbone.forward_sequence(x)
 
     def _predict(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         n, c, length = x.shape
@@ -198,6 +203,7 @@ class TCNStream:
     >>> stream = TCNStream(model)              # model: TCNForecaster
     >>> out = stream(x[..., :10])              # [N, C, horizon, 10]
     >>> out = stream(x[..., 10:11])            # the next step
+    >>> stream.features                        # [N, channels, 1]: that step's features
     """
 
     def __init__(self, model: TCNForecaster) -> None:
@@ -205,6 +211,7 @@ class TCNStream:
             raise ConfigError(f"streaming needs a causal TCNForecaster; got {type(model).__name__}")
         self.model = model.eval()
         self.cache: dict[int, torch.Tensor] = {}
+        self.features: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget the stream so far (the next chunk starts a new series)."""
@@ -230,6 +237,7 @@ class TCNStream:
                 y = self._conv(layer, y) if isinstance(layer, CausalConv1d) else layer(y)
             identity = h if block.downsample is None else block.downsample(h)
             h = block.relu(y + identity)
+        self.features = h  # [N, channels, l]: the levels' features of these steps (TCNForecaster.features)
         return self.model._predict(x, h)
 
 

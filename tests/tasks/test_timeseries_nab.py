@@ -119,3 +119,31 @@ def test_nab_opt_takes_the_best_threshold_over_the_corpus():
     assert metrics["nab_opt"] == pytest.approx(100.0)  # above 5: only the window's first row, twice
     assert 5.0 < metrics["nab_opt_threshold"] <= 9.0
     assert metrics["nab"] < 100.0  # at the validation threshold (1.0) the false alarms count
+
+
+def test_a_nab_tree_given_alone_gets_nabs_protocol(tmp_path, capsys):
+    # whatever data.val_split says: training on the probationary period, validation on its
+    # tail, the test part everything after it; no label of the probationary period sets a
+    # threshold or picks the checkpoint (a window lies in it here); the novelty is causal
+    from convkit import config as config_io
+    from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+    from convkit.tasks.timeseries.detection import SeriesDetectionTask
+
+    rows = 800
+    times = np.datetime64("2015-09-01T00:00") + np.arange(rows) * np.timedelta64(5, "m")
+    values = np.sin(np.arange(rows) / 6.0) + 0.1 * np.random.default_rng(0).standard_normal(rows)
+    (tmp_path / "data" / "realX").mkdir(parents=True)
+    (tmp_path / "labels").mkdir()
+    with open(tmp_path / "data" / "realX" / "a.csv", "w") as f:
+        f.write("timestamp,value\n" + "".join(f"{str(t).replace('T', ' ')}:00,{v:.4f}\n" for t, v in zip(times, values)))
+    stamp = lambda i: str(times[i]).replace("T", " ") + ":00.000000"  # noqa: E731
+    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps(
+        {"realX/a.csv": [[stamp(100), stamp(110)], [stamp(500), stamp(540)]]}))
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={tmp_path}", "task.context=8",
+                                                                "task.window=32", "data.val_split=after_train"])
+    data = SeriesDetectionTask().build_data(cfg)
+    s = data.test.series[0]
+    assert s.parts.fit == (0, 90) and s.parts.val == (90, 120) and s.parts.test == (120, rows)
+    assert s.labels[slice(*s.parts.val)].any() and (data.monitor, data.monitor_mode) == ("loss", "min")
+    assert data.info["novelty"] == "train"
+    assert "NAB protocol (1 series): train on each file's probationary period (its first 15%)" in capsys.readouterr().err

@@ -26,7 +26,13 @@ from convkit.tasks.timeseries import detection
 from convkit.tasks.timeseries.classification import SeriesClassificationTask
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.tasks.timeseries.detection import SeriesDetectionTask, geometry
-from convkit.tasks.timeseries.scoring import Calibration, StreamingDetector, errors_to_scores, series_errors
+from convkit.tasks.timeseries.scoring import (
+    Calibration,
+    StreamingDetector,
+    errors_to_scores,
+    series_errors,
+    series_novelty,
+)
 from convkit.tasks.timeseries.series import normalise, plan_chunks
 from convkit.tasks.timeseries.task import TASK
 from convkit.train import checkpoint as ckpt
@@ -82,7 +88,7 @@ def test_tcn_beats_both_baselines_on_pr_auc_and_the_run_folder_holds_everything(
     # A 6000-step, 3-channel synthetic series (every anomaly kind twice after the clean
     # training half). Measured: TCN 0.80, IsolationForest 0.69, rolling z-score 0.37.
     # Bar: the TCN's test PR-AUC is at least 0.7 and 0.05 above the better baseline.
-    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=SMALL + ["train.name=small"])
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=SMALL + ["train.name=small", "task.novelty=train"])
     result = fit(TASK, cfg, tmp_path)
     run = result.run_dir
     assert {p.name for p in run.iterdir()} >= {"config.toml", "metrics.jsonl", "metrics.json", "best.pt", "last.pt",
@@ -107,15 +113,21 @@ def test_tcn_beats_both_baselines_on_pr_auc_and_the_run_folder_holds_everything(
     assert calibration == result.task_state["calibration"]
     assert info["receptive_field"] == 61 and len(info["normaliser"]["mean"]) == 3
 
-    # streaming the trained model over the whole series gives the offline detect scores
+    # streaming the trained model over the whole series gives the offline detect scores,
+    # the training part's feature novelty (task.novelty=train) included, its bank from the same steps
     model = result.model.eval()
-    series = TASK.for_config(cfg).build_data(cfg).test.series[0].source
+    prepared = TASK.for_config(cfg).build_data(cfg).test.series[0]
+    series, fit_part = prepared.source, prepared.parts.fit
     cal = Calibration.from_dict(calibration)
+    assert cal.novelty == "train" and len(cal.centre) == 4  # three channels' errors, then the novelty
     mean, std = np.array(info["normaliser"]["mean"]), np.array(info["normaliser"]["std"])
-    errors = series_errors(model, normalise(series.values, mean, std), info["halo_left"], 0, chunk=1000,
-                           warmup=info["warmup"])
+    x = normalise(series.values, mean, std)
+    errors = series_errors(model, x, info["halo_left"], 0, chunk=1000, warmup=info["warmup"])
+    errors = np.concatenate([errors, series_novelty(model, x, fit_part, chunk=1000)[:, None]], axis=1)
     offline = errors_to_scores(errors, cal.centre, cal.scale, "mean", 8)
-    detector = StreamingDetector(model, mean, std, cal, "mean", 8)
+    with pytest.raises(ConfigError, match="pass reference="):
+        StreamingDetector(model, mean, std, cal, "mean", 8)
+    detector = StreamingDetector(model, mean, std, cal, "mean", 8, reference=series.values[slice(*fit_part)])
     online = np.concatenate([detector.update(series.values[i:i + 250])[0] for i in range(0, 6000, 250)])
     np.testing.assert_allclose(online, offline, rtol=1e-5, atol=1e-5)
 

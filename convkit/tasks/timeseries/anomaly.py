@@ -93,6 +93,30 @@ def robust_centre_scale(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, scale
 
 
+TAIL_QUANTILE = 0.99
+""":func:`tail_centre_scale` scales by the distance from the median to this quantile."""
+
+
+def tail_centre_scale(ref: np.ndarray, q: float = TAIL_QUANTILE) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column centre (median) and scale (the ``q`` quantile minus the median) of
+    reference errors ``[T', C]``: a score of 1 is as far out as the reference's top 1%.
+
+    Columns of different kinds (each channel's forecast error, the feature novelty) have
+    differently shaped tails; scaled by their spread (:func:`robust_centre_scale`) a
+    heavy-tailed column's normal extremes outvote the others' anomalies when they are
+    combined, scaled by their own normal extremes they weigh alike. A column whose
+    quantile equals its median falls back to :func:`robust_centre_scale`'s scale.
+
+    Returns:
+        float64 ``([C], [C])``.
+    """
+    centre, fallback = robust_centre_scale(ref)
+    ref = np.asarray(ref, dtype=np.float64)
+    ref = ref[:, None] if ref.ndim == 1 else ref
+    scale = np.quantile(ref, q, axis=0) - centre
+    return centre, np.where(scale > 0, scale, fallback)
+
+
 def combine_channels(z: np.ndarray, how: str = "mean") -> np.ndarray:
     """Reduce per-channel scores ``[T, C]`` to one score per step ``[T]`` by ``mean`` or ``max``.
 

@@ -4,10 +4,11 @@ A TCN learns, self-supervised on the training part of each series, to forecast t
 ``task.horizon`` steps (``task.objective = "forecast"``, a causal
 :class:`~convkit.models.tcn.TCNForecaster`) or to reconstruct its input
 (``"reconstruct"``, a :class:`~convkit.models.tcn.TCNAutoencoder`). The number of levels
-is the fewest whose receptive field covers ``task.context`` steps. Each step's error is
-robust-z-scored per channel on the validation part, channels are combined and optionally
-smoothed; the threshold comes from the validation part too
-(:mod:`~convkit.tasks.timeseries.scoring`). Validation and test are scored as whole
+is the fewest whose receptive field covers ``task.context`` steps. Each step's error per
+channel, and the novelty of the forecaster's features (``task.novelty``: against the rest
+of the series by default, against the training part for NAB and streaming), are scaled on
+the validation part, combined and smoothed; the threshold comes from the validation part
+too (:mod:`~convkit.tasks.timeseries.scoring`). Validation and test are scored as whole
 series (chunks of ``task.score_chunk`` steps batched into one convolution call).
 
 Metrics: ``roc_auc``, ``pr_auc`` (the headline), ``best_f1``, ``precision``/``recall``/
@@ -22,7 +23,7 @@ hold labelled anomalies, else the validation ``loss`` (``Data.monitor``).
 Baselines, scored like the model on each series' test part: ``linear`` (a linear
 autoregressive forecaster over the model's receptive field) and ``mlp`` (a one-hidden-layer
 MLP forecaster with about the model's parameter count), whose errors go through the same
-robust z-score, threshold and metrics; and the classical ``rolling_zscore``,
+scaling, threshold and metrics; and the classical ``rolling_zscore``,
 ``isolation_forest`` and ``discord`` (matrix-profile discords, stumpy).
 
 Calibration for ``detect`` (the task's name for ``predict``): a run on one series stores
@@ -63,8 +64,8 @@ from convkit.tasks.timeseries.anomaly import (
     isolation_forest_scores,
     make_windows,
     moving_average,
-    robust_centre_scale,
     rolling_zscore_scores,
+    tail_centre_scale,
 )
 from convkit.tasks.timeseries.base import TimeSeriesFamily, series_data
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
@@ -135,34 +136,36 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
         embedded sensor series); with ``path`` and ``spec`` (``evaluate --data``) the test
         chunks of ``path`` for the trained model. ``Data.monitor`` is ``pr_auc`` when the
         validation parts hold labelled anomalies, else the validation ``loss`` (min)."""
-        if cfg.task.novelty and cfg.task.objective != "forecast":
+        if cfg.task.novelty in ("train", "series") and cfg.task.objective != "forecast":
             raise ConfigError("task.novelty compares the forecaster's features; it needs task.objective=forecast")
         series, where = _load(cfg, path)
         channels = check_channels(series, spec.info["channels"] if spec is not None else None, where)
-        shape = geometry(cfg, len(channels))
+        protocols = [series_protocol(cfg, s) for s in series]
+        novelty = cfg.task.novelty_mode([p[2] for p in protocols])
+        shape = geometry(cfg, len(channels), novelty)
         if spec is None:
-            _announce(cfg, shape)
+            _announce(cfg, shape, novelty)
         stats = None
         if spec is not None and spec.info.get("normaliser") and len(series) == 1:
             stats = (np.asarray(spec.info["normaliser"]["mean"]), np.asarray(spec.info["normaliser"]["std"]))
-        protocols = [series_protocol(cfg, s) for s in series]
-        if any(p[2] for p in protocols) and spec is None:
-            count = sum(1 for p in protocols if p[2])
-            split, fraction, _ = next(p for p in protocols if p[2])
-            print(f"UCR anomaly archive protocol ({count} series): train on [0, train end), validate on the last "
-                  f"{fraction:g} of it, test on everything after the training end (ucr_hit in the test block)",
-                  file=sys.stderr, flush=True)
+        for archive, line in ARCHIVE_PROTOCOLS.items():
+            chosen = [(p, s) for p, s in zip(protocols, series) if p[2] == archive]
+            if chosen and spec is None:
+                (_, fraction, _), first = chosen[0]
+                print(line.format(count=len(chosen), fraction=fraction, train=first.train_end / first.length),
+                      file=sys.stderr, flush=True)
         prepared = [prepare_series(s, split, fraction, shape["min_fit"], stats, w, cfg.task.smooth)
                     for s, w, (split, fraction, _) in zip(series, where, protocols)]
-        info = {"mode": "anomaly", "objective": cfg.task.objective, "channels": channels,
+        info = {"mode": "anomaly", "objective": cfg.task.objective, "novelty": novelty, "channels": channels,
                 "source": str(path or cfg.data.path or "embedded sensor series"),
                 "series": [s.name for s in prepared][:1000], **shape,
                 "normaliser": (None if len(prepared) > 1 else {"mean": [float(v) for v in prepared[0].mean],
                                                                 "std": [float(v) for v in prepared[0].std]})}
         chunks = dict(chunk=cfg.task.score_chunk, halo_left=shape["halo_left"], halo_right=shape["halo_right"],
-                      align=shape["align"], scoring=cfg.task.scoring())
+                      align=shape["align"], scoring={**cfg.task.scoring(), "novelty": novelty})
         test = ScoreChunks(prepared, "test", **chunks)
-        labelled_val = any(s.labels is not None and 0 < s.labels[slice(*s.parts.val)].mean() < 1 for s in prepared)
+        labelled_val = any(calibration_labels(s.source, s.parts.val) is not None
+                           and 0 < s.labels[slice(*s.parts.val)].mean() < 1 for s in prepared)
         if cfg.task.threshold == "best_f1" and not labelled_val:
             whose = f"{where[0]} has none there" if len(where) == 1 else "no series has any there"
             raise ConfigError("task.threshold=best_f1 needs labelled anomalies (and normal steps) in the validation "
@@ -204,14 +207,16 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
 
     def evaluation_step(self, model: nn.Module, batch: dict) -> dict[str, Tensor]:
         """The kept steps of each chunk, flattened: ``err`` ``[S, C]`` (absolute error; with
-        ``task.novelty`` ``[S, C + 1]``, the novelty last), ``sq`` ``[S, C]`` (squared
+        a novelty column ``[S, C + 1]``, the novelty last), ``sq`` ``[S, C]`` (squared
         error), ``series`` and ``step`` ``[S]``."""
         x = batch["x"]
         abs_err, sq_err = step_errors(model, x)
         pos = torch.arange(x.shape[-1], device=x.device)[None, :]
         err = abs_err.transpose(1, 2)
         if "ref" in batch:
-            novelty = novelty_distances(model, x, batch["ref"], batch["ref_len"])
+            novelty = novelty_distances(model, x, batch["ref"], batch["ref_len"],
+                                        "series" if "ref_start" in batch else "train", batch["in_start"],
+                                        batch.get("ref_start"), batch["series"])
             early = (batch["in_start"][:, None] + pos) < model.receptive_field - 1  # no full receptive field
             err = torch.cat([err, novelty.masked_fill(early, float("nan"))[..., None]], dim=2)
         keep = (pos >= batch["keep_from"][:, None]) & (pos < (batch["keep_from"] + batch["keep_len"])[:, None])
@@ -279,22 +284,24 @@ class SeriesDetectionTask(TimeSeriesFamily, Task):
             series: SeriesData = item["series"]
             errors = series_errors(trained.model, item["x"], info["halo_left"], info["halo_right"],
                                    cfg.task.score_chunk, cfg.train.batch_size, info["align"], info.get("warmup", 0))
-            if scoring["novelty"]:  # the novelty column, against this series' own training part
-                novelty = series_novelty(trained.model, item["x"], item["fit"], cfg.task.score_chunk)
-                errors = np.concatenate([errors, novelty[:, None]], axis=1)
+            cal = None
             if item["val"] is None:  # the run's own source: the calibration saved with these weights
                 if not trained.task_state or not trained.task_state.get("calibration"):
                     raise CheckpointError("the checkpoint holds no calibration (task_state) for its series; "
                                           "use a best.pt or last.pt written by training")
                 cal = Calibration.from_dict(trained.task_state["calibration"])
-            else:
+            novelty = cal.novelty if cal is not None else info.get("novelty", "")
+            if novelty:  # the novelty column, as the run scored it
+                column = series_novelty(trained.model, item["x"], item["fit"], cfg.task.score_chunk, novelty)
+                errors = np.concatenate([errors, column[:, None]], axis=1)
+            if cal is None:
                 lo, hi = item["val"]
-                labels = None if series.labels is None else series.labels[lo:hi]
+                labels = calibration_labels(series, (lo, hi))
                 smooth = smoothing_window(scoring["smooth"], series.values[: series.train_end])
                 cal, _ = calibrate(errors[lo:hi], labels, scoring["combine"], smooth,
-                                   scoring["threshold"], scoring["quantile"], scoring["novelty"])
+                                   scoring["threshold"], scoring["quantile"], novelty)
             scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"],
-                                      cal.smooth or scoring["smooth"], cal.novelty)
+                                      cal.smooth or scoring["smooth"])
             flagged = (scores >= cal.threshold).astype(np.int64)
             csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
             write_scores_csv(csv_path, scores, flagged, series)
@@ -347,21 +354,42 @@ def _load(cfg: TimeSeriesRunConfig, path: str | None) -> tuple[list[SeriesData],
     return [loaded], [str(source)]
 
 
-UCR_VAL_FRACTION = 0.25
-"""The share of a UCR anomaly archive file's training part that validates, unless the
-config already asks for a training-tail validation (then its ``data.val_fraction``)."""
+ARCHIVE_VAL_FRACTION = 0.25
+"""The share of an archive series' training part (a UCR anomaly archive file's, NAB's
+probationary period) that validates, unless the config already asks for a training-tail
+validation (then its ``data.val_fraction``)."""
+
+ARCHIVE_PROTOCOLS: dict[str, str] = {
+    "ucr_anomaly": "UCR anomaly archive protocol ({count} series): train on [0, train end), validate on the last "
+                   "{fraction:g} of it, test on everything after the training end (ucr_hit in the test block)",
+    "nab": "NAB protocol ({count} series): train on each file's probationary period (its first {train:.0%}), "
+           "validate on the last {fraction:g} of it, test on everything after it (NAB scores all of it)",
+}
+"""The log line of each archive's protocol (:func:`series_protocol`)."""
 
 
-def series_protocol(cfg: TimeSeriesRunConfig, series: SeriesData) -> tuple[str, float, bool]:
-    """``(val_split, val_fraction, imposed)`` for one series: a UCR anomaly archive file
-    (``NNN_UCR_Anomaly_..._<train end>_<begin>_<end>``) imposes the archive's protocol
-    whatever the config (validation on the tail of ``[0, train end)``, so the test part is
-    everything after it and holds the anomaly); any other series follows ``data.val_split``."""
-    if UCR_ANOMALY_NAME.match(series.name + ".txt"):
-        if cfg.data.val_split == "train_tail":
-            return "train_tail", cfg.data.val_fraction, True
-        return "train_tail", UCR_VAL_FRACTION, True
-    return cfg.data.val_split, cfg.data.val_fraction, False
+def series_protocol(cfg: TimeSeriesRunConfig, series: SeriesData) -> tuple[str, float, str]:
+    """``(val_split, val_fraction, archive)`` for one series. A series from a benchmark
+    archive imposes the archive's protocol whatever the config: a UCR anomaly archive file
+    (``NNN_UCR_Anomaly_..._<train end>_<begin>_<end>``) validates on the tail of
+    ``[0, train end)`` so that the test part is everything after it and holds the anomaly;
+    a NAB file validates on the tail of its probationary period, so that the test part is
+    everything NAB scores. ``archive`` names it (empty: any other series, which follows
+    ``data.val_split``)."""
+    archive = series.archive or ("ucr_anomaly" if UCR_ANOMALY_NAME.match(series.name + ".txt") else "")
+    if archive:
+        fraction = cfg.data.val_fraction if cfg.data.val_split == "train_tail" else ARCHIVE_VAL_FRACTION
+        return "train_tail", fraction, archive
+    return cfg.data.val_split, cfg.data.val_fraction, ""
+
+
+def calibration_labels(series: SeriesData, part: tuple[int, int]) -> np.ndarray | None:
+    """The labels of ``series`` over ``part`` that may set its threshold and pick the
+    checkpoint; None for a NAB file, whose protocol allows no detector to see a label
+    (its probationary period's windows stay unused)."""
+    if series.labels is None or series.archive == "nab":
+        return None
+    return series.labels[part[0]:part[1]]
 
 
 def anomaly_model(cfg: TimeSeriesRunConfig, channels: int) -> TCNForecaster | TCNAutoencoder:
@@ -380,31 +408,34 @@ def anomaly_model(cfg: TimeSeriesRunConfig, channels: int) -> TCNForecaster | TC
         raise ConfigError(f"model 'tcn' ({cfg.task.objective}): {err}") from None
 
 
-def geometry(cfg: TimeSeriesRunConfig, channels: int) -> dict:
+def geometry(cfg: TimeSeriesRunConfig, channels: int, novelty: str = "") -> dict:
     """How far the model sees, from the model itself (built on the meta device: no memory):
     ``receptive_field``, ``horizon``, ``first`` (the first step a training loss is taken
-    at), ``min_fit`` (the fewest training steps), the scoring halos, ``align``, ``warmup``
-    (steps with no full receptive field) and ``levels``."""
+    at), ``min_fit`` (the fewest training steps), the scoring halos (a ``series`` novelty
+    reads one more receptive field: its steps are z-normalised over the receptive field
+    before them), ``align``, ``warmup`` (steps with no full receptive field) and ``levels``."""
     with torch.device("meta"):
         model = anomaly_model(cfg, channels)
     rf, ahead = model.receptive_field, model.lookahead
     if isinstance(model, TCNForecaster):
         h = cfg.task.horizon
         return {"receptive_field": rf, "horizon": h, "first": rf - 1, "min_fit": rf + h,
-                "halo_left": rf - 1 + h, "halo_right": 0, "align": 1, "warmup": rf - 1 + h,
-                "levels": model.backbone.levels}
+                "halo_left": rf - 1 + h + (rf - 1 if novelty == "series" else 0), "halo_right": 0, "align": 1,
+                "warmup": rf - 1 + h, "levels": model.backbone.levels}
     return {"receptive_field": rf, "horizon": 0, "first": 0, "min_fit": rf, "halo_left": ahead,
             "halo_right": ahead, "align": model.downsample, "warmup": 0, "levels": model.encoder.levels}
 
 
-def _announce(cfg: TimeSeriesRunConfig, shape: dict) -> None:
-    """One stderr line: the TCN's levels, receptive field and what it predicts."""
+def _announce(cfg: TimeSeriesRunConfig, shape: dict, novelty: str = "") -> None:
+    """One stderr line: the TCN's levels, receptive field, what it predicts and the novelty column."""
     rf = shape["receptive_field"]
     what = (f"forecasts {shape['horizon']} step(s) from the last {rf} steps" if cfg.task.objective == "forecast"
             else f"reconstructs each step from {shape['halo_left']} steps on either side")
+    nov = {"train": "; novelty against each series' training part",
+           "series": "; novelty against the rest of each series (offline)"}.get(novelty, "")
     print(f"tcn ({cfg.task.objective}): {shape['levels']} levels of kernel "
           f"{cfg.model.options.get('kernel_size', 3)}, dilations 1..{2 ** (shape['levels'] - 1)}: "
-          f"receptive field {rf} steps (task.context={cfg.task.context}); {what}", file=sys.stderr, flush=True)
+          f"receptive field {rf} steps (task.context={cfg.task.context}); {what}{nov}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- scoring a split
@@ -432,16 +463,15 @@ class SpanScores:
                            self.calibration, float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"))
 
 
-def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray, scoring: dict,
-                novelty: bool = False) -> SpanScores:
+def span_scores(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray, scoring: dict) -> SpanScores:
     """Calibrate ``errors [L, C]`` of the steps ``[start, start + L)`` of ``s`` on its
-    validation part and score them (``sq [L, C]``: the squared errors; ``novelty``: the
-    last column of ``errors`` is the novelty)."""
+    validation part and score them (``sq [L, C]``: the squared errors; ``scoring["novelty"]``:
+    the last column of ``errors`` is that novelty)."""
     lo, hi = s.parts.val
-    labels = None if s.labels is None else s.labels[lo:hi]
+    labels = calibration_labels(s.source, s.parts.val)
     cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring["combine"], s.smooth,
-                       scoring["threshold"], scoring["quantile"], novelty)
-    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], s.smooth, novelty)
+                       scoring["threshold"], scoring["quantile"], scoring.get("novelty") or "")
+    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring["combine"], s.smooth)
     return SpanScores(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
 
 
@@ -459,7 +489,7 @@ def score_spans(collected: dict[str, Tensor], dataset: ScoreChunks) -> list[Span
         e = np.full((end - start, err.shape[1]), np.nan)
         q = np.full((end - start, sq.shape[1]), np.nan)
         e[step[rows] - start], q[step[rows] - start] = err[rows], sq[rows]
-        spans.append(span_scores(s, start, e, q, dataset.scoring, bool(dataset.scoring.get("novelty"))))
+        spans.append(span_scores(s, start, e, q, dataset.scoring))
     return spans
 
 
@@ -507,7 +537,7 @@ def forecaster_baselines(cfg: TimeSeriesRunConfig, data: Data, params: int) -> d
             for s in series:
                 start, end = s.parts.val[0], s.parts.test[1]
                 errors, sq = _forecaster_errors(model, s.values.T.numpy(), lags, horizon, channels, start, end)
-                results.append(span_scores(s, start, errors, sq, cfg.task.scoring()).part("test"))
+                results.append(span_scores(s, start, errors, sq, {**cfg.task.scoring(), "novelty": ""}).part("test"))
         out[name] = {"test": split_metrics(results)}
     out["mlp"]["params"] = sklearn_mlp_params(models["mlp"])
     return out
@@ -544,7 +574,7 @@ def discord_length(cfg: TimeSeriesRunConfig, s: PreparedSeries) -> int:
 def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
     """Rolling z-score, IsolationForest and matrix-profile discords
     (:func:`~convkit.tasks.timeseries.anomaly.discord_scores`, subsequences of
-    :func:`discord_length`) scored (smoothed like the model's score, robust-z-scored on the
+    :func:`discord_length`) scored (smoothed like the model's score, scaled on the
     validation part like the model's errors), thresholded on the validation part and measured like the model on each series' test part (no ``loss``:
     they forecast nothing)."""
     t = cfg.task
@@ -558,10 +588,10 @@ def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
         for s in data.test.series:
             scores = moving_average(scorer(s.values.T.numpy(), s), s.smooth)  # as the model's
             val, test = slice(*s.parts.val), slice(*s.parts.test)
-            centre, scale = robust_centre_scale(scores[val])  # robust z on the validation part, as the model's
+            centre, scale = tail_centre_scale(scores[val])  # on the validation part, as the model's errors
             scores = (scores - centre[0]) / scale[0]
             labels = s.labels
-            threshold, rule = choose_threshold(scores[val], None if labels is None else labels[val],
+            threshold, rule = choose_threshold(scores[val], calibration_labels(s.source, s.parts.val),
                                                t.threshold, t.quantile)
             zero = np.zeros(s.values.shape[0])
             results.append(SplitScores(s.name, *s.parts.test, scores[test], None if labels is None else labels[test],

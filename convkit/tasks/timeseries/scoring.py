@@ -7,20 +7,30 @@ output ``[N, C, L]`` is a reconstruction; the error is ``|x - reconstruction|``.
 with no prediction from a full receptive field (the forecaster's warm-up: the first
 ``receptive field + H - 1`` steps of a series) have NaN errors and score 0.
 
-Scores: each channel's errors are robust-z-scored with the median and MAD of its errors
-on the validation part (:func:`convkit.tasks.timeseries.anomaly.robust_centre_scale`),
-NaN set to 0, channels combined (mean or max), then optionally smoothed by a causal
-moving average. The threshold comes from the validation scores: best F1 when the
-validation part holds labelled anomalies, else a quantile.
+Scores: each error column (each channel's errors, and the novelty) is centred on the
+median of its errors on the validation part and scaled by the distance from that median
+to their 99th percentile (:func:`convkit.tasks.timeseries.anomaly.tail_centre_scale`:
+columns with differently shaped tails then weigh alike), NaN set to 0, the columns
+combined (mean or max), then optionally smoothed by a causal moving average. The
+threshold comes from the validation scores: best F1 when the validation part holds
+labelled anomalies, else a quantile.
 
 Novelty (``task.novelty``, a forecaster only): a further error column, each step's
-distance from the forecaster's per-step features (the TCN backbone's output, which sums up
-the receptive field ending there) to the nearest features of the series' training part,
-a memory bank as in nearest-neighbour detection on learned features (Bergman, Cohen &
-Hoshen 2020; PatchCore, Roth et al. 2022). Forecast errors see what the next step should
-have been; the novelty sees a stretch unlike any in training (a missing beat, a stuck
-sensor, a changed cycle) even where each step is predictable. It is robust-z-scored on the
-validation part like the errors and added to the combined error score.
+distance from the forecaster's per-step features (the TCN's output, which sums up the
+receptive field ending there) to the nearest features elsewhere, as in nearest-neighbour
+detection on learned features (Bergman, Cohen & Hoshen 2020; PatchCore, Roth et al.
+2022). Forecast errors see what the next step should have been; the novelty sees a
+stretch unlike the others (a missing beat, a stuck sensor, a changed cycle) even where
+each step is predictable. ``train``: the bank is the series' training part (causal: for
+streaming and NAB's online protocol). ``series``: a self-join, the bank the rest of the
+series outside an exclusion zone of half a receptive field, its steps locally z-normalised
+over a receptive field (:func:`local_znorm`): a discord (Yeh et al. 2016; Wu & Keogh
+2021) in the forecaster's features, blind to a drifting level as the matrix profile is,
+offline only. Measured (``python -m convkit.tasks.timeseries train --data DIR`` on 45
+series of ``data_recipes/make_ucr_like.py``, seeds 0-2) the ``series`` novelty hits 43
+of 45 anomalies, as the matrix-profile discord does, where the ``train`` one hits 34: a
+random walk's test part reaches levels its training part never did (seeds 3-4, held
+out: 26 of 30, the discord 28).
 
 A whole series is scored in chunks of thousands of steps, batched into one convolution
 call (:func:`series_errors`), never window by window; :class:`StreamingDetector` gives
@@ -45,11 +55,11 @@ from convkit.tasks.timeseries.anomaly import (
     label_segments,
     moving_average,
     quantile_threshold,
-    robust_centre_scale,
+    tail_centre_scale,
     ucr_hit,
 )
 from convkit.tasks.timeseries.nab import PROFILES, normalised_score, null_and_perfect, row_weights, score_file
-from convkit.tasks.timeseries.series import plan_chunks
+from convkit.tasks.timeseries.series import NOVELTY_REF_STEPS, NOVELTY_SERIES_STEPS, plan_chunks
 
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "best_f1", "quantile")
 """``auto``: best F1 when the validation part holds both labels, else the quantile."""
@@ -117,54 +127,157 @@ def series_errors(model: nn.Module, values: Tensor, halo_left: int, halo_right: 
     return out
 
 
-NOVELTY_BANK = 2048
-"""At most this many feature vectors (evenly spaced over the training part) form a series' memory bank."""
+NOVELTY_MODES: tuple[str, ...] = ("train", "series")
+"""Where a step's features are compared (:func:`series_novelty`): ``train``, the series'
+training part (causal: what streaming and NAB allow); ``series``, the rest of the series
+itself (a self-join, like the matrix profile's discords; offline)."""
 
-NOVELTY_REF_STEPS = 16384
-"""The memory bank comes from the last this many steps of the training part (a long one is cut)."""
+NOVELTY_BANK = 2048
+"""At most this many feature vectors (evenly spaced over the training part) form a series' ``train`` bank."""
+
+NOVELTY_SERIES_BANK = 8192
+"""At most this many feature vectors (evenly spaced) form a series' ``series`` bank."""
+
+LOCAL_STD_FLOOR = 1e-3
+""":func:`local_znorm`'s floor on a window's standard deviation (the series is already
+z-normalised on its training part: a stretch this flat is a constant)."""
 
 
 def feature_bank(model: TCNForecaster, ref: Tensor, length: int, size: int = NOVELTY_BANK) -> Tensor:
-    """The memory bank ``[M, F]`` of one series: the forecaster's per-step features of its
+    """The ``train`` memory bank ``[M, F]`` of one series: the forecaster's per-step features of its
     reference steps ``ref [C, R]`` (the first ``length`` are real, the rest padding) from
     the first step with a full receptive field, at most ``size`` evenly spaced."""
     first = model.receptive_field - 1
-    features = model.backbone.forward_sequence(ref[None, :, :length])[0, :, first:].T  # [R', F]
+    features = model.features(ref[None, :, :length])[0, :, first:].T  # [R', F]
     if len(features) == 0:
-        features = model.backbone.forward_sequence(ref[None, :, :length])[0].T
+        features = model.features(ref[None, :, :length])[0].T
     every = max(1, -(-len(features) // size))
     return features[::every]
 
 
-def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Tensor) -> Tensor:
-    """``[N, L]``: each step's Euclidean distance from the forecaster's features of ``x [N,
-    C, L]`` to the nearest of its own series' memory bank (:func:`feature_bank` of ``ref [N,
-    C, R]`` with ``ref_len [N]`` real steps)."""
-    features = model.backbone.forward_sequence(x).transpose(1, 2)  # [N, L, F]
+def nearest_distance(features: Tensor, bank: Tensor) -> Tensor:
+    """``[L]`` float64: each of ``features [L, F]``'s Euclidean distance to the nearest row
+    of ``bank [M, F]``, in float64 so that a near-zero distance does not depend on how the
+    steps were batched (float32's ``|a|^2 + |b|^2 - 2ab`` loses it to rounding)."""
+    return torch.cdist(features.double(), bank.double()).min(dim=1).values
+
+
+def local_znorm(values: Tensor, window: int) -> Tensor:
+    """``values [..., C, T]`` with each step z-normalised by the mean and standard deviation
+    of the ``window`` steps ending there (fewer at the start; the standard deviation at
+    least :data:`LOCAL_STD_FLOOR`), as the matrix profile z-normalises each subsequence:
+    the features of the result see a stretch's shape, not its level or scale."""
+    v = values.double()
+    c1 = torch.nn.functional.pad(v.cumsum(-1), (1, 0))
+    c2 = torch.nn.functional.pad((v * v).cumsum(-1), (1, 0))
+    t = torch.arange(1, v.shape[-1] + 1, device=v.device)
+    lo = (t - window).clamp(min=0)
+    count = (t - lo).to(v.dtype)
+    mean = (c1[..., t] - c1[..., lo]) / count
+    var = (c2[..., t] - c2[..., lo]) / count - mean * mean
+    return ((v - mean) / var.clamp(min=LOCAL_STD_FLOOR ** 2).sqrt()).to(values.dtype)
+
+
+def self_join_distances(features: Tensor, positions: Tensor, bank: Tensor, bank_positions: Tensor,
+                        exclusion: int, block: int = 1024) -> Tensor:
+    """``[L]`` float64: each of ``features [L, F]`` (at steps ``positions [L]``) to the
+    nearest row of ``bank [M, F]`` (at steps ``bank_positions [M]``) at least ``exclusion``
+    steps away (the matrix profile's exclusion zone: a step's trivial matches are its
+    neighbours); infinity where none is."""
+    out = []
+    for a in range(0, len(features), block):
+        d = torch.cdist(features[a:a + block].double(), bank.double())
+        near = (positions[a:a + block, None] - bank_positions[None, :]).abs() < exclusion
+        out.append(d.masked_fill(near, float("inf")).min(dim=1).values)
+    return torch.cat(out) if out else features.new_zeros(0, dtype=torch.float64)
+
+
+def series_bank(model: TCNForecaster, ref: Tensor, ref_start: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``series`` bank of the steps ``ref [C, R]`` (starting at step ``ref_start``):
+    ``(features [R, F]`` of the locally z-normalised steps, the bank ``[M, F]`` (at most
+    :data:`NOVELTY_SERIES_BANK` evenly spaced steps with a full receptive field) and its
+    steps ``[M]``)."""
+    rf = model.receptive_field
+    features = model.features(local_znorm(ref, rf)[None])[0].T  # [R, F]
+    first = min(rf - 1, len(features) - 1)
+    every = max(1, -(-(len(features) - first) // NOVELTY_SERIES_BANK))
+    rows = torch.arange(first, len(features), every, device=ref.device)
+    return features, features[rows], rows + ref_start
+
+
+def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Tensor, mode: str = "train",
+                      in_start: Tensor | None = None, ref_start: Tensor | None = None,
+                      series: Tensor | None = None) -> Tensor:
+    """``[N, L]`` float64: the novelty of each step of the chunks ``x [N, C, L]``. ``train``:
+    the distance from its features to the nearest of its series' ``train`` bank
+    (:func:`feature_bank` of ``ref [N, C, R]``, ``ref_len [N]`` real steps). ``series``:
+    ``ref`` holds the steps of the chunk's series (index ``series [N]``) from step
+    ``ref_start [N]`` on, the chunk starts at step ``in_start [N]``; the distance from the
+    features of its locally z-normalised steps to the nearest of the rest of the series'
+    (:func:`series_bank`, :func:`self_join_distances`; NaN where the exclusion zone leaves
+    none); the chunks of one series in the batch share its bank."""
+    if mode == "train":
+        features = model.features(x).transpose(1, 2)  # [N, L, F]
+        return torch.stack([nearest_distance(features[i], feature_bank(model, ref[i], int(ref_len[i])))
+                            for i in range(x.shape[0])])
+    rf, length = model.receptive_field, x.shape[-1]
+    banks: dict[int, tuple[Tensor, Tensor, Tensor]] = {}  # the batch's chunks of one series share its bank
     out = []
     for i in range(x.shape[0]):
-        bank = feature_bank(model, ref[i], int(ref_len[i]))
-        out.append(torch.cdist(features[i], bank).min(dim=1).values)
+        start, count, first = int(ref_start[i]), int(ref_len[i]), int(in_start[i])
+        key = int(series[i])
+        if key not in banks:
+            banks[key] = series_bank(model, ref[i, :, :count], start)
+        features, bank, rows = banks[key]
+        steps = torch.arange(first, first + length, device=x.device)
+        inside = steps >= start
+        query = features[(steps - start).clamp(0, len(features) - 1)]
+        if not inside.all():  # steps before the bank's source: their own features (the chunk's halo covers them)
+            early = model.features(local_znorm(x[i:i + 1, :, :start - first], rf))[0].T
+            query = torch.cat([early, query[len(early):]])
+        d = self_join_distances(query, steps, bank, rows, max(1, rf // 2))
+        out.append(d.masked_fill(torch.isinf(d), float("nan")))
     return torch.stack(out)
 
 
-@torch.no_grad()
-def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], chunk: int = 8192) -> np.ndarray:
-    """The novelty of every step of ``values [C, T]`` against the memory bank of its steps
-    ``[ref[0], ref[1])`` (the training part), float64 ``[T]``; NaN for the first receptive
-    field - 1 steps. One pass of chunks of ``chunk`` steps, each read with a receptive
-    field of context, so it equals a pass over the whole series."""
-    model.eval()
-    device = next(model.parameters()).device
-    lo = max(ref[0], ref[1] - NOVELTY_REF_STEPS)
-    bank = feature_bank(model, values[:, lo:ref[1]].to(device), ref[1] - lo)
+def _features_in_chunks(model: TCNForecaster, values: Tensor, chunk: int) -> Tensor:
+    """The features ``[T, F]`` of ``values [C, T]``, chunk by chunk, each read with a
+    receptive field of context (equal to one pass)."""
     halo = model.receptive_field - 1
-    out = np.empty(values.shape[1])
+    out = []
     for start in range(0, values.shape[1], chunk):
         end = min(start + chunk, values.shape[1])
-        part = values[:, max(start - halo, 0):end].to(device)
-        features = model.backbone.forward_sequence(part[None])[0].T[start - max(start - halo, 0):]
-        out[start:end] = torch.cdist(features, bank).min(dim=1).values.cpu().double().numpy()
+        part = values[:, max(start - halo, 0):end]
+        out.append(model.features(part[None])[0].T[start - max(start - halo, 0):])
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], chunk: int = 8192,
+                   mode: str = "train") -> np.ndarray:
+    """The novelty of every step of ``values [C, T]``, float64 ``[T]``; NaN for the first
+    receptive field - 1 steps. ``train``: against the bank of its steps ``[ref[0],
+    ref[1])`` (the training part), in chunks of ``chunk`` steps (equal to one pass).
+    ``series``: against the rest of the series (:func:`novelty_distances`; the bank from
+    its last :data:`NOVELTY_SERIES_STEPS` steps). Equal to the training run's scoring."""
+    model.eval()
+    device = next(model.parameters()).device
+    values = values.to(device)
+    halo = model.receptive_field - 1
+    if mode == "train":
+        lo = max(ref[0], ref[1] - NOVELTY_REF_STEPS)
+        bank = feature_bank(model, values[:, lo:ref[1]], ref[1] - lo)
+        out = nearest_distance(_features_in_chunks(model, values, chunk), bank).cpu().numpy()
+    else:
+        start = max(0, values.shape[1] - NOVELTY_SERIES_STEPS)
+        features, bank, rows = series_bank(model, values[:, start:], start)
+        rf = model.receptive_field
+        # steps before the bank's source: their own locally z-normalised features, in chunks
+        early = (_features_in_chunks(model, local_znorm(values[:, :start], rf), chunk) if start else
+                 features[:0])
+        steps = torch.arange(values.shape[1], device=device)
+        out = self_join_distances(torch.cat([early, features]), steps, bank, rows, max(1, rf // 2)).cpu().numpy()
+        out[np.isinf(out)] = np.nan
     out[:halo] = np.nan
     return out
 
@@ -174,40 +287,43 @@ def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], c
 
 @dataclass
 class Calibration:
-    """What turns errors into flagged steps: per-channel ``centre`` and ``scale`` ``[C]``
-    of the validation errors, the ``threshold`` on the combined score, the ``rule`` that
-    chose it and the ``smooth`` window of the score (0 in checkpoints from before it was
-    stored: the config's ``task.smooth`` then); ``novelty``: the last column of the errors
-    is the novelty (:func:`errors_to_scores`)."""
+    """What turns errors into flagged steps: per-column ``centre`` and ``scale`` ``[C]``
+    of the validation errors (:func:`~convkit.tasks.timeseries.anomaly.tail_centre_scale`),
+    the ``threshold`` on the combined score, the ``rule`` that chose it and the ``smooth``
+    window of the score (0 in checkpoints from before it was stored: the config's
+    ``task.smooth`` then); ``novelty``: the novelty mode of the last column
+    (:data:`NOVELTY_MODES`; empty: no novelty column)."""
 
     centre: np.ndarray
     scale: np.ndarray
     threshold: float
     rule: str
     smooth: int = 0
-    novelty: bool = False
+    novelty: str = ""
 
     def to_dict(self) -> dict:
         """Plain values (for checkpoints)."""
         return {"centre": [float(v) for v in self.centre], "scale": [float(v) for v in self.scale],
                 "threshold": float(self.threshold), "rule": self.rule, "smooth": int(self.smooth),
-                "novelty": bool(self.novelty)}
+                "novelty": self.novelty}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
         """Inverse of ``to_dict``."""
+        novelty = d.get("novelty", "")
         return cls(np.asarray(d["centre"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
-                   float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)), bool(d.get("novelty", False)))
+                   float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)),
+                   "train" if novelty is True else "" if novelty is False else str(novelty))
 
 
 def errors_to_scores(errors: np.ndarray, centre: np.ndarray, scale: np.ndarray, combine: str = "mean",
-                     smooth: int = 1, novelty: bool = False) -> np.ndarray:
-    """Scores ``[T]`` from errors ``[T, C]``: robust z per channel (NaN -> 0), channels
-    combined, causal moving average over ``smooth`` steps. ``novelty``: the last column is
-    the novelty, whose z is added to the combination of the others."""
+                     smooth: int = 1) -> np.ndarray:
+    """Scores ``[T]`` from errors ``[T, C]`` (the novelty, when there is one, is a column like
+    the channels' errors): each column centred and scaled, the columns combined (a step
+    with any NaN column, the warm-up, scores 0), a causal moving average over ``smooth`` steps."""
     z = (np.asarray(errors, dtype=np.float64) - centre) / scale
-    z = np.nan_to_num(z, nan=0.0)
-    combined = combine_channels(z[:, :-1], combine) + z[:, -1] if novelty else combine_channels(z, combine)
+    combined = combine_channels(np.nan_to_num(z, nan=0.0), combine)
+    combined[np.isnan(z).any(axis=1)] = 0.0
     return moving_average(combined, smooth)
 
 
@@ -226,16 +342,16 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray | None, rule: str, q
 
 
 def calibrate(val_errors: np.ndarray, val_labels: np.ndarray | None, combine: str, smooth: int, rule: str,
-              quantile: float, novelty: bool = False) -> tuple[Calibration, np.ndarray]:
+              quantile: float, novelty: str = "") -> tuple[Calibration, np.ndarray]:
     """Calibration from the validation part's errors ``[T, C]`` (and labels ``[T]``;
-    ``novelty``: the last column is the novelty).
+    ``novelty``: the last column's novelty mode, empty for none).
 
     Returns:
         ``(calibration, validation scores [T])``.
     """
     finite = val_errors[np.isfinite(val_errors).all(axis=1)]
-    centre, scale = robust_centre_scale(finite if len(finite) else np.zeros((1, val_errors.shape[1])))
-    scores = errors_to_scores(val_errors, centre, scale, combine, smooth, novelty)
+    centre, scale = tail_centre_scale(finite if len(finite) else np.zeros((1, val_errors.shape[1])))
+    scores = errors_to_scores(val_errors, centre, scale, combine, smooth)
     threshold, used = choose_threshold(scores, val_labels, rule, quantile)
     return Calibration(centre, scale, threshold, used, int(smooth), novelty), scores
 
@@ -398,19 +514,36 @@ class StreamingDetector:
         mean, std: ``[C]`` input normalisation.
         calibration: centre/scale of the errors and the threshold.
         combine, smooth: as in :func:`errors_to_scores`.
+        reference: the series' training part ``[R, C]`` (raw units) when the calibration
+            adds the novelty (``task.novelty``): its memory bank, as :func:`series_novelty`
+            builds it from the same steps, so the streamed novelty equals the offline one.
     """
 
     def __init__(self, model: TCNForecaster, mean: np.ndarray, std: np.ndarray, calibration: Calibration,
-                 combine: str = "mean", smooth: int = 1) -> None:
-        if calibration.novelty:
-            raise ConfigError("streaming scores forecast errors only; this calibration adds the novelty "
-                              "(task.novelty=true): score with detect, or train with task.novelty=false")
+                 combine: str = "mean", smooth: int = 1, reference: np.ndarray | None = None) -> None:
         self.stream = TCNStream(model)
         self.horizon = model.horizon
         self.warmup = model.receptive_field + model.horizon - 1
         self.mean, self.std, self.calibration = np.asarray(mean), np.asarray(std), calibration
         self.combine, self.smooth = combine, int(smooth)
         self.device = next(model.parameters()).device
+        self.bank: Tensor | None = None
+        if calibration.novelty == "series":
+            raise ConfigError("this calibration's novelty compares each step with the whole series "
+                              "(task.novelty=series, offline): stream a run trained with task.novelty=train or none")
+        if calibration.novelty:
+            if reference is None:
+                raise ConfigError("this calibration adds the training part's novelty (task.novelty=train): pass "
+                                  "reference=, the series' training part [R, C] in raw units, the memory bank's source")
+            ref = np.asarray(reference, dtype=np.float64)
+            ref = ref[:, None] if ref.ndim == 1 else ref
+            ref = ref[max(0, len(ref) - NOVELTY_REF_STEPS):]  # as series_novelty: the last steps of a long part
+            if len(ref) < model.receptive_field:
+                raise ConfigError(f"reference: {len(ref)} steps, fewer than the model's receptive field "
+                                  f"({model.receptive_field})")
+            x = torch.from_numpy(((ref - self.mean) / self.std).T.astype(np.float32)).to(self.device)
+            with torch.no_grad():
+                self.bank = feature_bank(model.eval(), x, x.shape[1])
         self.reset()
 
     def reset(self) -> None:
@@ -437,11 +570,14 @@ class StreamingDetector:
         err = (err / h).T.cpu().double().numpy()  # [l, C]
         steps = self.seen + np.arange(length)
         err[steps < self.warmup] = np.nan
+        if self.bank is not None:  # the novelty column: no full receptive field, no novelty (series_novelty)
+            novelty = nearest_distance(self.stream.features[0].T, self.bank).cpu().numpy()
+            novelty[steps < self.stream.model.receptive_field - 1] = np.nan
+            err = np.concatenate([err, novelty[:, None]], axis=1)
         self.predictions = allpred[:, :, -h:]
         self.seen += length
         cal = self.calibration
-        z = np.nan_to_num((err - cal.centre) / cal.scale, nan=0.0)
-        combined = combine_channels(z, self.combine)
+        combined = errors_to_scores(err, cal.centre, cal.scale, self.combine, 1)
         # the causal moving average, continued across calls: the window's start is the
         # stream's start or smooth - 1 steps back, as in an offline moving_average
         window = np.concatenate([self.recent, combined])

@@ -32,6 +32,12 @@ from convkit.tasks.timeseries.anomaly import dominant_period
 VAL_SPLITS: tuple[str, ...] = ("after_train", "train_tail")
 """Where the validation part of a series lies (see the module docstring)."""
 
+NOVELTY_REF_STEPS = 16384
+"""A ``train`` novelty bank comes from the last this many steps of the training part (a long one is cut)."""
+
+NOVELTY_SERIES_STEPS = 65536
+"""A ``series`` novelty bank comes from the last this many steps of the series (all of most series)."""
+
 SMOOTH_PER_PERIOD = 8
 """``task.smooth = 0`` smooths each series' score over this fraction of its dominant period."""
 
@@ -237,8 +243,10 @@ class ScoreChunks(Dataset):
     it too (with the same weights as the test part). Item ``i`` is a dict: ``x`` ``[C, L]``
     (zero-padded on the right to the longest chunk), ``series``, ``in_start``,
     ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``; with
-    ``scoring["novelty"]`` also ``ref`` ``[C, R]``, the series' reference steps (the end of
-    its fit part, at most ``ref_steps``, zero-padded to the longest) and ``ref_len``.
+    ``scoring["novelty"]`` also ``ref`` ``[C, R]``, the series' reference steps (``train``:
+    the end of its fit part, at most :data:`NOVELTY_REF_STEPS`; ``series``: the end of the
+    series, at most :data:`NOVELTY_SERIES_STEPS`, and then also ``ref_start``, its first
+    step), zero-padded to the longest, and ``ref_len``.
 
     ``scoring`` holds the settings that turn the errors into scores and flags (``combine``,
     ``smooth``, ``threshold``, ``quantile``, ``novelty``); the dataset is never written
@@ -246,7 +254,7 @@ class ScoreChunks(Dataset):
     """
 
     def __init__(self, series: list[PreparedSeries], split: str, chunk: int, halo_left: int, halo_right: int,
-                 align: int, scoring: dict, ref_steps: int = 16384) -> None:
+                 align: int, scoring: dict) -> None:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test'; got {split!r}")
         self.series, self.split, self.scoring = series, split, dict(scoring)
@@ -256,8 +264,11 @@ class ScoreChunks(Dataset):
             self.chunks += [(i, c) for c in plan_chunks(start, end, s.values.shape[1], chunk,
                                                         halo_left, halo_right, align)]
         self.width = max(c.in_end - c.in_start for _, c in self.chunks)
-        self.refs = ([(max(s.parts.fit[0], s.parts.fit[1] - ref_steps), s.parts.fit[1]) for s in series]
-                     if self.scoring.get("novelty") else None)
+        mode = self.scoring.get("novelty")
+        self.refs = ([(max(s.parts.fit[0], s.parts.fit[1] - NOVELTY_REF_STEPS), s.parts.fit[1]) for s in series]
+                     if mode == "train" else
+                     [(max(0, s.values.shape[1] - NOVELTY_SERIES_STEPS), s.values.shape[1]) for s in series]
+                     if mode == "series" else None)
         self.ref_width = max(b - a for a, b in self.refs) if self.refs else 0
 
     def __len__(self) -> int:
@@ -280,4 +291,6 @@ class ScoreChunks(Dataset):
             ref = self.series[series].values[:, lo:hi]
             item["ref"] = torch.nn.functional.pad(ref, (0, self.ref_width - ref.shape[1]))
             item["ref_len"] = torch.tensor(hi - lo)
+            if self.scoring["novelty"] == "series":
+                item["ref_start"] = torch.tensor(lo)
         return item
