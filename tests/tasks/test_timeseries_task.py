@@ -435,7 +435,7 @@ def test_auto_mode_picks_classification_for_archives_with_the_papers_train_setti
 def test_small_training_sets_get_the_papers_batch_and_a_floor_of_optimizer_steps(capsys):
     from convkit.tasks.timeseries.classification import _floor_steps
 
-    # ACSF1: 100 series in TRAIN, 90 after the validation carve: batch min(100 / 10, 16) = 10,
+    # ACSF1 with task.holdout: 100 series in TRAIN, 90 after the carve: batch min(100 / 10, 16) = 10,
     # 9 whole batches an epoch, at least 6000 steps -> 667 epochs
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify", "train.batch_size=16"])
     _floor_steps(cfg, 90, 100)
@@ -564,5 +564,14 @@ def test_the_nn1_baseline_reproduces_the_archive_figures(problem, accuracy):
     # z-normalised over its own length (per channel), zero-padded, the whole TRAIN file
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={UCR / problem}", "task.mode=classify"])
     task = TASK.for_config(cfg)
-    found = task.extra_baselines(cfg, task.build_data(cfg), 0)["nn1_euclidean"]["test"]["accuracy"]
+    data = task.build_data(cfg)
+    found = task.extra_baselines(cfg, data, 0)["nn1_euclidean"]["test"]["accuracy"]
     assert found == pytest.approx(accuracy)
+    # the papers' protocol: all of TRAIN trains and validates (the lowest training loss is
+    # kept); with task.holdout a tenth of it validates instead; 1-NN sees TRAIN once either way
+    assert torch.equal(data.train.tensors[0], data.val.tensors[0])
+    held = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={UCR / problem}", "task.mode=classify",
+                                                                 "task.holdout=true"])
+    split = task.build_data(held)
+    assert len(split.train) + len(split.val) == len(data.train) and len(split.val) >= 1
+    assert task.extra_baselines(held, split, 0)["nn1_euclidean"]["test"]["accuracy"] == pytest.approx(accuracy)

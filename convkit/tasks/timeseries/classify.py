@@ -86,10 +86,14 @@ def describe_lengths(*datas: ClassificationData) -> str:
     return f"lengths {lengths.min()}..{longest}, zero-padded to {longest} after z-normalisation (never truncated)"
 
 
-def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0) -> Splits:
+def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0, holdout: bool = False) -> Splits:
     """The classification splits: the shapes (no ``path``), a ``<Problem>_TRAIN/_TEST``
     folder, or one ``.ts``/``.tsv`` file. TensorDatasets of ``(X [N, C, L] float32,
-    y [N] int64)``; ``extras["name"]`` is the problem's name."""
+    y [N] int64)``; ``extras["name"]`` is the problem's name, ``extras["train_file"]`` the
+    number of series the training data came from. An official pair trains on all of
+    TRAIN and validates on TRAIN itself, as Wang et al. 2017 and Ismail Fawaz et al. keep
+    the checkpoint with the lowest training loss; ``holdout``: a tenth of TRAIN is held
+    out for validation instead (never the TEST file either way)."""
     if not path:
         data = make_shape_series(seed=seed)
         train, val, test = split_indices(data.y, seed=seed)
@@ -101,11 +105,17 @@ def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0
     if p.is_dir() or (p.is_file() and p.stem.upper().endswith(("_TRAIN", "_TEST")) and _partner(p).is_file()):
         # a folder or one file of an official pair: the pair, its TEST file the test split
         pair = load_classification_splits(p)
-        train, val = carve_validation(pair["train"].y, seed=seed)
+        if holdout:
+            train, val = carve_validation(pair["train"].y, seed=seed)
+            checked = f"validation {len(val)} of TRAIN"
+        else:
+            train = val = np.arange(len(pair["train"].y))
+            checked = "all of TRAIN trains; the best checkpoint has the lowest loss on TRAIN"
         everything = np.arange(len(pair["test"].y))
         splits = _splits(pair["train"], pair["test"], (train, val, everything), znorm)
+        splits.extras["train_file"] = len(pair["train"].y)
         splits.extras["protocol"] = (f"{splits.extras['name']}: the official TRAIN/TEST split ({len(pair['train'].y)}"
-                                     f"/{len(pair['test'].y)} series; validation {len(val)} of TRAIN), "
+                                     f"/{len(pair['test'].y)} series; {checked}), "
                                      f"{pair['train'].X.shape[1]} channel(s), {describe_lengths(*pair.values())}")
         return splits
     if not p.exists():

@@ -82,6 +82,9 @@ class SeriesTaskConfig(TaskConfig):
     forecaster baselines (evenly spaced). ``min_steps`` (classify mode): train at least
     this many optimizer steps, raising ``train.epochs`` when the training set is small
     (36 series at batch 16 are 3 steps an epoch); ``train.max_minutes`` still caps the run.
+    ``holdout`` (classify mode, an official TRAIN/TEST pair): hold a tenth of TRAIN out for
+    validation; false (default): train on all of TRAIN and keep the checkpoint with the
+    lowest loss on TRAIN, as Wang et al. 2017 and Ismail Fawaz et al. 2019/2020 do.
 
     The anomaly TCN is built with ``dropout = 0`` unless ``model.options.dropout`` says
     otherwise: forecasting normal data needs no dropout, and it halves training speed."""
@@ -103,6 +106,7 @@ class SeriesTaskConfig(TaskConfig):
     discord_length: int = 0
     baseline_max_train: int = 20000
     min_steps: int = 6000
+    holdout: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
