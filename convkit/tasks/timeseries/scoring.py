@@ -155,13 +155,6 @@ def feature_bank(model: TCNForecaster, ref: Tensor, length: int, size: int = NOV
     return features[::every]
 
 
-def nearest_distance(features: Tensor, bank: Tensor) -> Tensor:
-    """``[L]`` float64: each of ``features [L, F]``'s Euclidean distance to the nearest row
-    of ``bank [M, F]``, in float64 so that a near-zero distance does not depend on how the
-    steps were batched (float32's ``|a|^2 + |b|^2 - 2ab`` loses it to rounding)."""
-    return torch.cdist(features.double(), bank.double()).min(dim=1).values
-
-
 def local_znorm(values: Tensor, window: int) -> Tensor:
     """``values [..., C, T]`` with each step z-normalised by the mean and standard deviation
     of the ``window`` steps ending there (fewer at the start; the standard deviation at
@@ -178,17 +171,22 @@ def local_znorm(values: Tensor, window: int) -> Tensor:
     return ((v - mean) / var.clamp(min=LOCAL_STD_FLOOR ** 2).sqrt()).to(values.dtype)
 
 
-def self_join_distances(features: Tensor, positions: Tensor, bank: Tensor, bank_positions: Tensor,
-                        exclusion: int, block: int = 1024) -> Tensor:
-    """``[L]`` float64: each of ``features [L, F]`` (at steps ``positions [L]``) to the
-    nearest row of ``bank [M, F]`` (at steps ``bank_positions [M]``) at least ``exclusion``
-    steps away (the matrix profile's exclusion zone: a step's trivial matches are its
-    neighbours); infinity where none is."""
+def nearest_distances(features: Tensor, bank: Tensor, positions: Tensor | None = None,
+                      bank_positions: Tensor | None = None, exclusion: int = 0, block: int = 1024) -> Tensor:
+    """``[L]`` float64: each of ``features [L, F]``'s Euclidean distance to the nearest row
+    of ``bank [M, F]``, ``block`` rows at a time (memory ``block x M``, whatever ``L``).
+    With ``exclusion``, only bank rows at least that many steps away count (``positions
+    [L]`` and ``bank_positions [M]`` are their steps; the matrix profile's exclusion zone:
+    a step's trivial matches are its neighbours); infinity where none does. In float64,
+    so that a near-zero distance does not depend on how the steps were batched (float32's
+    ``|a|^2 + |b|^2 - 2ab`` loses it to rounding)."""
     out = []
     for a in range(0, len(features), block):
         d = torch.cdist(features[a:a + block].double(), bank.double())
-        near = (positions[a:a + block, None] - bank_positions[None, :]).abs() < exclusion
-        out.append(d.masked_fill(near, float("inf")).min(dim=1).values)
+        if exclusion:
+            d = d.masked_fill((positions[a:a + block, None] - bank_positions[None, :]).abs() < exclusion,
+                              float("inf"))
+        out.append(d.min(dim=1).values)
     return torch.cat(out) if out else features.new_zeros(0, dtype=torch.float64)
 
 
@@ -214,11 +212,11 @@ def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Ten
     ``ref`` holds the steps of the chunk's series (index ``series [N]``) from step
     ``ref_start [N]`` on, the chunk starts at step ``in_start [N]``; the distance from the
     features of its locally z-normalised steps to the nearest of the rest of the series'
-    (:func:`series_bank`, :func:`self_join_distances`; NaN where the exclusion zone leaves
+    (:func:`series_bank`, :func:`nearest_distances`; NaN where the exclusion zone leaves
     none); the chunks of one series in the batch share its bank."""
     if mode == "train":
         features = model.features(x).transpose(1, 2)  # [N, L, F]
-        return torch.stack([nearest_distance(features[i], feature_bank(model, ref[i], int(ref_len[i])))
+        return torch.stack([nearest_distances(features[i], feature_bank(model, ref[i], int(ref_len[i])))
                             for i in range(x.shape[0])])
     rf, length = model.receptive_field, x.shape[-1]
     banks: dict[int, tuple[Tensor, Tensor, Tensor]] = {}  # the batch's chunks of one series share its bank
@@ -235,7 +233,7 @@ def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Ten
         if not inside.all():  # steps before the bank's source: their own features (the chunk's halo covers them)
             early = model.features(local_znorm(x[i:i + 1, :, :start - first], rf))[0].T
             query = torch.cat([early, query[len(early):]])
-        d = self_join_distances(query, steps, bank, rows, max(1, rf // 2))
+        d = nearest_distances(query, bank, steps, rows, max(1, rf // 2))
         out.append(d.masked_fill(torch.isinf(d), float("nan")))
     return torch.stack(out)
 
@@ -267,7 +265,7 @@ def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], c
     if mode == "train":
         lo = max(ref[0], ref[1] - NOVELTY_REF_STEPS)
         bank = feature_bank(model, values[:, lo:ref[1]], ref[1] - lo)
-        out = nearest_distance(_features_in_chunks(model, values, chunk), bank).cpu().numpy()
+        out = nearest_distances(_features_in_chunks(model, values, chunk), bank).cpu().numpy()
     else:
         start = max(0, values.shape[1] - NOVELTY_SERIES_STEPS)
         features, bank, rows = series_bank(model, values[:, start:], start)
@@ -276,7 +274,7 @@ def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], c
         early = (_features_in_chunks(model, local_znorm(values[:, :start], rf), chunk) if start else
                  features[:0])
         steps = torch.arange(values.shape[1], device=device)
-        out = self_join_distances(torch.cat([early, features]), steps, bank, rows, max(1, rf // 2)).cpu().numpy()
+        out = nearest_distances(torch.cat([early, features]), bank, steps, rows, max(1, rf // 2)).cpu().numpy()
         out[np.isinf(out)] = np.nan
     out[:halo] = np.nan
     return out
@@ -571,7 +569,7 @@ class StreamingDetector:
         steps = self.seen + np.arange(length)
         err[steps < self.warmup] = np.nan
         if self.bank is not None:  # the novelty column: no full receptive field, no novelty (series_novelty)
-            novelty = nearest_distance(self.stream.features[0].T, self.bank).cpu().numpy()
+            novelty = nearest_distances(self.stream.features[0].T, self.bank).cpu().numpy()
             novelty[steps < self.stream.model.receptive_field - 1] = np.nan
             err = np.concatenate([err, novelty[:, None]], axis=1)
         self.predictions = allpred[:, :, -h:]
