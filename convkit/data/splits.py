@@ -71,6 +71,38 @@ def remap_labels(labels: Sequence[int] | np.ndarray, names: Sequence[str], targe
     return mapping[labels] if labels.size else labels
 
 
+def check_classes(labels: Sequence[int] | np.ndarray, names: Sequence[str], where: str) -> None:
+    """Refuse training labels a classifier cannot learn from, before any model or baseline
+    is fitted: fewer than two classes present in ``labels [N]`` (indices into ``names``).
+    The one place every classification task checks its training data.
+
+    Raises:
+        DataError: one line naming ``where`` (the file or folder) and the one class found.
+    """
+    present = np.unique(np.asarray(labels, dtype=np.int64))
+    if present.size == 0:
+        raise DataError(f"{where}: no labelled examples in the training data; expected at least two classes")
+    if present.size < 2:
+        raise DataError(f"{where}: only one class ({str(names[int(present[0])])!r}) in the training data; "
+                        "expected at least two")
+
+
+def check_split_parts(parts: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, names: Sequence[str],
+                      where: str, part_names: Sequence[str] = SPLIT_NAMES) -> None:
+    """Refuse a stratified split (``split_indices``' result) with an empty part, naming
+    ``where``, the empty part and why: every class has fewer examples than there are parts
+    (the classes are listed, with their counts)."""
+    labels = np.asarray(labels)
+    for part, name in zip(parts, part_names):
+        if len(part) == 0:
+            classes, counts = np.unique(labels, return_counts=True)
+            small = [f"{str(names[int(c)])!r} ({int(n)})" for c, n in zip(classes, counts) if n < len(parts)]
+            shown = ", ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+            raise DataError(f"{where}: the {name} split would be empty: a stratified "
+                            f"{'/'.join(part_names)} split needs a class with at least {len(parts)} examples, "
+                            f"and every class has fewer: {shown}")
+
+
 _SPLIT_DIR_ALIASES: dict[str, str] = {
     "train": "train",
     "val": "val",
