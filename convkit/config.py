@@ -24,7 +24,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import tomli_w
 
@@ -32,19 +32,81 @@ from convkit.errors import ConfigError
 
 C = TypeVar("C")
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "onecycle", "step", "plateau", "none")
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+@dataclass(frozen=True)
+class Range:
+    """The bounds of a numeric config field, stated in its type and checked by
+    :func:`validate`: ``epochs: Annotated[int, Range(ge=1)]``. ``note`` is said after the
+    bound in the error (``"0: off"``). Float fields must also be finite."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    note: str = ""
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` lies within the bounds."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def describe(self) -> str:
+        """The bound in words: ``at least 1``, ``>= 0``, ``a positive number``, ``in [0, 1)``."""
+        low, high = self.ge if self.ge is not None else self.gt, self.le if self.le is not None else self.lt
+        if low is not None and high is not None:
+            return (f"in {'[' if self.ge is not None else '('}{low:g}, "
+                    f"{high:g}{']' if self.le is not None else ')'}")
+        if self.gt == 0:
+            return "a positive number"
+        if self.ge is not None:
+            return ">= 0" if self.ge == 0 else f"at least {self.ge:g}"
+        if self.gt is not None:
+            return f"greater than {self.gt:g}"
+        return f"at most {high:g}" if self.le is not None else f"less than {high:g}"
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
+def field_constraint_error(key: str, value: Any, tp: Any) -> str | None:
+    """Why ``value`` breaks the constraint its type ``tp`` states (``Literal`` choices, a
+    :class:`Range` in ``Annotated``), as one line naming ``key``; None when it holds."""
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        message = field_constraint_error(key, value, base)
+        if message is not None:
+            return message
+        for bound in meta:
+            if isinstance(bound, Range) and value is not None and not bound.holds(value):
+                note = f" ({bound.note})" if bound.note else ""
+                return f"{key} must be {bound.describe()}{note}; got {value!r}"
+        return None
+    inner = _optional_inner(tp)
+    if inner is not None:
+        if value is None:
+            return None
+        if typing.get_origin(inner) is typing.Literal and value not in typing.get_args(inner):
+            return f"{key} must be {', '.join(map(str, typing.get_args(inner)))} or none; got {value!r}"
+        return field_constraint_error(key, value, inner)
+    if typing.get_origin(tp) is typing.Literal and value not in typing.get_args(tp):
+        return f"{key} must be one of {', '.join(map(str, typing.get_args(tp)))}; got {value!r}"
+    return None
 
 
-def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, f"{key} must be one of {', '.join(choices)}; got {value!r}")
+def choices(tp: Any) -> tuple:
+    """The values a ``Literal`` field type admits (inside ``Annotated``/``| None`` too)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return choices(typing.get_args(tp)[0])
+    inner = _optional_inner(tp)
+    if inner is not None:
+        return choices(inner)
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+
+
+NonNegative = Annotated[int, Range(ge=0)]
+"""An int field that is 0 or more."""
+AtLeastOne = Annotated[int, Range(ge=1)]
+"""An int field that is 1 or more."""
+Fraction = Annotated[float, Range(gt=0, lt=1)]
+"""A float field strictly between 0 and 1."""
 
 
 @dataclass
@@ -73,69 +135,43 @@ class TrainConfig:
     timestamp).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.01
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    step_size: int = 10
-    gamma: float = 0.1
-    plateau_patience: int = 50
-    plateau_factor: float = 0.5
-    min_lr: float = 1e-4
-    clip_grad_norm: float = 0.0
-    precision: str = "auto"
+    epochs: AtLeastOne = 10
+    batch_size: AtLeastOne = 64
+    lr: Annotated[float, Range(gt=0)] = 0.01
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Range(ge=0)] = 5e-4
+    schedule: Literal["cosine", "onecycle", "step", "plateau", "none"] = "cosine"
+    step_size: Annotated[int, Range(ge=1, note="epochs")] = 10
+    gamma: Annotated[float, Range(gt=0, le=1)] = 0.1
+    plateau_patience: Annotated[int, Range(ge=0, note="epochs")] = 50
+    plateau_factor: Fraction = 0.5
+    min_lr: Annotated[float, Range(ge=0)] = 1e-4
+    clip_grad_norm: Annotated[float, Range(ge=0, note="0: off")] = 0.0
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
     channels_last: bool | None = None
     compile: bool = False
     deterministic: bool = False
-    patience: int = 0
-    max_minutes: float = 0.0
-    seed: int = 0
-    seeds: int = 1
-    device: str = "auto"
-    num_workers: int = 0
-    threads: int = 0
-    checkpoint_every: int = 200
-    eval_every: int = 1
-    save_every: int = 1
-    log_every: int = 0
+    patience: Annotated[int, Range(ge=0, note="0: off")] = 0
+    max_minutes: Annotated[float, Range(ge=0, note="0: off")] = 0.0
+    seed: NonNegative = 0
+    seeds: AtLeastOne = 1
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    num_workers: NonNegative = 0
+    threads: Annotated[int, Range(ge=0, note="0: one per available core")] = 0
+    checkpoint_every: Annotated[int, Range(ge=0, note="0: epoch ends only")] = 200
+    eval_every: Annotated[int, Range(ge=1, note="epochs")] = 1
+    save_every: Annotated[int, Range(ge=0, note="epochs; 0: at the end only")] = 1
+    log_every: Annotated[int, Range(ge=0, note="0: off")] = 0
     baselines: bool = True
     name: str = ""
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first value out of range."""
-        _check(self.epochs >= 1, f"train.epochs must be at least 1; got {self.epochs}")
-        _check(self.batch_size >= 1, f"train.batch_size must be at least 1; got {self.batch_size}")
-        _check(math.isfinite(self.lr) and self.lr > 0, f"train.lr must be a positive number; got {self.lr}")
-        _one_of("train.optimizer", self.optimizer, OPTIMIZERS)
-        _check(0 <= self.momentum < 1, f"train.momentum must be in [0, 1); got {self.momentum}")
-        _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0; got {self.weight_decay}")
-        _one_of("train.schedule", self.schedule, SCHEDULES)
-        _check(self.step_size >= 1, f"train.step_size must be at least 1 (epochs); got {self.step_size}")
-        _check(0 < self.gamma <= 1, f"train.gamma must be in (0, 1]; got {self.gamma}")
-        _check(self.plateau_patience >= 0, f"train.plateau_patience must be >= 0 (epochs); "
-                                           f"got {self.plateau_patience}")
-        _check(0 < self.plateau_factor < 1, f"train.plateau_factor must be in (0, 1); got {self.plateau_factor}")
-        _check(self.min_lr >= 0, f"train.min_lr must be >= 0; got {self.min_lr}")
-        _check(self.clip_grad_norm >= 0, f"train.clip_grad_norm must be >= 0 (0: off); got {self.clip_grad_norm}")
-        _one_of("train.precision", self.precision, PRECISIONS)
-        _check(self.patience >= 0, f"train.patience must be >= 0 (0: off); got {self.patience}")
-        _check(self.max_minutes >= 0, f"train.max_minutes must be >= 0 (0: off); got {self.max_minutes}")
-        _check(self.seed >= 0, f"train.seed must be >= 0; got {self.seed}")
-        _check(self.seeds >= 1, f"train.seeds must be at least 1; got {self.seeds}")
-        _one_of("train.device", self.device, DEVICES)
-        _check(self.num_workers >= 0, f"train.num_workers must be >= 0; got {self.num_workers}")
-        _check(self.threads >= 0, f"train.threads must be >= 0 (0: one per available core); got {self.threads}")
-        _check(self.checkpoint_every >= 0, f"train.checkpoint_every must be >= 0 (0: epoch ends only); "
-                                           f"got {self.checkpoint_every}")
-        _check(self.eval_every >= 1, f"train.eval_every must be at least 1 (epochs); got {self.eval_every}")
-        _check(self.save_every >= 0, f"train.save_every must be >= 0 (epochs; 0: at the end only); "
-                                     f"got {self.save_every}")
-        _check(self.log_every >= 0, f"train.log_every must be >= 0 (0: off); got {self.log_every}")
-        _check(re.fullmatch(r"[A-Za-z0-9._-]*", self.name) is not None and self.name not in (".", ".."),
-               f"train.name must be a folder name of letters, digits, '.', '_' or '-'; got {self.name!r}")
+        """Raise ConfigError if ``name`` is not a plain folder name (the field types state
+        the other constraints)."""
+        if re.fullmatch(r"[A-Za-z0-9._-]*", self.name) is None or self.name in (".", ".."):
+            raise ConfigError(f"train.name must be a folder name of letters, digits, '.', '_' or '-'; "
+                              f"got {self.name!r}")
 
 
 @dataclass
@@ -176,7 +212,21 @@ class RunConfig:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """Field types with ``Annotated`` stripped and a ``Literal`` read as its values' type
+    (``validate`` checks the choices and bounds themselves)."""
+    return {name: _literal_base(tp) for name, tp in typing.get_type_hints(cls).items()}
+
+
+def _literal_base(tp: Any) -> Any:
+    """``str`` for ``Literal["a", "b"]`` (``int | None`` for ``Literal[1, 3] | None``), else ``tp``."""
+    inner = _optional_inner(tp)
+    if inner is not None:
+        base = _literal_base(inner)
+        return tp if base is inner else base | None
+    if typing.get_origin(tp) is typing.Literal:
+        (base,) = {type(v) for v in typing.get_args(tp)}
+        return base
+    return tp
 
 
 def _optional_inner(tp: Any) -> Any | None:
@@ -369,15 +419,28 @@ def _set_path(cfg: Any, parts: list[str], value: Any) -> Any:
 
 
 def validate(cfg: Any) -> None:
-    """Call ``validate()`` on every section that has one (ranges and choices), then on the
-    run config itself when it has one (checks across sections, e.g. an FFT longer than
-    the clip)."""
+    """Check every section's fields against the constraints their types state
+    (``Literal`` choices, :class:`Range` bounds), then call ``validate()`` on every section
+    that has one (checks no type states, e.g. a folder name), then on the run config
+    itself when it has one (checks across sections, e.g. an FFT longer than the clip)."""
     for f in dataclasses.fields(cfg):
         section = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(section):
+            check_fields(section, f"{f.name}.")
         if hasattr(section, "validate"):
             section.validate()
     if hasattr(cfg, "validate"):
         cfg.validate()
+
+
+def check_fields(section: Any, prefix: str = "") -> None:
+    """Raise ConfigError naming the first field of the dataclass ``section`` whose value
+    breaks its type's constraint (see :func:`field_constraint_error`)."""
+    hints = typing.get_type_hints(type(section), include_extras=True)
+    for f in dataclasses.fields(section):
+        message = field_constraint_error(f"{prefix}{f.name}", getattr(section, f.name), hints[f.name])
+        if message is not None:
+            raise ConfigError(message)
 
 
 # --------------------------------------------------------------------------- TOML files
