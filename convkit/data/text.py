@@ -48,6 +48,8 @@ from convkit.data.splits import (
     VAL_FRACTION_OF_TRAIN,
     Splits,
     carve_validation,
+    check_classes,
+    check_split_parts,
     split_indices,
 )
 from convkit.errors import ConfigError, DataError
@@ -75,6 +77,12 @@ DEFAULT_ENCODING = {"table": "utf-8", "rt-polarity": "latin-1", "folders": "utf-
 
 UNIFORM_INIT = 0.25
 """Words without a pretrained vector are drawn from U[-0.25, 0.25] (Kim 2014)."""
+
+MAX_FIELD_CHARS = 10_000_000
+"""The longest field a TSV/CSV table may hold, in characters (Python's csv module stops at
+131,072 by default, less than some reviews). Ten million characters is longer than any
+book; a longer field is almost always a CSV quote that is never closed, and is refused
+naming the file and the line where its row starts."""
 
 _FORMAT_HELP = ("a TSV/CSV with a header naming `text` or `sentence` and `label`, an rt-polarity "
                 "*.pos/*.neg pair, <class>/*.txt folders (aclImdb), or train/val/test files or folders of these")
@@ -207,10 +215,12 @@ def _warn_truncated(source: str, truncated: int, total: int, max_length: int) ->
 
 @dataclass
 class RawSplit:
-    """One split as read: sentences and their labels as strings (``[N]`` each)."""
+    """One split as read: sentences and their labels as strings (``[N]`` each), and the
+    file or folder they came from (named in errors)."""
 
     texts: list[str]
     labels: list[str]
+    source: str = ""
 
 
 def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
@@ -241,8 +251,7 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> RawSplit:
     file = Path(path)
     lines = read_lines(file, encoding)
     tab = file.suffix.lower() == ".tsv" or (file.suffix.lower() != ".csv" and "\t" in lines[0])
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if tab else csv.reader(lines)
-    rows = list(reader)
+    rows = _table_rows(file, lines, tab)
     header = [h.strip().lower() for h in rows[0]]
     text_col = next((header.index(c) for c in TEXT_COLUMNS if c in header), None)
     if text_col is None or LABEL_COLUMN not in header:
@@ -266,7 +275,30 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> RawSplit:
                       f"(first: line {first_skipped})", stacklevel=2)
     if not texts:
         raise DataError(f"{file}: no rows with both text and a label")
-    return RawSplit(texts, labels)
+    return RawSplit(texts, labels, str(file))
+
+
+def _table_rows(file: Path, lines: list[str], tab: bool) -> list[list[str]]:
+    """The rows of a table's lines: tab-separated and unquoted (``tab``) or CSV. Fields
+    may hold up to :data:`MAX_FIELD_CHARS` characters; a longer one, or a line the csv
+    module cannot parse, is a DataError naming the file and the line its row starts on."""
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if tab else csv.reader(lines)
+    rows: list[list[str]] = []
+    start = 1  # the line the next row starts on
+    saved = csv.field_size_limit(MAX_FIELD_CHARS)  # the limit is the csv module's, process-wide
+    try:
+        for row in reader:
+            rows.append(row)
+            start = reader.line_num + 1
+    except csv.Error as err:
+        if "field limit" in str(err):
+            cause = "" if tab else "; is there an unclosed quote on that line? (the field then runs on through the file)"
+            raise DataError(f"{file}: line {start} has a field longer than {MAX_FIELD_CHARS:,} characters, the most "
+                            f"a text may hold{cause}") from None
+        raise DataError(f"{file}: line {start} is not a valid {'TSV' if tab else 'CSV'} row ({err})") from None
+    finally:
+        csv.field_size_limit(saved)
+    return rows
 
 
 def read_polarity_pair(pos: str | Path, neg: str | Path, encoding: str = "latin-1") -> RawSplit:
@@ -278,7 +310,7 @@ def read_polarity_pair(pos: str | Path, neg: str | Path, encoding: str = "latin-
         kept = [line for line in lines if line]
         texts += kept
         labels += [label] * len(kept)
-    return RawSplit(texts, labels)
+    return RawSplit(texts, labels, str(Path(pos).parent))
 
 
 def read_class_folders(root: str | Path, encoding: str = "utf-8") -> RawSplit:
@@ -294,7 +326,7 @@ def read_class_folders(root: str | Path, encoding: str = "utf-8") -> RawSplit:
                 labels.append(folder.name)
     if not texts:
         raise DataError(f"{root}: no <class>/*.txt documents found; expected {_FORMAT_HELP}")
-    return RawSplit(texts, labels)
+    return RawSplit(texts, labels, str(root))
 
 
 def read_source(path: str | Path, encoding: str = "auto") -> RawSplit:
@@ -361,32 +393,50 @@ def sorted_label_names(labels: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def assign_splits(raw: dict[str, RawSplit], seed: int = 0, cv_folds: int = 0,
-                  fold: int = 0) -> dict[str, RawSplit]:
+def assign_splits(raw: dict[str, RawSplit], seed: int = 0, cv_folds: int = 0, fold: int = 0,
+                  where: str = "data") -> dict[str, RawSplit]:
     """Train/val/test from the splits a path gives: given splits are kept; a missing val is
     carved from train (10%), a missing test too; a single source gets a stratified
     80/10/10 split, or with ``cv_folds`` > 1 fold ``fold`` of that many stratified folds
-    is the test split (all given splits pooled) and 10% of the rest is val."""
+    is the test split (all given splits pooled) and 10% of the rest is val.
+
+    Raises:
+        DataError: a part that would be empty (every class too small to reach it), naming
+            the source (``where`` when the splits do not name theirs) and the classes.
+    """
     if cv_folds == 1 or cv_folds < 0:
         raise ConfigError(f"data.cv_folds must be 0 (off) or at least 2; got {cv_folds}")
     if cv_folds and not 0 <= fold < cv_folds:
         raise ConfigError(f"data.fold must be in [0, {cv_folds}); got {fold}")
     if cv_folds or "all" in raw:
-        pooled = _concat(list(raw.values()))
+        pooled = _concat(list(raw.values()), where)
         if cv_folds:
             folds = split_indices(pooled.labels, [1.0 / cv_folds] * cv_folds, seed)
+            _check_parts(folds, pooled.labels, pooled.source, [f"fold{k}" for k in range(cv_folds)])
             rest = np.sort(np.concatenate([f for i, f in enumerate(folds) if i != fold]))
-            tr, va = carve_validation([pooled.labels[i] for i in rest], VAL_FRACTION_OF_TRAIN, seed)
+            kept = [pooled.labels[i] for i in rest]
+            tr, va = carve_validation(kept, VAL_FRACTION_OF_TRAIN, seed)
+            _check_parts((tr, va), kept, pooled.source, ("train", "val"))
             parts = (rest[tr], rest[va], folds[fold])
         else:
             parts = split_indices(pooled.labels, DEFAULT_FRACTIONS, seed)
+            _check_parts(parts, pooled.labels, pooled.source, SPLIT_NAMES)
         return {name: _take(pooled, idx) for name, idx in zip(SPLIT_NAMES, parts)}
     out = dict(raw)
     for missing in ("test", "val"):
         if missing not in out:
-            tr, held = carve_validation(out["train"].labels, VAL_FRACTION_OF_TRAIN, seed)
-            out[missing], out["train"] = _take(out["train"], held), _take(out["train"], tr)
+            train = out["train"]
+            tr, held = carve_validation(train.labels, VAL_FRACTION_OF_TRAIN, seed)
+            _check_parts((tr, held), train.labels, train.source or where, ("train", missing))
+            out[missing], out["train"] = _take(train, held), _take(train, tr)
     return {name: out[name] for name in SPLIT_NAMES}
+
+
+def _check_parts(parts: Sequence[np.ndarray], labels: Sequence[str], where: str, part_names: Sequence[str]) -> None:
+    """``check_split_parts`` for string labels."""
+    names = sorted_label_names(labels)
+    index = {name: i for i, name in enumerate(names)}
+    check_split_parts(parts, [index[label] for label in labels], names, where, part_names)
 
 
 def build_text_splits(raw: dict[str, RawSplit], tokenizer: str = "kim", min_freq: int = 1,
@@ -398,10 +448,9 @@ def build_text_splits(raw: dict[str, RawSplit], tokenizer: str = "kim", min_freq
         DataError: a single class in train, or a val/test label train lacks.
     """
     names = sorted_label_names(raw["train"].labels)
-    if len(names) < 2:
-        raise DataError(f"{source}: only one class ({names[0]!r}) in the training data; expected at least two")
-    vocab = Vocabulary.build((tokenize(t, tokenizer) for t in raw["train"].texts), min_freq, max_vocab)
     index = {n: i for i, n in enumerate(names)}
+    check_classes([index[label] for label in raw["train"].labels], names, raw["train"].source or source)
+    vocab = Vocabulary.build((tokenize(t, tokenizer) for t in raw["train"].texts), min_freq, max_vocab)
     datasets, truncated = [], 0
     for split in SPLIT_NAMES:
         part = raw[split]
@@ -420,7 +469,7 @@ def load_text_dataset(path: str | Path, tokenizer: str = "kim", min_freq: int = 
                       fold: int = 0) -> Splits:
     """Read an on-disk dataset (see the module docstring) into encoded train/val/test
     :class:`TokenDataset` splits; ``extras["vocab"]`` holds the training vocabulary."""
-    raw = assign_splits(read_splits(path, encoding), seed, cv_folds, fold)
+    raw = assign_splits(read_splits(path, encoding), seed, cv_folds, fold, str(path))
     return build_text_splits(raw, tokenizer, min_freq, max_length, max_vocab, str(path))
 
 
@@ -439,12 +488,14 @@ def load_text_eval_set(path: str | Path, vocab: Vocabulary, label_names: Sequenc
     return TokenDataset(ids, [index[label] for label in part.labels], part.texts)
 
 
-def _concat(parts: list[RawSplit]) -> RawSplit:
-    return RawSplit([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])
+def _concat(parts: list[RawSplit], where: str = "") -> RawSplit:
+    """The splits pooled; their source is ``where`` unless there is one part."""
+    source = parts[0].source if len(parts) == 1 and parts[0].source else where
+    return RawSplit([t for p in parts for t in p.texts], [label for p in parts for label in p.labels], source)
 
 
 def _take(part: RawSplit, idx: np.ndarray) -> RawSplit:
-    return RawSplit([part.texts[i] for i in idx], [part.labels[i] for i in idx])
+    return RawSplit([part.texts[i] for i in idx], [part.labels[i] for i in idx], part.source)
 
 
 # --------------------------------------------------------------------------- word vectors
@@ -658,7 +709,7 @@ def load_generated_dataset(n: int = 6000, seed: int = 0, tokenizer: str = "kim",
     split, encoded like on-disk data (label names ``negative``, ``positive``)."""
     texts, labels = make_sentiment_corpus(n, seed)
     raw = RawSplit(texts, [GENERATED_LABELS[y] for y in labels])
-    parts = assign_splits({"all": raw}, seed)
+    parts = assign_splits({"all": raw}, seed, where="generated sentiment corpus")
     return build_text_splits(parts, tokenizer, min_freq, max_length, source="generated sentiment corpus")
 
 

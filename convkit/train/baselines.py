@@ -47,6 +47,8 @@ def sklearn_mlp_params(clf: MLPClassifier) -> int:
 
 
 def _numpy(x: Array) -> np.ndarray:
+    if hasattr(x, "tocsr"):  # a SciPy sparse matrix (TF-IDF): scikit-learn takes it as it is
+        return x
     return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
@@ -59,8 +61,9 @@ def fit_matched_mlp(x: Array, y: Array, params: int, num_classes: int, seed: int
     x, y = _numpy(x), _numpy(y)
     hidden = mlp_hidden_units(params, x.shape[1], num_classes)
     # Early stopping holds out 10%: only with enough examples for that to mean something
-    # (scikit-learn refuses a validation part smaller than the number of classes).
-    early = len(y) >= max(200, 20 * num_classes)
+    # (scikit-learn refuses a validation part smaller than the number of classes) and when
+    # its stratified hold-out can split every class (it refuses a class of one example).
+    early = len(y) >= max(200, 20 * num_classes) and np.unique(y, return_counts=True)[1].min() >= 2
     clf = MLPClassifier((hidden,), max_iter=100 if early else 300, early_stopping=early, n_iter_no_change=10,
                         random_state=seed)
     with warnings.catch_warnings(), one_blas_thread():

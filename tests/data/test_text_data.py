@@ -312,3 +312,49 @@ def test_generated_dataset_splits_and_vocabulary():
     assert splits.label_names == ["negative", "positive"]
     vocab = splits.extras["vocab"]
     assert vocab.itos[:2] == ["<pad>", "<unk>"] and "but" in vocab.stoi
+
+
+# --------------------------------------------------------------------------- fields and splits that cannot work
+
+
+def test_a_field_longer_than_the_csv_modules_default_limit_is_read(tmp_path):
+    """Python's csv module refuses fields over 131,072 characters by default; a long review
+    is data, not an error (read up to ``MAX_FIELD_CHARS``)."""
+    long = " ".join(["good"] * 40_000)  # 200,000 characters
+    write(tmp_path / "d.tsv", tsv(POLAR * 2 + [(long, "1")]))
+    write(tmp_path / "d.csv", "text,label\n" + "".join(f'"{s}",{y}\n' for s, y in POLAR * 2 + [(long, "1")]))
+    for name in ("d.tsv", "d.csv"):
+        raw = read_source(tmp_path / name)
+        assert long in raw.texts and len(raw.texts) == 21
+
+
+def test_a_50_mb_field_names_the_file_the_line_and_the_limit(tmp_path):
+    write(tmp_path / "d.tsv", tsv(POLAR * 2) + "word " * 10_000_000 + "\t1\n" + "after\t0\n")
+    with pytest.raises(DataError, match=r"d.tsv: line 22 has a field longer than 10,000,000 characters") as err:
+        load_text_dataset(tmp_path / "d.tsv")
+    assert "\n" not in str(err.value)
+    write(tmp_path / "q.csv", "text,label\n" + "".join(f"{s},{y}\n" for s, y in POLAR) + '"an unclosed quote,1\n'
+          + "more text,0\n" * 1_000_000)
+    with pytest.raises(DataError, match=r"q.csv: line 12 has a field longer than .* an unclosed quote"):
+        load_text_dataset(tmp_path / "q.csv")
+
+
+def test_one_row_per_label_names_the_file_and_why_a_split_would_be_empty(tmp_path):
+    rows = [(f"sentence number {i}", f"label{i}") for i in range(300)]
+    write(tmp_path / "many.tsv", tsv(rows))
+    with pytest.raises(DataError, match=r"many.tsv: the val split would be empty: a stratified train/val/test split "
+                                        r"needs a class with at least 3 examples, and every class has fewer: "
+                                        r"'label0' \(1\), .* and 295 more"):
+        load_text_dataset(tmp_path / "many.tsv")
+    write(tmp_path / "given" / "train.tsv", tsv(rows))
+    write(tmp_path / "given" / "test.tsv", tsv(rows[:2]))
+    with pytest.raises(DataError, match=r"given/train.tsv: the val split would be empty: .* at least 2 examples"):
+        load_text_dataset(tmp_path / "given")
+    with pytest.raises(DataError, match=r"many.tsv: the val split would be empty: .* at least 2 examples"):
+        load_text_dataset(tmp_path / "many.tsv", cv_folds=3, fold=1)  # each fold's rest gives no validation
+
+
+def test_a_class_with_one_example_is_data_not_an_error(tmp_path):
+    write(tmp_path / "d.tsv", tsv(POLAR * 3 + [("an odd one", "2")]))
+    splits = load_text_dataset(tmp_path / "d.tsv")
+    assert splits.label_names == ["0", "1", "2"] and splits.train.labels.tolist().count(2) == 1

@@ -181,3 +181,43 @@ def test_cross_validation_runs_every_fold_and_reports_mean_and_std(capsys, tmp_p
     assert summary["test"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
     assert summary["test"]["accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
     assert [load_trained(TASK, base / f"fold{k}" / "best.pt").cfg.data.fold for k in range(3)] == [0, 1, 2]
+
+# --------------------------------------------------------------------------- data that cannot work, predict's honesty
+
+SMALL = ["--epochs", "1", "--set", "model.options.embed_dim=8", "model.options.filters=4"]
+
+
+def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    return path
+
+
+@pytest.mark.parametrize("layout", ["one file", "split files"])
+@pytest.mark.parametrize("baselines", ["true", "false"])
+def test_a_class_with_one_example_trains_with_and_without_baselines(capsys, tmp_path, layout, baselines):
+    """Two classes, one of them with a single training example: the parameter-matched MLP
+    baseline's early stopping (a stratified hold-out) cannot take it, so it fits without."""
+    rows = [(f"a good film number {i}", "pos") for i in range(30)] + [("a bad film", "neg")]
+    if layout == "one file":
+        data = write_rows(tmp_path / "d.tsv", rows)
+    else:
+        data = tmp_path / "d"
+        write_rows(data / "train.tsv", rows)
+        write_rows(data / "test.tsv", [("good film", "pos"), ("bad film", "neg")])
+    code, out, err = run(capsys, "train", "--out", str(tmp_path), "--data", str(data), *SMALL,
+                         "--set", f"train.baselines={baselines}")
+    assert code == 0, err
+    metrics = json.loads((Path(out[-1]["run_dir"]) / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == ({"linear", "mlp"} if baselines == "true" else set())
+
+
+def test_data_that_cannot_be_read_or_split_is_one_line_and_leaves_no_run_folder(capsys, tmp_path):
+    big = tmp_path / "big.tsv"
+    big.write_text("sentence\tlabel\n" + "good film\tpos\nbad film\tneg\n" * 20 + "word " * 10_000_000 + "\tpos\n")
+    many = write_rows(tmp_path / "many.tsv", [(f"sentence number {i}", f"label{i}") for i in range(300)])
+    for data, message in ((big, "big.tsv: line 42 has a field longer than 10,000,000 characters"),
+                          (many, "many.tsv: the val split would be empty: a stratified train/val/test split needs a "
+                                 "class with at least 3 examples, and every class has fewer")):
+        assert message in one_line_error(capsys, "train", "--out", str(tmp_path), "--data", str(data), *SMALL)
+        assert not (tmp_path / "runs").exists()

@@ -257,15 +257,14 @@ class TextTask(ClassificationTask):
 
     def extra_baselines(self, cfg: TextRunConfig, data: Data, params: int) -> dict:
         """``linear``: TF-IDF of word 1-2 grams (sublinear tf, scikit-learn's tokens) +
-        logistic regression, C in :data:`BASELINE_C` chosen on val; ``mlp``: a
-        one-hidden-layer MLP on the same TF-IDF with about ``params`` parameters.
+        logistic regression, C in :data:`BASELINE_C` chosen on val; ``mlp``: the shared
+        parameter-matched MLP (``baselines.fit_matched_mlp``) on the same TF-IDF.
 
         Not the shared ``baseline_features`` path: TF-IDF is sparse (10^4-10^5 columns),
         which the shared baselines would densify."""
         from sklearn.exceptions import ConvergenceWarning  # scikit-learn: not at start-up
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
-        from sklearn.neural_network import MLPClassifier
 
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         x = vectorizer.fit_transform(data.train.texts)
@@ -275,9 +274,7 @@ class TextTask(ClassificationTask):
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits = [LogisticRegression(C=c, max_iter=1000).fit(x, y) for c in BASELINE_C]
             best = max(fits, key=lambda clf: (clf.predict(xv) == yv).mean())
-            hidden = B.mlp_hidden_units(params, x.shape[1], len(data.label_names))
-            mlp = MLPClassifier((hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10,
-                                random_state=cfg.train.seed).fit(x, y)
+        mlp = B.fit_matched_mlp(x, y, params, len(data.label_names), cfg.train.seed)
         return {"linear": {"test": B.scores(best.predict(xt), yt), "C": best.C, "features": x.shape[1]},
                 "mlp": {"test": B.scores(mlp.predict(xt), yt), "params": B.sklearn_mlp_params(mlp)}}
 
