@@ -3,8 +3,10 @@
 Node classification (one graph, per-split node masks):
 
 * a Planetoid root (Cora, CiteSeer, PubMed raw files ``ind.<name>.{x,tx,allx,y,ty,ally,
-  graph,test.index}``) read by ``torch_geometric.datasets.Planetoid`` with its public
-  split (:func:`load_planetoid`); a read-only root is processed into a cache folder;
+  graph,test.index}``) with its public split (:func:`load_planetoid`): the pickles are
+  read by a restricted unpickler that allows only the numpy/scipy/builtins names those
+  files use, into the tensors torch-geometric's reader builds; a ``processed/`` folder
+  beside them is never read and nothing is written;
 * a folder with ``nodes.csv`` (``id``, feature columns, ``label``, optional ``split``)
   and ``edges.csv`` (``src``, ``dst``) (:func:`load_csv_graph`);
 * embedded: Zachary's karate club (shipped in torch-geometric, :func:`load_karate`) and
@@ -23,14 +25,12 @@ generated cycles/trees/cliques set (:func:`make_motif_graphs`).
 
 from __future__ import annotations
 
+import codecs
 import csv
-import hashlib
-import os
-import shutil
-import stat
+import functools
+import pickle
 import sys
-import tempfile
-import zipfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,73 +197,110 @@ def find_planetoid(path: str | Path) -> tuple[Path, str]:
     return folder, name
 
 
-def _writable(folder: Path) -> bool:
-    """True when ``folder`` may be written: permitted for this user and with a write bit
-    set (root may write anywhere, but a folder without write bits is meant read-only)."""
+class _PlanetoidUnpickler(pickle.Unpickler):
+    """Unpickles a Planetoid raw file and nothing else: a global the file names is looked
+    up in :func:`_planetoid_globals` (the numpy, scipy, builtins and collections names the
+    published Python-2 pickles use), never imported, so a crafted file cannot call any
+    other function."""
+
+    def find_class(self, module: str, name: str) -> object:
+        """The allowed global ``module.name``; UnpicklingError for any other."""
+        found = _planetoid_globals().get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"it names {module}.{name}")
+        return found
+
+
+@functools.cache
+def _planetoid_globals() -> dict[tuple[str, str], object]:
+    """The globals a Planetoid raw pickle may name -> the object it gets (numpy 1 and 2,
+    old and new scipy module paths; ``_codecs.encode`` is how Python 3 pickles bytes)."""
+    import scipy.sparse as sp
+
+    reconstruct = np.zeros(0).__reduce__()[0]  # numpy's multiarray._reconstruct, wherever it lives
+    return {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+            ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+            ("scipy.sparse.csr", "csr_matrix"): sp.csr_matrix, ("scipy.sparse._csr", "csr_matrix"): sp.csr_matrix,
+            ("collections", "defaultdict"): defaultdict, ("__builtin__", "list"): list,
+            ("builtins", "list"): list, ("_codecs", "encode"): codecs.encode}
+
+
+def _read_planetoid_file(file: Path) -> object:
+    """One ``ind.<name>.<suffix>`` pickle, read by :class:`_PlanetoidUnpickler` (with the
+    latin-1 decoding of Python-2 strings, as torch-geometric reads them): a scipy CSR
+    matrix or numpy array (features, one-hot labels) or a dict of lists (the adjacency)."""
     try:
-        return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    except OSError:
-        return False
+        with open(file, "rb") as stream:
+            obj = _PlanetoidUnpickler(stream, encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise DataError(f"{file}: refused: {err}; a Planetoid file holds only numpy arrays, scipy CSR "
+                        "matrices and a dict of lists") from None
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
+        raise DataError(f"{file}: not a readable Planetoid pickle ({type(err).__name__}: {err})") from None
+    adjacency = file.name.endswith(".graph")
+    fits = isinstance(obj, dict) if adjacency else isinstance(obj, np.ndarray) or hasattr(obj, "todense")
+    if not fits:
+        raise DataError(f"{file}: holds a {type(obj).__name__}; expected "
+                        f"{'a dict of neighbour lists' if adjacency else 'a numpy array or scipy CSR matrix'}")
+    return obj
 
 
-def cache_root() -> Path:
-    """``$CONVKIT_CACHE``, else ``$XDG_CACHE_HOME/convkit``, else ``~/.cache/convkit``."""
-    if os.environ.get("CONVKIT_CACHE"):
-        return Path(os.environ["CONVKIT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "convkit"
+def read_planetoid(raw: Path, name: str) -> PygData:
+    """The Planetoid dataset ``name`` (``cora``, ``citeseer``, ``pubmed``) from its raw
+    folder, as torch-geometric's ``read_planetoid_data`` builds it (the same tensors: test
+    rows put back in node order, CiteSeer's isolated test nodes as zero rows, the public
+    masks), but with the pickles read by :class:`_PlanetoidUnpickler`. Nothing is written.
 
+    Raises:
+        DataError: a file naming a global it may not, or of the wrong kind or size (named).
+    """
+    from torch_geometric.io import read_txt_array
+    from torch_geometric.io.planetoid import edge_index_from_dict
+    from torch_geometric.utils import index_to_mask
 
-def planetoid_root(raw: Path, name: str) -> tuple[Path, str]:
-    """``(root, folder name)`` to hand to ``Planetoid(root, name)``, which reads
-    ``root/<name>/raw`` and writes ``root/<name>/processed``. The user's folder when it
-    has that layout and is writable; otherwise a cache folder ``<cache>/planetoid/<hash
-    of the raw files>/<Name>/raw`` holding a copy of the raw files (a temporary folder
-    when the cache is not writable either), said on stderr."""
-    dataset = raw.parent
-    if raw.name == "raw" and dataset.name.lower() == name and _writable(dataset) \
-            and (not (dataset / "processed").exists() or _writable(dataset / "processed")):
-        return dataset.parent, dataset.name
-    files = [raw / f"ind.{name}.{s}" for s in PLANETOID_SUFFIXES]
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode())
-        digest.update(f.read_bytes())
-    key = digest.hexdigest()[:16]
-    target_name = PLANETOID_NAMES[name]
-    root = cache_root() / "planetoid" / key
+    files = {s: raw / f"ind.{name}.{s}" for s in PLANETOID_SUFFIXES}
+    objects = {s: _read_planetoid_file(files[s]) for s in PLANETOID_SUFFIXES if s != "test.index"}
     try:
-        (root / target_name / "raw").mkdir(parents=True, exist_ok=True)
-    except OSError:
-        root = Path(tempfile.mkdtemp(prefix="convkit-planetoid-"))
-        (root / target_name / "raw").mkdir(parents=True)
-    for f in files:
-        copy = root / target_name / "raw" / f.name
-        if not copy.is_file() or copy.stat().st_size != f.stat().st_size:
-            shutil.copyfile(f, copy)
-    log(f"{raw} is read-only (or not laid out as <Name>/raw): torch-geometric writes processed/ beside raw/, "
-        f"so the raw files are processed in the cache folder {root / target_name}")
-    return root, target_name
+        dense = {s: torch.from_numpy(np.asarray(o.todense() if hasattr(o, "todense") else o)).to(torch.float)
+                 for s, o in objects.items() if s != "graph"}
+        test_index = read_txt_array(str(files["test.index"]), dtype=torch.long).view(-1)
+        x, tx, allx, y, ty, ally = (dense[s] for s in ("x", "tx", "allx", "y", "ty", "ally"))
+        train_index = torch.arange(y.size(0), dtype=torch.long)
+        val_index = torch.arange(y.size(0), y.size(0) + 500, dtype=torch.long)
+        sorted_test_index = test_index.sort()[0]
+        if name == "citeseer":  # isolated test nodes: zero rows where test.index skips an id
+            size = int(test_index.max() - test_index.min()) + 1
+            tx_ext = torch.zeros(size, tx.size(1), dtype=tx.dtype)
+            tx_ext[sorted_test_index - test_index.min(), :] = tx
+            ty_ext = torch.zeros(size, ty.size(1), dtype=ty.dtype)
+            ty_ext[sorted_test_index - test_index.min(), :] = ty
+            tx, ty = tx_ext, ty_ext
+        x = torch.cat([allx, tx], dim=0)
+        x[test_index] = x[sorted_test_index]
+        y = torch.cat([ally, ty], dim=0).max(dim=1)[1]
+        y[test_index] = y[sorted_test_index]
+        edge_index = edge_index_from_dict(objects["graph"], num_nodes=y.size(0))
+        masks = {s: index_to_mask(index, size=y.size(0))
+                 for s, index in zip(SPLIT_NAMES, (train_index, val_index, test_index))}
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, RuntimeError) as err:
+        raise DataError(f"{raw}: the Planetoid files of {name!r} do not fit together "
+                        f"({type(err).__name__}: {err})") from None
+    return PygData(x=x, edge_index=edge_index, y=y, **{f"{s}_mask": m for s, m in masks.items()})
 
 
 def load_planetoid(path: str | Path) -> NodeGraph:
     """A Planetoid dataset (Cora, CiteSeer, PubMed) with its public split (Yang et al.
     2016: 20 labelled nodes per class for training, 500 for validation, 1000 for test),
-    read and processed by ``torch_geometric.datasets.Planetoid``.
+    read from its raw files by :func:`read_planetoid` (a ``processed/`` folder beside
+    them is never read, and nothing is written).
 
     Raises:
-        DataError: no Planetoid files, a missing raw file (named), or unreadable files.
+        DataError: no Planetoid files, a missing raw file (named), or unreadable or
+            refused files (named).
     """
-    from torch_geometric.datasets import Planetoid
-
     raw, name = find_planetoid(path)
-    root, folder_name = planetoid_root(raw, name)
-    try:
-        data = Planetoid(str(root), folder_name, split="public")[0]
-    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, RuntimeError,
-            zipfile.BadZipFile, __import__("pickle").UnpicklingError) as err:
-        raise DataError(f"{raw}: could not read the Planetoid files of {name!r} "
-                        f"({type(err).__name__}: {err})") from None
+    data = read_planetoid(raw, name)
     num_classes = int(data.y.max()) + 1
     masks = {s: getattr(data, f"{s}_mask") for s in SPLIT_NAMES}
     return clean_graph(data.x, data.edge_index, data.y, masks, [str(c) for c in range(num_classes)],

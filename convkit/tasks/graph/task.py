@@ -113,8 +113,8 @@ class NodeClassificationTask(ClassificationTask):
     name = "graph"
     config_class = GraphRunConfig
     default_model = "gcn"
-    data_formats = ("node mode: a Planetoid root (Cora/CiteSeer/PubMed raw files ind.<name>.*, read by "
-                    "torch-geometric with the public split; a read-only root is processed in a cache folder); a "
+    data_formats = ("node mode: a Planetoid root (Cora/CiteSeer/PubMed raw files ind.<name>.*, with the "
+                    "public split; read by a restricted unpickler, processed/ ignored, nothing written); a "
                     "folder with nodes.csv (id, features..., label, optional split train/val/test) and edges.csv "
                     "(src, dst; undirected). graph mode (task.mode=graph): a .pt/.npz graph set (x, edge_index, "
                     "num_nodes, num_edges, y[, split, label_names]) or a TU-format folder (<NAME>_A.txt, ...).")
