@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import torch
+from torch.utils._device import DeviceContext
 
 from convkit import config as config_io
 from convkit.errors import ConvkitError, Interrupted
@@ -204,99 +205,46 @@ device instead of running it (a meta forward imports ``torch._dynamo`` for its p
 decompositions, about 1.5 s)."""
 
 
-def _meta_eye(original: Callable) -> Callable:
-    """``torch.eye`` giving, on the meta device, an empty ``[n, m]`` meta tensor."""
-
-    def eye(n: int, m: int | None = None, *args, **kwargs) -> torch.Tensor:
-        device = kwargs.get("device")
-        on_meta = torch.device(device).type == "meta" if device is not None else \
-            torch.get_default_device().type == "meta"
-        if args or kwargs.get("out") is not None or not on_meta:
-            return original(n, m, *args, **kwargs) if m is not None else original(n, *args, **kwargs)
-        return torch.empty(n, n if m is None else m, dtype=kwargs.get("dtype"), device=device,
-                           requires_grad=kwargs.get("requires_grad", False))
-
-    return eye
+_VALUE_OPS: frozenset[str] = frozenset({
+    "normal_", "uniform_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
+    "xavier_uniform_", "orthogonal_", "fill_", "zero_", "erfinv_", "mul_", "add_", "sub_", "div_", "clamp_",
+    "copy_", "exponential_", "bernoulli_", "random_"})
+"""In-place torch functions that only write values: on a meta tensor (which holds none)
+:class:`_MetaBuild` returns it unchanged instead of running torch's meta kernel, several of
+which are Python decompositions that import ``torch._dynamo`` (seconds)."""
 
 
-def _meta_norm_except_dim(original: Callable) -> Callable:
-    """``torch.norm_except_dim`` (weight norm) giving, for a meta ``v``, an empty meta
-    tensor of its result's shape (``v``'s size along ``dim``, 1 elsewhere)."""
+class _MetaBuild(DeviceContext):
+    """A scope in which models are built on the meta device (``torch.device("meta")``,
+    whose mode this is) without work for values meta tensors do not hold: random
+    initialisers and other value-only in-place ops return their meta tensor unchanged
+    (:data:`_VALUE_OPS`), ``torch.eye`` gives an empty meta ``[n, m]`` (PointNet's T-net,
+    the character CNN's one-hot table) and weight normalisation an empty meta tensor of its
+    result's shape (the TCN). A torch function mode: it applies to this thread inside the
+    ``with`` only, patching nothing in torch."""
 
-    def norm_except_dim(v: torch.Tensor, pow: float = 2, dim: int = 0) -> torch.Tensor:
-        if not v.is_meta:
-            return original(v, pow, dim)
-        shape = () if dim == -1 else tuple(n if i == dim % v.dim() else 1 for i, n in enumerate(v.shape))
-        return torch.empty(shape, dtype=v.dtype, device=v.device)
+    def __init__(self) -> None:
+        super().__init__("meta")
 
-    return norm_except_dim
-
-
-def _meta_weight_norm(original: Callable) -> Callable:
-    """``torch._weight_norm`` giving, for a meta ``v``, an empty meta tensor of its shape."""
-
-    def weight_norm(v: torch.Tensor, g: torch.Tensor, dim: int = 0) -> torch.Tensor:
-        return torch.empty(v.shape, dtype=v.dtype, device=v.device) if v.is_meta else original(v, g, dim)
-
-    return weight_norm
-
-
-_META_SHORTCUTS: dict[str, Callable[[Callable], Callable]] = {
-    "eye": _meta_eye, "norm_except_dim": _meta_norm_except_dim, "_weight_norm": _meta_weight_norm,
-}
-"""torch functions model constructors call whose meta kernels are Python references that
-import ``torch._dynamo`` (seconds): ``torch.eye`` (PointNet's T-net, the character CNN's
-one-hot table) and weight normalisation (the TCN). On meta tensors they return an empty
-meta tensor of the result's shape (meta tensors hold no values); otherwise they are torch's."""
-
-
-def _skip_reset_on_meta(original: Callable) -> Callable:
-    """A layer's ``reset_parameters`` that does nothing when all its own tensors are meta."""
-
-    def reset_parameters(self: torch.nn.Module) -> None:
-        tensors = [*self.parameters(recurse=False), *self.buffers(recurse=False)]
-        if not (tensors and all(t.is_meta for t in tensors)):
-            original(self)
-
-    return reset_parameters
-
-
-@contextlib.contextmanager
-def _cheap_meta_build() -> Iterator[None]:
-    """Model builds on the meta device without work for values meta tensors do not hold:
-    convolutions, linear layers and batch norms skip ``reset_parameters``, random
-    initialisers return meta tensors untouched (torch's meta ``normal_`` imports
-    ``torch._dynamo``, its meta ``uniform_`` is a Python decomposition: together about
-    half of building the 2D zoo) and the :data:`_META_SHORTCUTS` give empty meta tensors;
-    on other devices all behave as usual."""
-    from torch.nn import init
-    from torch.nn.modules.batchnorm import _NormBase
-    from torch.nn.modules.conv import _ConvNd
-
-    names = ("normal_", "kaiming_normal_", "xavier_normal_", "trunc_normal_", "uniform_", "kaiming_uniform_",
-             "xavier_uniform_")
-    saved = {name: getattr(init, name) for name in names}
-    saved_torch = {name: getattr(torch, name) for name in _META_SHORTCUTS}
-    saved_resets = {cls: cls.__dict__["reset_parameters"] for cls in (_ConvNd, torch.nn.Linear, _NormBase)}
-
-    def skip_meta(original: Callable) -> Callable:
-        return lambda tensor, *args, **kwargs: tensor if tensor.is_meta else original(tensor, *args, **kwargs)
-
-    try:
-        for name, original in saved.items():
-            setattr(init, name, skip_meta(original))
-        for name, original in saved_torch.items():
-            setattr(torch, name, _META_SHORTCUTS[name](original))
-        for cls, original in saved_resets.items():
-            cls.reset_parameters = _skip_reset_on_meta(original)
-        yield
-    finally:
-        for name, original in saved.items():
-            setattr(init, name, original)
-        for name, original in saved_torch.items():
-            setattr(torch, name, original)
-        for cls, original in saved_resets.items():
-            cls.reset_parameters = original
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's protocol
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        first = args[0] if args else None
+        if isinstance(first, torch.Tensor) and first.is_meta:
+            if name in _VALUE_OPS:
+                return first
+            if func is torch._weight_norm:
+                return torch.empty(first.shape, dtype=first.dtype, device="meta")
+            if func is torch.norm_except_dim:
+                dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+                shape = () if dim == -1 else tuple(n if i == dim % first.dim() else 1 for i, n in enumerate(first.shape))
+                return torch.empty(shape, dtype=first.dtype, device="meta")
+        if func is torch.eye and kwargs.get("out") is None and torch.device(kwargs.get("device") or "meta").type == "meta":
+            rows = args[0]
+            cols = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("m", rows)
+            return torch.empty(rows, cols, dtype=kwargs.get("dtype"), device="meta",
+                               requires_grad=kwargs.get("requires_grad", False))
+        return super().__torch_function__(func, types, args, kwargs)
 
 
 @contextlib.contextmanager
@@ -312,20 +260,22 @@ def _threads(count: int) -> Iterator[None]:
 
 def _takes(task: Task, cfg: config_io.RunConfig, data: Data, device: str, run: bool) -> bool:
     """Whether the model of ``cfg`` built on ``device`` ("meta" or "cpu") takes one example
-    ``[2, *input_shape]``: by its declared ``check_input`` (``run=False``, grids and points)
-    or a forward pass (on the CPU with one thread: a tiny example, where a second thread only
-    waits, 0.6 s against 0.02 s for the TCN on a loaded machine). False when it has no
-    declaration and a meta forward was not asked."""
-    with contextlib.nullcontext() if device == "cpu" else torch.device("meta"), _cheap_meta_build(), \
-            torch.no_grad(), _threads(1 if device == "cpu" else torch.get_num_threads()):
+    ``[2, *input_shape]``: by its declared ``check_input`` (``run=False``, grids and points,
+    built in a :class:`_MetaBuild` scope) or a forward pass (on the CPU with one thread: a
+    tiny example, where a second thread only waits). False when it has no declaration and a
+    meta forward was not asked."""
+    meta = device == "meta"
+    if meta and not run and data.input_kind not in DECLARED_INPUT_KINDS:
+        return False
+    with _MetaBuild() if meta else contextlib.nullcontext(), torch.no_grad(), \
+            _threads(1 if device == "cpu" else torch.get_num_threads()):
         model = task.build_model(cfg, data)
         if data.input_shape is None:
             return True
-        example = (torch.ones if device == "cpu" else torch.empty)(2, *data.input_shape,
-                                                                   dtype=getattr(torch, data.input_dtype))
+        example = (torch.empty if meta else torch.ones)(2, *data.input_shape, dtype=getattr(torch, data.input_dtype))
         check = getattr(model, "check_input", None)
-        if device == "meta" and not run:
-            if check is None or data.input_kind not in DECLARED_INPUT_KINDS:
+        if meta and not run:
+            if check is None:
                 return False
             check(example)
         else:

@@ -110,24 +110,26 @@ def test_text_spec_bounds_the_vocabulary_and_builds_the_same_model():
 
 
 def test_meta_shortcuts_shape_like_torch_and_leave_other_devices_alone():
-    """Inside info's trial builds, ``eye`` and weight norm give empty meta tensors of the
-    right shape and layers skip their initialisation on meta; on the CPU all compute as
-    usual; outside, torch's functions are back."""
+    """Inside info's trial builds (a torch function mode on the meta device), ``eye`` and
+    weight norm give empty meta tensors of the right shape and initialisers leave meta
+    tensors alone; on the CPU all compute as usual; torch's functions are never replaced."""
     eye, norm, reset = torch.eye, torch.norm_except_dim, torch.nn.Conv2d.reset_parameters
     v = torch.randn(5, 3, 2)
-    with cli._cheap_meta_build():
-        conv = torch.nn.Conv2d(2, 3, 3).requires_grad_(False)  # on the CPU: initialised as usual (kaiming-uniform bound 1/sqrt(18))
+    with cli._MetaBuild():
+        conv = torch.nn.Conv2d(2, 3, 3, device="cpu").requires_grad_(False)  # on the CPU: initialised as usual (kaiming-uniform bound 1/sqrt(18))
         assert 0 < float(conv.weight.std()) and float(conv.weight.abs().max()) <= 18 ** -0.5
-        assert torch.nn.BatchNorm1d(4).running_var.tolist() == [1.0] * 4
-        with torch.device("meta"):
-            assert torch.eye(4).shape == (4, 4) and torch.eye(2, 3).is_meta
-            assert torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 5, 2)).weight.shape == (5, 3, 2)
-        assert torch.equal(torch.eye(3), eye(3))
+        assert torch.nn.BatchNorm1d(4, device="cpu").running_var.tolist() == [1.0] * 4
+        assert torch.nn.Conv2d(2, 3, 3).weight.is_meta and torch.nn.init.normal_(torch.empty(2, 3)).shape == (2, 3)
+        assert torch.eye(4).shape == (4, 4) and torch.eye(2, 3).is_meta and torch.eye(2, 3).shape == (2, 3)
+        assert torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 5, 2)).weight.shape == (5, 3, 2)
+        assert torch.equal(torch.eye(3, device="cpu"), torch.ones(3, device="cpu").diag())
         for dim in (0, 1, 2, -1):
             meta = torch.norm_except_dim(v.to("meta"), 2, dim)
             assert meta.is_meta and meta.shape == norm(v, 2, dim).shape
         assert torch.allclose(torch.norm_except_dim(v, 2, 0), norm(v, 2, 0))
+        assert torch.eye is eye and torch.norm_except_dim is norm and torch.nn.Conv2d.reset_parameters is reset
     assert torch.eye is eye and torch.norm_except_dim is norm and torch.nn.Conv2d.reset_parameters is reset
+    assert torch.empty(1).device.type == "cpu"
 
 
 def test_info_imports_no_dynamo_and_the_task_modules_no_heavy_library():
