@@ -156,23 +156,37 @@ def cmd_evaluate(task: Task, args: argparse.Namespace) -> None:
     _print_json(evaluate_checkpoint(task, args.checkpoint, args.data, device=args.device))
 
 
+EMPTY_INPUT = "empty input"
+"""``predict``'s ``error`` for a blank input (an empty argument or a blank line of ``--file``):
+its row is ``{"input": "", "error": "empty input"}``, so every input keeps its row."""
+
+
 def cmd_predict(task: Task, args: argparse.Namespace) -> None:
-    """Print one JSON line per input."""
-    from convkit.train.engine import predict_checkpoint, set_threads
+    """Print one JSON line per input, in order: the task's prediction, or
+    ``{"input": "", "error": "empty input"}`` for a blank one."""
+    from convkit.train.engine import load_trained, predict_checkpoint, set_threads
 
     config_io.TrainConfig(device=args.device, threads=args.threads).validate()
     set_threads(args.threads)
-    inputs = list(args.inputs) + (_read_lines(args.file) if args.file else [])
+    inputs = [a if a.strip() else "" for a in args.inputs] + (_read_lines(args.file) if args.file else [])
     if not inputs:
         raise ConvkitError("predict needs inputs: INPUT arguments or --file FILE (one per line)")
-    for row in predict_checkpoint(task, args.checkpoint, inputs, device=args.device, out_dir=args.out):
-        _print_json(row)
+    given = [x for x in inputs if x]
+    if given:
+        rows = iter(predict_checkpoint(task, args.checkpoint, given, device=args.device, out_dir=args.out))
+    else:
+        load_trained(task, args.checkpoint, "cpu")  # a bad checkpoint is still an error
+        rows = iter([])
+    for x in inputs:
+        _print_json(next(rows) if x else {"input": "", "error": EMPTY_INPUT})
 
 
 def _read_lines(path: str) -> list[str]:
-    """The non-empty lines of a UTF-8 text file (one input each)."""
+    """The lines of a UTF-8 text file, stripped (one input each; a blank line is an
+    empty input, so the outputs keep the file's lines)."""
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
     except FileNotFoundError:
         raise ConvkitError(f"{path}: no such file (--file)") from None
     except UnicodeDecodeError as err:
@@ -180,7 +194,10 @@ def _read_lines(path: str) -> list[str]:
         raise ConvkitError(f"{path}: line {line} is not UTF-8 text (--file)") from None
     except OSError as err:
         raise ConvkitError(f"{path}: cannot read it ({err.strerror or err})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    lines = text.split("\n")  # universal newlines: "\r\n" and "\r" were read as "\n"
+    if lines[-1] == "":  # the file's final line break ends a line; it does not start one
+        lines.pop()
+    return [line.strip() for line in lines]
 
 
 def _line_of(path: str, offset: int) -> int:

@@ -183,11 +183,12 @@ def test_predict_reads_inputs_from_a_file_one_per_line(tmp_path, capsys):
         Image.new("L", (32, 32), color=40 * i).save(path)
         names.append(str(path))
     listing = tmp_path / "inputs.txt"
-    listing.write_text("\n".join(names[1:]) + "\n\n")
+    listing.write_text(f"{names[1]}\n  \n{names[2]}\n\n")  # blank lines keep their rows
     capsys.readouterr()
     code, out, _ = _cli(capsys, "predict", "--checkpoint", best, names[0], "--file", str(listing))
     rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [r["input"] for r in rows] == names
+    assert code == 0 and [r["input"] for r in rows] == [names[0], names[1], "", names[2], ""]
+    assert rows[2] == rows[4] == {"input": "", "error": "empty input"} and "label" in rows[3]
     code, _, err = _cli(capsys, "predict", "--checkpoint", best)
     assert code == 2 and "predict needs inputs" in err
     code, _, err = _cli(capsys, "predict", "--checkpoint", best, "--file", str(tmp_path / "none.txt"))

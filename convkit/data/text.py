@@ -189,6 +189,13 @@ def pad_batch(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     return tokens, torch.stack([torch.as_tensor(label, dtype=torch.int64) for _, label in batch])
 
 
+def encode_sentence(text: str, vocab: Vocabulary, tokenizer: str, max_length: int) -> tuple[list[int], int]:
+    """Tokenize and encode one sentence, cut at its first ``max_length`` tokens: ``(ids,
+    number of tokens before the cut)``."""
+    tokens = tokenize(text, tokenizer)
+    return vocab.encode(tokens[:max_length]), len(tokens)
+
+
 def encode_texts(texts: Sequence[str], vocab: Vocabulary, tokenizer: str,
                  max_length: int) -> tuple[list[list[int]], int]:
     """Tokenize and encode sentences, truncating each at ``max_length`` tokens: ``(ids,
@@ -197,9 +204,9 @@ def encode_texts(texts: Sequence[str], vocab: Vocabulary, tokenizer: str,
         raise ConfigError(f"data.max_length must be at least 1; got {max_length}")
     ids, truncated = [], 0
     for text in texts:
-        tokens = tokenize(text, tokenizer)
-        truncated += len(tokens) > max_length
-        ids.append(vocab.encode(tokens[:max_length]))
+        encoded, length = encode_sentence(text, vocab, tokenizer, max_length)
+        truncated += length > max_length
+        ids.append(encoded)
     return ids, truncated
 
 
@@ -292,7 +299,8 @@ def _table_rows(file: Path, lines: list[str], tab: bool) -> list[list[str]]:
             start = reader.line_num + 1
     except csv.Error as err:
         if "field limit" in str(err):
-            cause = "" if tab else "; is there an unclosed quote on that line? (the field then runs on through the file)"
+            cause = "" if tab else ("; is there an unclosed quote on that line? (the field then runs on through "
+                                    "the file)")
             raise DataError(f"{file}: line {start} has a field longer than {MAX_FIELD_CHARS:,} characters, the most "
                             f"a text may hold{cause}") from None
         raise DataError(f"{file}: line {start} is not a valid {'TSV' if tab else 'CSV'} row ({err})") from None

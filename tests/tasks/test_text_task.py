@@ -221,3 +221,31 @@ def test_data_that_cannot_be_read_or_split_is_one_line_and_leaves_no_run_folder(
                                  "class with at least 3 examples, and every class has fewer")):
         assert message in one_line_error(capsys, "train", "--out", str(tmp_path), "--data", str(data), *SMALL)
         assert not (tmp_path / "runs").exists()
+
+
+def test_predict_keeps_one_row_per_line_and_says_what_it_cut_or_did_not_know(capsys, tmp_path):
+    run_dir = train(capsys, tmp_path, "--set", "data.max_length=8", "train.baselines=false")
+    vocab = load_checkpoint(run_dir / "best.pt", "text")["data"]["info"]["vocab"]
+    long = " ".join(["the film was very good"] * 4)  # 20 tokens
+    lines = ["the film was very good", "", "   ", "qwxz blorpf", long, "@@@"]
+    assert {"qwxz", "blorpf"}.isdisjoint(vocab) and {"the", "film", "was", "very", "good"} <= set(vocab)
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    code, rows, err = run(capsys, "predict", "--checkpoint", str(run_dir / "best.pt"), "--file", str(listing))
+    assert code == 0, err
+    assert [r["input"] for r in rows] == [line.strip() for line in lines]
+    assert rows[1] == rows[2] == {"input": "", "error": "empty input"}
+    known, unknown, cut, nothing = rows[0], rows[3], rows[4], rows[5]
+    for row in (known, unknown, cut, nothing):
+        assert row["label"] in ("negative", "positive") and row["probability"] == row["probabilities"][row["label"]]
+    assert (known["tokens"], known["unknown_tokens"]) == (5, 0) and "warning" not in known
+    assert "truncated_to" not in known
+    assert (unknown["tokens"], unknown["unknown_tokens"]) == (2, 2) and "no token the model knows" in unknown["warning"]
+    assert (cut["tokens"], cut["truncated_to"]) == (20, 8) and "warning" not in cut
+    assert nothing["tokens"] == 0 and "no token the model knows" in nothing["warning"]
+    assert "1 of 4 inputs were cut to max_length=8 tokens" in err
+    assert "2 of 4 inputs have no token the model knows" in err
+
+    code, rows, err = run(capsys, "predict", "--checkpoint", str(run_dir / "best.pt"), " ")
+    assert code == 0 and rows == [{"input": "", "error": "empty input"}], err
+    assert "none.pt" in one_line_error(capsys, "predict", "--checkpoint", str(tmp_path / "none.pt"), "")

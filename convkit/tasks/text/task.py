@@ -36,7 +36,7 @@ from convkit.data.text import (
     TOKENIZERS,
     UNK_ID,
     Vocabulary,
-    encode_texts,
+    encode_sentence,
     generated_vocab_bound,
     load_generated_dataset,
     load_text_dataset,
@@ -55,6 +55,21 @@ EXAMPLE_LENGTH = 32
 
 BASELINE_C = (1.0, 10.0, 100.0)
 """Inverse regularisation strengths tried for the TF-IDF logistic regression (best on val)."""
+
+
+@dataclass
+class Sentences:
+    """``predict``'s inputs: token ids ``[L_i]`` int64 per sentence (cut at ``max_length``),
+    each sentence's token count before the cut, and how many of the tokens the model sees
+    are not in its vocabulary (``<unk>``)."""
+
+    ids: list[Tensor]
+    lengths: list[int]
+    unknown: list[int]
+    max_length: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
@@ -280,25 +295,49 @@ class TextTask(ClassificationTask):
 
     # ---- prediction
 
-    def load_inputs(self, cfg: TextRunConfig, spec: Data, inputs: list[str]) -> list[Tensor]:
-        """Sentences -> token ids ``[L_i]`` with the trained vocabulary (cut at its max length)."""
+    def load_inputs(self, cfg: TextRunConfig, spec: Data, inputs: list[str]) -> Sentences:
+        """Sentences -> token ids with the trained vocabulary and tokenizer, cut at its max
+        length, with what the cut and the vocabulary left out."""
         info = spec.info
-        ids, _ = encode_texts(inputs, Vocabulary.from_list(info["vocab"]), info["tokenizer"], info["max_length"])
-        return [torch.tensor(seq, dtype=torch.int64) for seq in ids]
+        vocab, max_length = Vocabulary.from_list(info["vocab"]), int(info["max_length"])
+        encoded = [encode_sentence(text, vocab, info["tokenizer"], max_length) for text in inputs]
+        return Sentences([torch.tensor(ids, dtype=torch.int64) for ids, _ in encoded],
+                         [length for _, length in encoded], [ids.count(UNK_ID) for ids, _ in encoded], max_length)
 
-    def batches(self, trained: Trained, inputs: list[Tensor]) -> Iterator[Tensor]:
+    def batches(self, trained: Trained, inputs: Sentences) -> Iterator[Tensor]:
         """Sentences in padded batches ``[n, L]`` of ``train.batch_size`` on the model's device."""
         size = trained.cfg.train.batch_size
         for start in range(0, len(inputs), size):
-            chunk = inputs[start:start + size]
+            chunk = inputs.ids[start:start + size]
             tokens, _ = pad_batch([(ids, torch.tensor(0)) for ids in chunk])
             yield tokens.to(trained.device)
 
-    def predict(self, trained: Trained, inputs: list[Tensor]) -> list[dict]:
-        """``{"label", "probability", "probabilities"}`` per sentence."""
+    def predict(self, trained: Trained, inputs: Sentences) -> list[dict]:
+        """``{"label", "probability", "probabilities", "tokens", "unknown_tokens"}`` per
+        sentence: its token count, and how many of the tokens the model saw it does not
+        know. A sentence longer than the model's max length adds ``"truncated_to"``
+        (the tokens after it were not seen); one with no token the model knows keeps the
+        model's output but adds a ``"warning"`` that it says nothing about the sentence.
+        Each kind is counted once on stderr."""
         rows = super().predict(trained, inputs)
-        for row in rows:
+        cut = blind = 0
+        for row, ids, length, unknown in zip(rows, inputs.ids, inputs.lengths, inputs.unknown):
             row["probability"] = row["probabilities"][row["label"]]
+            row["tokens"], row["unknown_tokens"] = length, unknown
+            if length > inputs.max_length:
+                row["truncated_to"] = inputs.max_length
+                cut += 1
+            if unknown == len(ids):
+                why = "none of its tokens is in the vocabulary" if length else "the tokenizer leaves no token"
+                row["warning"] = (f"no token the model knows ({why}): the label reflects the model's bias, "
+                                  "not this input")
+                blind += 1
+        if cut:
+            print(f"predict: {cut} of {len(rows)} inputs were cut to max_length={inputs.max_length} tokens "
+                  "(the rows with truncated_to)", file=sys.stderr, flush=True)
+        if blind:
+            print(f"predict: {blind} of {len(rows)} inputs have no token the model knows (the rows with a "
+                  "warning: their labels say nothing about them)", file=sys.stderr, flush=True)
         return rows
 
 
