@@ -23,6 +23,8 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from collections.abc import Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -446,9 +448,10 @@ def check_fields(section: Any, prefix: str = "") -> None:
 # --------------------------------------------------------------------------- TOML files
 
 
-def read_toml(path: str | Path) -> dict:
-    """Read a TOML file; a missing or malformed file raises ConfigError naming it."""
-    file = Path(path)
+def read_toml(path: str | Path | Traversable) -> dict:
+    """Read a TOML file (a path, or a recipe installed with a package); a missing or
+    malformed file raises ConfigError naming it."""
+    file = path if isinstance(path, Traversable) else Path(path)
     if not file.is_file():
         raise ConfigError(f"{file}: no such config file; expected a TOML file")
     try:
@@ -492,22 +495,25 @@ def _drop_none(value: Any) -> Any:
 
 def resolve_config(
     cls: type[C],
-    config_file: str | Path | None = None,
+    config_file: str | Path | Traversable | Sequence[str | Path | Traversable] | None = None,
     flags: dict[str, str] | None = None,
     sets: list[str] | None = None,
     base: dict | None = None,
 ) -> C:
     """Resolve a run config: defaults (or ``base``, a stored config dict, e.g. of a
-    checkpoint being resumed), then ``config_file``, then ``flags`` (dotted key to
-    command-line text, e.g. ``{"train.epochs": "5"}``), then ``sets``
-    (``section.key=value``), then validation.
+    checkpoint being resumed), then ``config_file`` (one TOML file, or several applied in
+    order: a recipe, then the user's file), then ``flags`` (dotted key to command-line
+    text, e.g. ``{"train.epochs": "5"}``), then ``sets`` (``section.key=value``), then
+    validation.
 
     Raises:
         ConfigError: unknown key, wrong type or value out of range (one line).
     """
     cfg = from_dict(cls, base, "checkpoint") if base is not None else cls()
-    if config_file is not None:
-        cfg = merge_dict(cfg, read_toml(config_file), str(config_file))
+    files = [] if config_file is None else [config_file] if isinstance(config_file, (str, Path, Traversable)) \
+        else list(config_file)
+    for file in files:
+        cfg = merge_dict(cfg, read_toml(file), str(file))
     for key, text in (flags or {}).items():
         cfg = set_value(cfg, key, text, "command-line flag")
     for assignment in sets or []:

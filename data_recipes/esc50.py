@@ -16,7 +16,7 @@ Checks:   the table's header and values, 2,000 rows, 50 targets x 40 clips with 
           accepts subsets.
 Output:   meta/esc50.csv and audio/ under --out (files hard-linked when on the same disk,
           else copied); then
-              python -m convkit.tasks.audio train --data OUT --config tasks/audio/esc50.toml
+              python -m convkit.tasks.audio train --data OUT --recipe esc50
 
 Usage:    python data_recipes/esc50.py --src LOCAL_COPY --out DIR [--skip-counts]
 LOCAL_COPY is the unpacked folder (or a parent of it), or the .zip archive itself.

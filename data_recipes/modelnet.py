@@ -15,7 +15,7 @@ Output:   OUT/modelnet<10|40>_<points>.npz with points [S, P, 3] (surface-sample
           area weighting, centred, in the unit sphere), labels [S], label_names [K] and
           split [S] ("train"/"test"); then
               python -m convkit.tasks.pointcloud train --data OUT/modelnet40_1024.npz \\
-                  --config tasks/pointcloud/modelnet40.toml
+                  --recipe modelnet40
           (--data may also point at the unpacked folder itself: the task samples and
           caches it on first use.)
 

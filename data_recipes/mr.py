@@ -11,8 +11,8 @@ Expected: rt-polarity.pos and rt-polarity.neg, 5,331 sentences each (one per lin
 Checks:   both files present, latin-1 decodable, 5,331 non-blank lines each, no sentence
           in both files more than a handful of times.
 Output:   the two files, unchanged, under --out; then
-              python -m convkit.tasks.text train --config tasks/text/mr.toml --data OUT
-              python -m convkit.tasks.text.cv --config tasks/text/mr.toml --data OUT   (10-fold CV)
+              python -m convkit.tasks.text train --recipe mr --data OUT
+              python -m convkit.tasks.text train --recipe mr --data OUT --set data.cv_folds=10   (10-fold CV)
 
 Usage:    python data_recipes/mr.py --src LOCAL_COPY --out DIR [--skip-counts]
 """
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConvkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"MR checked. Train with: python -m convkit.tasks.text train --config tasks/text/mr.toml --data {args.out}")
+    print(f"MR checked. Train with: python -m convkit.tasks.text train --recipe mr --data {args.out}")
     return 0
 
 

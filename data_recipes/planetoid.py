@@ -19,7 +19,7 @@ Expected: eight files per dataset, ind.<name>.{x,tx,allx,y,ty,ally,graph,test.in
           No checksums are published; the files are checked by content (counts above).
 Output:   ``OUT/<Name>/raw/ind.<name>.*``; then, with the paper's setting (GCN, Kipf &
           Welling 2017: 81.5 / 70.3 / 79.0 % test accuracy):
-              python -m convkit.tasks.graph train --config tasks/graph/cora.toml --data OUT/Cora
+              python -m convkit.tasks.graph train --recipe cora --data OUT/Cora
 
 Usage:    python data_recipes/planetoid.py --src LOCAL_COPY --out DIR
 LOCAL_COPY is a folder holding the ind.<name>.* files of one dataset (or its raw/ folder,
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     toml = target.name.lower()
-    print(f"ok  {target}\nTrain with: python -m convkit.tasks.graph train --config tasks/graph/{toml}.toml "
+    print(f"ok  {target}\nTrain with: python -m convkit.tasks.graph train --recipe {toml} "
           f"--data {target}")
     return 0
 

@@ -18,7 +18,7 @@ Checks:   the SHA-256 of the .tar.gz archive when --src is one (the values torch
           libsndfile reads, 16 kHz, mono, at most 1 s). --skip-counts accepts subsets.
 Output:   the same layout under --out (files hard-linked when on the same disk, else
           copied); then
-              python -m convkit.tasks.audio train --data OUT --config tasks/audio/speech_commands.toml
+              python -m convkit.tasks.audio train --data OUT --recipe speech_commands
 
 Usage:    python data_recipes/speech_commands.py --src LOCAL_COPY --out DIR [--skip-counts]
 LOCAL_COPY is the unpacked folder (or a parent of it), or the .tar.gz archive itself.

@@ -12,7 +12,7 @@ Checks:   headers, row counts, labels in {0, 1}.
 Output:   OUT/train.tsv (GLUE train) and OUT/test.tsv (GLUE dev, since GLUE's test labels
           are not public); the task carves a seeded, stratified 10% validation split from
           train. Then
-              python -m convkit.tasks.text train --config tasks/text/sst2.toml --data OUT
+              python -m convkit.tasks.text train --recipe sst2 --data OUT
 
 Usage:    python data_recipes/sst2.py --src LOCAL_COPY --out DIR [--skip-counts]
 """
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConvkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"SST-2 checked. Train with: python -m convkit.tasks.text train --config tasks/text/sst2.toml --data {args.out}")
+    print(f"SST-2 checked. Train with: python -m convkit.tasks.text train --recipe sst2 --data {args.out}")
     return 0
 
 

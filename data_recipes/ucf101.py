@@ -16,7 +16,7 @@ Checks:   the 101 class folders and names (as in classInd.txt), the clip count p
           Videos are not decoded (the task decodes them, skipping bad ones with a warning).
 Output:   without --out, nothing is written: a report only. With --out, OUT holds two
           symbolic links, ``UCF-101`` and ``ucfTrainTestlist``, to the checked copy; then
-              python -m convkit.tasks.video train --config tasks/video/ucf101.toml --data OUT
+              python -m convkit.tasks.video train --recipe ucf101 --data OUT
 
 Usage:    python data_recipes/ucf101.py --src LOCAL_COPY [--out DIR]
 LOCAL_COPY is the folder holding ``UCF-101/`` and ``ucfTrainTestlist/`` (or a parent of
@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  split {split}: {train} train, {test} test")
     if out is not None:
         print(f"Laid out under {out}. Train with: python -m convkit.tasks.video train "
-              f"--config tasks/video/ucf101.toml --data {out}")
+              f"--recipe ucf101 --data {out}")
     else:
-        print(f"Nothing written. Train with: python -m convkit.tasks.video train --config tasks/video/ucf101.toml "
+        print(f"Nothing written. Train with: python -m convkit.tasks.video train --recipe ucf101 "
               f"--data {Path(report['videos']).parent}")
     return 0
 

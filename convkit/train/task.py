@@ -38,9 +38,12 @@ schedules, DDP, checkpoints, files. One interface serves every task:
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.resources
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -48,8 +51,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from convkit.config import RunConfig
-from convkit.errors import ShapeError
+from convkit.config import RunConfig, resolve_config
+from convkit.errors import ConfigError, ShapeError
 from convkit.train import metrics as metric_fns
 from convkit.train import plots
 from convkit.train.baselines import BaselineFeatures, shared_baselines
@@ -172,8 +175,27 @@ class Task:
 
     def for_config(self, cfg: RunConfig) -> "Task":
         """The task that runs ``cfg`` (``self``; a task family such as time series returns
-        its detection or classification task by ``cfg``). The engine and CLI call it first."""
+        its detection or classification task by ``cfg``). The engine and CLI call it first.
+        It reads ``cfg`` and never changes it; a task whose defaults differ declares its own
+        ``config_class`` (see :func:`resolve_task_config`)."""
         return self
+
+    def recipes(self) -> dict[str, Traversable]:
+        """The recipes installed with the task's package, by name: ``<package>/recipes/
+        <name>.toml`` (``--recipe NAME``; ``default`` is the defaults written out)."""
+        folder = importlib.resources.files(type(self).__module__.rpartition(".")[0]) / "recipes"
+        if not folder.is_dir():
+            return {}
+        return {entry.name.removesuffix(".toml"): entry
+                for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")}
+
+    def recipe(self, name: str) -> Traversable:
+        """The recipe called ``name`` (ConfigError listing the task's recipes if there is none)."""
+        recipes = self.recipes()
+        if name not in recipes:
+            raise ConfigError(f"unknown recipe {name!r} for the {self.name} task; valid: "
+                              f"{', '.join(recipes) or 'none'} (or --config FILE.toml)")
+        return recipes[name]
 
     def repeats(self, cfg: RunConfig) -> tuple[str, list[tuple[str, RunConfig]]] | None:
         """Whole runs ``cfg`` stands for besides itself, e.g. the folds of a cross-validation
@@ -279,6 +301,25 @@ class Task:
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """Write the task's own plots (from the test split's collected outputs)."""
+
+
+def resolve_task_config(task: Task, config_files: Sequence[str | Path | Traversable] = (),
+                        flags: dict[str, str] | None = None, sets: list[str] | None = None,
+                        base: dict | None = None) -> tuple[Task, RunConfig]:
+    """The task that runs and its resolved config. Resolved once with ``task.config_class``
+    to learn what runs (``task.for_config``: e.g. a mode the config or its ``data.path``
+    chooses); when that task declares another config class (other defaults), resolved again
+    from that class's defaults with the same ``config_files``, ``flags`` and ``sets``, so a
+    value the user gave always wins over any default. An empty ``model.name`` becomes the
+    running task's default model. Arguments as :func:`convkit.config.resolve_config`."""
+    cfg = resolve_config(task.config_class, config_files, flags, sets, base=base)
+    runner = task.for_config(cfg)
+    if runner.config_class is not type(cfg) and issubclass(runner.config_class, type(cfg)):
+        cfg = resolve_config(runner.config_class, config_files, flags, sets, base=base)
+        runner = task.for_config(cfg)
+    if not cfg.model.name:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=runner.default_model))
+    return runner, cfg
 
 
 class ClassificationTask(Task):

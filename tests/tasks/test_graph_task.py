@@ -51,7 +51,7 @@ def test_gcn_on_the_sbm_graph_beats_the_feature_baselines_and_reports_the_best_v
 
 
 def test_gcn_trains_with_weight_decay_on_its_first_layer_only():
-    cfg = resolve_config(GraphRunConfig, "tasks/graph/cora.toml", sets=["data.path="])
+    cfg = resolve_config(GraphRunConfig, TASK.recipe("cora"), sets=["data.path="])
     data = TASK.build_data(cfg)
     model = TASK.build_model(cfg, data)
     optimizer = make_optimizer(model, cfg.train)

@@ -187,8 +187,8 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
 
 
 def test_recipes_and_info(capsys):
-    assert resolve_config(PointCloudRunConfig, "tasks/pointcloud/default.toml") == PointCloudRunConfig()
-    paper = resolve_config(PointCloudRunConfig, "tasks/pointcloud/modelnet40.toml")
+    assert resolve_config(PointCloudRunConfig, TASK.recipe("default")) == PointCloudRunConfig()
+    paper = resolve_config(PointCloudRunConfig, TASK.recipe("modelnet40"))
     assert (paper.data.num_points, paper.train.batch_size, paper.train.optimizer, paper.train.lr) == (1024, 32, "adam", 0.001)
     assert (paper.train.schedule, paper.task.rotate) == ("step", "up")
     code, out, _ = _main(capsys, "info")

@@ -361,7 +361,7 @@ def test_multi_series_folder_with_a_training_tail_validation(tmp_path):
         values[begin - 1:end] += 2.0
         (tmp_path / f"00{number}_UCR_Anomaly_wave{number}_500_{begin}_{end}.txt").write_text(
             "\n".join(f"{v:.5f}" for v in values))
-    cfg = config_io.resolve_config(TimeSeriesRunConfig, REPO / "tasks" / "timeseries" / "ucr_anomaly.toml", sets=[
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, TASK.recipe("ucr_anomaly"), sets=[
         f"data.path={tmp_path}", "task.context=30", "task.window=128", "task.stride=16", "train.epochs=6",
         "train.name=ucr", "train.max_minutes=0", "model.options.channels=16", "task.score_chunk=256"])
     result = fit(TASK, cfg, tmp_path)
@@ -449,7 +449,7 @@ def test_small_training_sets_get_the_papers_batch_and_a_floor_of_optimizer_steps
 
 
 def test_every_recipe_is_a_valid_config():
-    recipes = sorted((REPO / "tasks" / "timeseries").glob("*.toml"))
+    recipes = list(TASK.recipes().values())
     assert [p.stem for p in recipes] == ["csv", "default", "nab", "ucr_anomaly", "ucr_classification"]
     configs = {p.stem: config_io.resolve_config(TimeSeriesRunConfig, p) for p in recipes}
     assert configs["default"] == config_io.resolve_config(TimeSeriesRunConfig, sets=["model.options={channels = 32, "

@@ -104,7 +104,7 @@ class PointCloudTaskConfig(TaskConfig):
 
 def _default_train() -> TrainConfig:
     # PointNet's setting (Adam 0.001, batch 32) shortened for the small default data: 20 epochs
-    # of 20 steps, cosine decay so the last epochs settle (see tasks/pointcloud/default.toml).
+    # of 20 steps, cosine decay so the last epochs settle (see the default recipe).
     return TrainConfig(epochs=20, batch_size=32, lr=0.001, optimizer="adam", weight_decay=0.0,
                        schedule="cosine")
 
