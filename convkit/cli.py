@@ -28,7 +28,7 @@ from torch.utils._device import DeviceContext
 
 from convkit import config as config_io
 from convkit.errors import ConvkitError, Interrupted
-from convkit.train.task import Data, Task
+from convkit.train.task import Data, Task, resolve_task_config
 
 FLAG_KEYS: dict[str, str] = {
     "data": "data.path",
@@ -44,7 +44,8 @@ FLAG_KEYS: dict[str, str] = {
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     """The ``train`` options (DESIGN.md's CLI block plus ``--out``, ``--resume``)."""
-    parser.add_argument("--config", metavar="FILE.toml", help="experiment recipe (TOML) over the defaults")
+    parser.add_argument("--recipe", metavar="NAME", help="a recipe installed with the task (see `info`)")
+    parser.add_argument("--config", metavar="FILE.toml", help="a config file (TOML) over the defaults and the recipe")
     parser.add_argument("--data", metavar="PATH", help="dataset folder (default: the task's embedded data)")
     parser.add_argument("--model", metavar="NAME", help="zoo model (see `info`)")
     parser.add_argument("--epochs", metavar="N")
@@ -58,18 +59,17 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                         help="override any config key, e.g. train.max_minutes=5 model.options.width=32")
 
 
-def config_from_args(task: Task, args: argparse.Namespace) -> config_io.RunConfig:
-    """Resolve the run config from parsed ``train`` options: defaults (or the resumed
-    checkpoint's config), ``--config``, flags, ``--set``; an empty model name becomes the
-    task's default model."""
+def config_from_args(task: Task, args: argparse.Namespace) -> tuple[Task, config_io.RunConfig]:
+    """The task that runs and its config, from parsed ``train`` options: defaults (or the
+    resumed checkpoint's config), ``--recipe``, ``--config``, flags, ``--set``
+    (:func:`~convkit.train.task.resolve_task_config`)."""
     from convkit.train.checkpoint import load_training_checkpoint
 
     base = load_training_checkpoint(args.resume, task.name)["config"] if args.resume else None
     flags = {key: value for attr, key in FLAG_KEYS.items() if (value := getattr(args, attr)) is not None}
-    cfg = config_io.resolve_config(task.config_class, args.config, flags, args.set, base=base)
-    if not cfg.model.name:  # the default of the task that runs this config (e.g. its mode's)
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=task.for_config(cfg).default_model))
-    return cfg
+    files = [task.recipe(args.recipe)] if args.recipe else []
+    files += [args.config] if args.config else []
+    return resolve_task_config(task, files, flags, args.set, base=base)
 
 
 def command_aliases(task: Task, command: str) -> list[str]:
@@ -127,8 +127,8 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
     from convkit.train.engine import fit
     from convkit.train.metrics import to_float_dict
 
-    cfg = config_from_args(task, args)
-    repeats = task.for_config(cfg).repeats(cfg)
+    runner, cfg = config_from_args(task, args)
+    repeats = runner.repeats(cfg)
     if (cfg.train.seeds > 1 or repeats) and args.resume:
         raise ConvkitError("--resume continues one run; resume the run folder of one seed or fold")
     if repeats:
@@ -328,17 +328,17 @@ def models_that_fit(task: Task, cfg: config_io.RunConfig, data: Data, run: bool 
 
 def info_text(task: Task) -> str:
     """``info``'s text: the task, the models that fit its default input (declared by the
-    task's ``input_spec``: no data is generated or decoded), data formats, default config."""
-    cfg = task.config_class()
-    runner = task.for_config(cfg)
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=cfg.model.name or runner.default_model))
+    task's ``input_spec``: no data is generated or decoded), data formats, recipes, default
+    config."""
+    runner, cfg = resolve_task_config(task)
     spec = runner.input_spec(cfg)
     shape = f"[N, {', '.join(str(s) for s in spec.input_shape)}]" if spec.input_shape else spec.input_kind
     return (f"task: {task.name}\ndefault model: {task.default_model}\ninput kind: {spec.input_kind}\n"
             f"models that fit the default input {shape}:\n"
             f"  {', '.join(models_that_fit(runner, cfg, spec))}\n"
-            f"data formats (--data PATH):\n  {task.data_formats}\n\n# default config (--config FILE.toml)\n"
-            f"{config_io.to_toml(cfg)}")
+            f"data formats (--data PATH):\n  {task.data_formats}\n"
+            f"recipes (--recipe NAME):\n  {', '.join(task.recipes()) or 'none'}\n\n"
+            f"# default config (--config FILE.toml)\n{config_io.to_toml(cfg)}")
 
 
 def cmd_info(task: Task, args: argparse.Namespace) -> None:
