@@ -42,8 +42,9 @@ from torch_geometric.data import Batch
 from torch_geometric.data import Data as PygData
 from torch_geometric.utils import coalesce, degree, remove_self_loops, to_undirected
 
-from convkit.data.splits import SPLIT_NAMES, Splits, existing_dir, remap_labels, split_indices
-from convkit.errors import DataError
+from convkit.data.splits import (SPLIT_NAMES, Splits, check_classes, check_split_parts, existing_dir,
+                                  remap_labels, split_indices)
+from convkit.errors import ConfigError, DataError
 
 PLANETOID_NAMES: dict[str, str] = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 """Planetoid datasets: the name in the raw files -> torch-geometric's name."""
@@ -124,6 +125,13 @@ def clean_graph(x: Tensor, edge_index: Tensor, y: Tensor, masks: dict[str, Tenso
         f"duplicate edges removed {duplicates}" + (f"; unlabelled nodes {info['unlabelled_nodes']}"
                                                    if info["unlabelled_nodes"] else ""))
     return NodeGraph(graph, list(label_names), info)
+
+
+def check_node_classes(node_graph: NodeGraph, where: str) -> None:
+    """Refuse a graph whose training nodes hold fewer than two classes (``check_classes``;
+    ``where`` names the file or folder in the message)."""
+    g = node_graph.graph
+    check_classes(g.y[g.train_mask].numpy(), node_graph.label_names, where)
 
 
 def normalize_rows(x: Tensor) -> Tensor:
@@ -303,8 +311,10 @@ def load_planetoid(path: str | Path) -> NodeGraph:
     data = read_planetoid(raw, name)
     num_classes = int(data.y.max()) + 1
     masks = {s: getattr(data, f"{s}_mask") for s in SPLIT_NAMES}
-    return clean_graph(data.x, data.edge_index, data.y, masks, [str(c) for c in range(num_classes)],
-                       f"{PLANETOID_NAMES[name]} ({raw})")
+    node_graph = clean_graph(data.x, data.edge_index, data.y, masks, [str(c) for c in range(num_classes)],
+                             f"{PLANETOID_NAMES[name]} ({raw})")
+    check_node_classes(node_graph, str(raw))
+    return node_graph
 
 
 # --------------------------------------------------------------------------- CSV graphs
@@ -427,6 +437,8 @@ def load_csv_graph(path: str | Path, label_names: list[str] | None = None, seed:
                         f"nodes in train, val and test ({int(labelled.sum())} labelled nodes in all)")
     node_graph = clean_graph(torch.from_numpy(features), torch.from_numpy(edges), torch.from_numpy(y), masks, names,
                              str(root))
+    if label_names is None:  # its own classes: data to train on
+        check_node_classes(node_graph, str(nodes_file))
     node_graph.node_ids = list(index)
     node_graph.info["split"] = "given" if split_col is not None and any(splits) else "random"
     return node_graph
@@ -457,6 +469,32 @@ def _say_label_gaps(file: Path, names: list[str], unlabelled: int) -> None:
 # --------------------------------------------------------------------------- embedded graphs
 
 
+SBM_CLASSES, SBM_FEATURES = 4, 16
+"""Classes (blocks) and node features of the generated block-model graph by default."""
+
+KARATE_MEMBERS, KARATE_CLASSES = 34, 4
+"""Zachary's karate club: 34 members (one-hot features), 4 communities."""
+
+MOTIF_FEATURES = 4
+"""Node features of the generated graph-classification set by default."""
+
+
+def sbm_class_names(num_classes: int = SBM_CLASSES) -> list[str]:
+    """The block-model graph's class names (``block0``, ``block1``, ...)."""
+    return [f"block{c}" for c in range(num_classes)]
+
+
+def embedded_spec(dataset: str) -> tuple[int, list[str]]:
+    """``(node features, class names)`` of an embedded data set (``sbm``, ``karate``,
+    ``motifs``) as its generator builds it by default, without building it (``info``)."""
+    specs = {"sbm": (SBM_FEATURES, sbm_class_names()),
+             "karate": (KARATE_MEMBERS, [str(c) for c in range(KARATE_CLASSES)]),
+             "motifs": (MOTIF_FEATURES, list(MOTIF_CLASSES))}
+    if dataset not in specs:
+        raise ConfigError(f"data.dataset must be one of {', '.join(specs)}; got {dataset!r}")
+    return specs[dataset]
+
+
 def load_karate(seed: int = 0) -> NodeGraph:
     """Zachary's karate club (34 members, 78 friendships; shipped in torch-geometric):
     one-hot node features ``[34, 34]``, 4 communities as classes. Train: the 4 labelled
@@ -472,8 +510,8 @@ def load_karate(seed: int = 0) -> NodeGraph:
     return clean_graph(data.x, data.edge_index, data.y, masks, names, "karate club (torch-geometric)")
 
 
-def make_sbm_graph(num_classes: int = 4, nodes_per_class: int = 200, p_in: float = 0.04, p_out: float = 0.005,
-                   num_features: int = 16, signal: float = 0.3, seed: int = 0) -> NodeGraph:
+def make_sbm_graph(num_classes: int = SBM_CLASSES, nodes_per_class: int = 200, p_in: float = 0.04,
+                   p_out: float = 0.005, num_features: int = SBM_FEATURES, signal: float = 0.3, seed: int = 0) -> NodeGraph:
     """A stochastic block model graph (torch-geometric's ``stochastic_blockmodel_graph``):
     one block per class, edge probability ``p_in`` inside a block and ``p_out`` between
     blocks, so neighbours mostly share the class; features ``[N, num_features]`` are the
@@ -492,7 +530,7 @@ def make_sbm_graph(num_classes: int = 4, nodes_per_class: int = 200, p_in: float
     means = rng.normal(size=(num_classes, num_features)) * signal
     x = (means[y] + rng.normal(size=(len(y), num_features))).astype(np.float32)
     masks = split_masks(len(y), split_indices(y, (0.1, 0.25, 0.65), seed))
-    names = [f"block{c}" for c in range(num_classes)]
+    names = sbm_class_names(num_classes)
     return clean_graph(torch.from_numpy(x), edge_index, torch.from_numpy(y), masks, names,
                        f"stochastic block model (seed {seed})")
 
@@ -640,6 +678,10 @@ def load_graph_file(path: str | Path) -> tuple[list[PygData], list[str], np.ndar
                 raw = {k: z[k] for k in z.files}
         else:
             raw = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{file}: refused: loading it would run pickled code, which a graph set never needs "
+                        f"({first})") from None
     except Exception as err:  # noqa: BLE001 - any unreadable file is a DataError
         raise DataError(f"{file}: not a readable graph set ({type(err).__name__}: {err})") from None
     if not isinstance(raw, dict):
@@ -733,8 +775,8 @@ MOTIF_CLASSES = ("cycle", "tree", "clique")
 """Classes of the generated graph set."""
 
 
-def make_motif_graphs(num_graphs: int = 600, min_nodes: int = 6, max_nodes: int = 16, num_features: int = 4,
-                      noise: float = 0.5, seed: int = 0) -> list[PygData]:
+def make_motif_graphs(num_graphs: int = 600, min_nodes: int = 6, max_nodes: int = 16,
+                      num_features: int = MOTIF_FEATURES, noise: float = 0.5, seed: int = 0) -> list[PygData]:
     """Generated graph classification: cycles (half with one random chord), random trees
     and cliques with 20% of their edges dropped, sizes uniform in ``[min_nodes,
     max_nodes]`` whatever the class. Node features ``[n, num_features]``: a constant 1
@@ -763,9 +805,20 @@ def make_motif_graphs(num_graphs: int = 600, min_nodes: int = 6, max_nodes: int 
 def graph_splits(graphs: list[PygData], label_names: list[str], split: np.ndarray | None, seed: int,
                  info: dict) -> Splits:
     """Train/val/test :class:`GraphList` datasets: by ``split`` (0/1/2 per graph) or a
-    seeded, stratified 80/10/10 split."""
+    seeded, stratified 80/10/10 split.
+
+    Raises:
+        DataError: training graphs of fewer than two classes, or an empty part of the
+            stratified split (``info["source"]`` named).
+    """
     labels = np.array([int(g.y) for g in graphs])
-    parts = tuple(np.flatnonzero(split == k) for k in range(3)) if split is not None else split_indices(labels, seed=seed)
+    where = str(info.get("source", "graph set"))
+    if split is not None:
+        parts = tuple(np.flatnonzero(split == k) for k in range(3))
+    else:
+        parts = split_indices(labels, seed=seed)
+        check_split_parts(parts, labels, label_names, where)
+    check_classes(labels[parts[0]], label_names, where)
     train, val, test = (GraphList([graphs[i] for i in idx]) for idx in parts)
     info = {**info, "num_graphs": len(graphs), **{f"{s}_graphs": len(idx) for s, idx in zip(SPLIT_NAMES, parts)}}
     return Splits(train, val, test, list(label_names), {"info": info})

@@ -92,6 +92,17 @@ class GraphRunConfig(RunConfig):
     task: GraphTaskConfig = field(default_factory=GraphTaskConfig)
 
 
+def _embedded(cfg: GraphRunConfig, datasets: tuple[str, ...]) -> str:
+    """The embedded data set ``data.dataset`` names (empty: the first of ``datasets``, the
+    mode's own); ConfigError when it belongs to the other mode."""
+    dataset = cfg.data.dataset or datasets[0]
+    if dataset not in datasets:
+        mode, other = ("node", "graph") if datasets == NODE_DATASETS else ("graph", "node")
+        raise ConfigError(f"data.dataset={dataset!r} is a {other}-mode set; {mode} mode takes "
+                          f"{', '.join(datasets)} (or set task.mode={other})")
+    return dataset
+
+
 def _graph_model(cfg: RunConfig, data: Data, default: str, level: str) -> nn.Module:
     from convkit.models import create_model
 
@@ -144,13 +155,10 @@ class NodeClassificationTask(ClassificationTask):
                 node_graph = G.load_planetoid(root)
             else:
                 raise DataError(f"{root}: expected a Planetoid root or a folder with nodes.csv and edges.csv")
-        elif dc.dataset in ("", "sbm"):
+        elif _embedded(cfg, NODE_DATASETS) == "sbm":
             node_graph = G.make_sbm_graph(seed=dc.seed)
-        elif dc.dataset == "karate":
-            node_graph = G.load_karate(dc.seed)
         else:
-            raise ConfigError(f"data.dataset={dc.dataset!r} is a graph-mode set; node mode takes "
-                              f"{', '.join(NODE_DATASETS)} (or set task.mode=graph)")
+            node_graph = G.load_karate(dc.seed)
         return G.apply_feature_norm(node_graph, dc.feature_norm)
 
     def build_data(self, cfg: GraphRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
@@ -166,6 +174,17 @@ class NodeClassificationTask(ClassificationTask):
             if splits.test.num_nodes == 0 or node_graph.info.get("split") == "random":  # no test split of its own
                 splits.test = G.NodeSplit(node_graph.graph, node_graph.graph.y >= 0, splits.test.copies)
         return self._data(splits, node_graph.info)
+
+    def input_spec(self, cfg: GraphRunConfig) -> Data:
+        """``build_data(cfg)``'s declarations without building a graph: the embedded
+        ``data.dataset``'s features and classes (:func:`convkit.data.graph.embedded_spec`);
+        a graph on disk is read (``build_data``)."""
+        if cfg.data.path:
+            return super().input_spec(cfg)
+        dataset = _embedded(cfg, NODE_DATASETS)
+        features, names = G.embedded_spec(dataset)
+        return Data(None, None, None, label_names=names, collate_fn=G.first_item, input_kind="graph",
+                    in_channels=features, info={"mode": "node", "source": dataset})
 
     @staticmethod
     def _data(splits: Splits, info: dict) -> Data:
@@ -284,9 +303,7 @@ class GraphClassificationTask(ClassificationTask):
                 return G.load_graph_file(root)
             graphs, names = G.load_tu_folder(root)
             return graphs, names, None
-        if dc.dataset not in ("", "motifs"):
-            raise ConfigError(f"data.dataset={dc.dataset!r} is a node-mode graph; graph mode takes "
-                              f"{', '.join(GRAPH_DATASETS)} (or set task.mode=node)")
+        _embedded(cfg, GRAPH_DATASETS)
         return G.make_motif_graphs(seed=dc.seed), list(G.MOTIF_CLASSES), None
 
     def build_data(self, cfg: GraphRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
@@ -309,6 +326,15 @@ class GraphClassificationTask(ClassificationTask):
         return Data(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                     collate_fn=G.collate_graphs, input_kind="graph", in_channels=int(graphs[0].x.shape[1]),
                     info={"mode": "graph", **splits.extras["info"]})
+
+    def input_spec(self, cfg: GraphRunConfig) -> Data:
+        """``build_data(cfg)``'s declarations without generating the graphs (the
+        generated set's features and classes); a graph set on disk is read."""
+        if cfg.data.path:
+            return super().input_spec(cfg)
+        features, names = G.embedded_spec(_embedded(cfg, GRAPH_DATASETS))
+        return Data(None, None, None, label_names=names, collate_fn=G.collate_graphs, input_kind="graph",
+                    in_channels=features, info={"mode": "graph", "source": "generated cycles/trees/cliques"})
 
     def build_model(self, cfg: GraphRunConfig, data: Data) -> nn.Module:
         """A graph-level zoo model (``gin`` by default)."""
