@@ -13,7 +13,8 @@ never decodes again. Formats, detected in this order:
   each sized like an average keyword (``unknown_ratio``/``silence_ratio``); the same
   fixed draw in every run.
 - ESC-50: ``meta/esc50.csv`` with ``audio/<filename>``; one fold is the test set, one
-  the validation set, the other three train (``esc10=True``: the ESC-10 subset).
+  the validation set, the other three train (``esc10=True``: the ESC-10 subset). A
+  ``filename`` outside ``audio/`` is an error (``allow_outside_paths=True`` allows it).
 - ``<class>/<file>`` folders of WAV/FLAC/OGG at any rate; ``train/``, ``val/``,
   ``test/`` subfolders are the splits exactly (a missing val/test is carved from train),
   otherwise a seeded stratified 80/10/10 split.
@@ -46,6 +47,7 @@ from tqdm import tqdm
 
 from convkit.data.audio_synth import CLASS_NAMES as SOUND_EVENT_CLASSES
 from convkit.data.audio_synth import make_sound_events
+from convkit.data.paths import listed_path
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
@@ -80,6 +82,7 @@ _MODE_DEFAULTS = {
     "test_fold": 5,          # ESC-50
     "val_fold": 4,           # ESC-50
     "esc10": False,          # ESC-50: only the ESC-10 subset
+    "allow_outside_paths": False,  # ESC-50: table rows may name files outside audio/
 }
 _FORMAT_HELP = ("<class>/<file> folders of .wav/.flac/.ogg, a Speech Commands folder "
                 "(validation_list.txt, testing_list.txt) or ESC-50 (meta/esc50.csv)")
@@ -239,7 +242,7 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
             carving a missing val/test split. Speech Commands and ESC-50 splits are fixed.
         **mode: ``layout`` (auto|folder|speech_commands|esc50); Speech Commands: ``words``
             (all|12), ``unknown_ratio``, ``silence_ratio``; ESC-50: ``test_fold``,
-            ``val_fold``, ``esc10``.
+            ``val_fold``, ``esc10``, ``allow_outside_paths``.
 
     Returns:
         Splits: waves ``[N, T]`` float32 with ``T = round(sample_rate * duration)``,
@@ -248,7 +251,8 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
 
     Raises:
         DataError: missing path, no audio, one class, a class whose every file is
-            unreadable, a corrupt file when strict, a broken Speech Commands list or ESC-50 table.
+            unreadable, a corrupt file when strict, a broken Speech Commands list or ESC-50
+            table (a row naming a file outside ``audio/``: the table, line and path).
         ConfigError: an unknown or invalid mode option.
     """
     options = _check_mode(mode)
@@ -569,7 +573,7 @@ def _read_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool, op
         raise ConfigError(f"ESC-50 test_fold and val_fold must differ; both are {test_fold}")
     if not table.is_file():
         raise DataError(f"{table}: missing; an ESC-50 folder holds meta/esc50.csv and audio/")
-    rows = _read_esc50_table(table, options["esc10"])
+    rows = _read_esc50_table(table, options["esc10"], options["allow_outside_paths"])
     categories: dict[int, str] = {}
     for _, _, target, category in rows:
         if categories.setdefault(target, category) != category:
@@ -587,7 +591,7 @@ def _read_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool, op
         picked = [r for r in rows if r[1] in folds[split]]
         if not picked:
             raise DataError(f"{table}: no clips in fold(s) {sorted(folds[split])} for the {split} split")
-        paths = [root / "audio" / r[0] for r in picked]
+        paths = [r[0] for r in picked]
         waves, kept = load_audio_files(paths, sample_rate, num_samples, strict, skipped)
         labels = np.array([index[r[2]] for r in picked], dtype=np.int64)
         every.add(paths, labels, kept)
@@ -596,8 +600,10 @@ def _read_esc50(root: Path, sample_rate: int, num_samples: int, strict: bool, op
     return data, names
 
 
-def _read_esc50_table(table: Path, esc10: bool) -> list[tuple[str, int, int, str]]:
-    """Rows ``(filename, fold, target, category)`` of ``meta/esc50.csv`` (ESC-10 rows only if asked)."""
+def _read_esc50_table(table: Path, esc10: bool, allow_outside: bool = False) -> list[tuple[Path, int, int, str]]:
+    """Rows ``(audio file, fold, target, category)`` of ``meta/esc50.csv`` (ESC-10 rows
+    only if asked); a ``filename`` must name a file inside ``audio/`` unless
+    ``allow_outside`` (:func:`convkit.data.paths.listed_path`)."""
     with open(table, newline="") as handle:
         reader = csv.DictReader(handle)
         needed = {"filename", "fold", "target", "category"} | ({"esc10"} if esc10 else set())
@@ -607,13 +613,15 @@ def _read_esc50_table(table: Path, esc10: bool) -> list[tuple[str, int, int, str
                             "filename,fold,target,category,esc10,src_file,take")
         try:
             rows = [(r["filename"], int(r["fold"]), int(r["target"]), r["category"],
-                     str(r.get("esc10", "")).strip().lower() == "true") for r in reader]
+                     str(r.get("esc10", "")).strip().lower() == "true", reader.line_num) for r in reader]
         except (TypeError, ValueError) as err:
             raise DataError(f"{table}: a fold or target is not a whole number ({err})") from None
     rows = [r for r in rows if r[4] or not esc10]
     if not rows:
         raise DataError(f"{table}: lists no clips{' of the ESC-10 subset' if esc10 else ''}")
-    return [r[:4] for r in rows]
+    audio = table.parent.parent / "audio"
+    return [(listed_path(audio, name, table, line, allow_outside), fold, target, category)
+            for name, fold, target, category, _, line in rows]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -627,6 +635,8 @@ def _check_mode(mode: dict) -> dict:
     if options["layout"] not in ("auto", "folder", "speech_commands", "esc50"):
         raise ConfigError(f"audio data layout must be auto, folder, speech_commands or esc50; "
                           f"got {options['layout']!r}")
+    if not isinstance(options["allow_outside_paths"], bool):
+        raise ConfigError(f"allow_outside_paths must be true or false; got {options['allow_outside_paths']!r}")
     options["words"] = str(options["words"])
     if options["words"] not in ("all", "12"):
         raise ConfigError(f"Speech Commands words must be 'all' or '12'; got {options['words']!r}")

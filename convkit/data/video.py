@@ -44,10 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from convkit.data.paths import listed_path
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     Splits,
     carve_validation,
+    check_classes,
+    check_split_parts,
     existing_dir,
     find_split_dirs,
     remap_labels,
@@ -360,16 +363,27 @@ def detect_layout(root: Path) -> str:
 
 
 def load_video_dataset(path: str | Path, layout: str = "auto", split: int = 1, strict: bool = False,
-                       seed: int = 0, **prepare) -> Splits:
+                       seed: int = 0, allow_outside_paths: bool = False, **prepare) -> Splits:
     """An on-disk video dataset as ``Splits`` of ``DecodedVideos`` (see the module
-    docstring). ``prepare``: ``resize``, ``frame_step``, ``max_frames``, ``cache_dir``."""
+    docstring). ``prepare``: ``resize``, ``frame_step``, ``max_frames``, ``cache_dir``.
+    ``allow_outside_paths``: UCF101/HMDB51 list lines may name clips outside the folder
+    they are listed against (else such a line is an error).
+
+    Raises:
+        DataError: no clips, none readable, a list line outside the data folder, or
+            training data of fewer than two classes (before and after decoding; the
+            message names the list, folder or file and the class).
+    """
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = detect_layout(root) if layout == "auto" else layout
     if layout in ("ucf101", "hmdb51"):
-        items, names = (_ucf_items if layout == "ucf101" else _hmdb_items)(root, split)
+        items, names = (_ucf_items if layout == "ucf101" else _hmdb_items)(root, split, allow_outside_paths)
+        where = str(_ucf_list_dir(root) / f"trainlist0{split}.txt" if layout == "ucf101" else _hmdb_list_dir(root))
+        check_classes(items["train"][1], names, where)
         decoded = {part: _decode(root, paths, labels, strict, prepare) for part, (paths, labels) in items.items()}
         train_val = decoded["train"]
         tr, va = _carve_by_group(train_val)
+        check_classes(train_val.labels[tr], names, where)
         return Splits(train_val.subset(tr), train_val.subset(va), decoded["test"], names,
                       {"source": f"{layout} split {split}"})
     if layout != "folder":
@@ -377,30 +391,35 @@ def load_video_dataset(path: str | Path, layout: str = "auto", split: int = 1, s
     dirs = find_split_dirs(root)
     if dirs is None:
         paths, labels, names = list_clip_folders(root)
+        check_classes(labels, names, str(root))
         data = _decode(root, paths, labels, strict, prepare)
         parts = split_indices(data.labels, DEFAULT_FRACTIONS, seed)
+        check_classes(data.labels[parts[0]], names, str(root))
+        check_split_parts(parts, data.labels, names, str(root))
         return Splits(*(data.subset(p) for p in parts), names, {"source": str(root)})
+    if "train" not in dirs:
+        raise DataError(f"{root}: has {', '.join(sorted(dirs))}/ but no train/ folder")
     listed = {part: list_clip_folders(folder) for part, folder in dirs.items()}
     names = sorted({n for _, _, ns in listed.values() for n in ns})
-    data = {}
-    for part, (paths, labels, ns) in listed.items():
-        data[part] = _decode(root, paths, remap_labels(labels, ns, names, str(dirs[part])), strict, prepare)
-    if "train" not in data:
-        raise DataError(f"{root}: has {', '.join(sorted(data))}/ but no train/ folder")
+    listed = {part: (paths, remap_labels(labels, ns, names, str(dirs[part])))
+              for part, (paths, labels, ns) in listed.items()}
+    check_classes(listed["train"][1], names, str(dirs["train"]))
+    data = {part: _decode(root, paths, labels, strict, prepare) for part, (paths, labels) in listed.items()}
     for missing in (p for p in ("val", "test") if p not in data):
         keep, carved = carve_validation(data["train"].labels, 0.1, seed)
         data[missing], data["train"] = data["train"].subset(carved), data["train"].subset(keep)
+    check_classes(data["train"].labels, names, str(dirs["train"]))
     return Splits(data["train"], data["val"], data["test"], names, {"source": str(root)})
 
 
 def load_video_eval_set(path: str | Path, label_names: Sequence[str], layout: str = "auto", split: int = 1,
-                        strict: bool = False, **prepare) -> DecodedVideos:
+                        strict: bool = False, allow_outside_paths: bool = False, **prepare) -> DecodedVideos:
     """The videos to score a trained model on (the official test list, the ``test/``
     folder, or every clip), labelled by name onto ``label_names``."""
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = detect_layout(root) if layout == "auto" else layout
     if layout in ("ucf101", "hmdb51"):
-        items, names = (_ucf_items if layout == "ucf101" else _hmdb_items)(root, split)
+        items, names = (_ucf_items if layout == "ucf101" else _hmdb_items)(root, split, allow_outside_paths)
         paths, labels = items["test"]
     else:
         folder = (find_split_dirs(root) or {}).get("test", root)
@@ -449,7 +468,9 @@ def _ucf_list_dir(root: Path) -> Path | None:
     return None
 
 
-def _ucf_items(root: Path, split: int) -> tuple[dict, list[str]]:
+def _ucf_items(root: Path, split: int, allow_outside: bool = False) -> tuple[dict, list[str]]:
+    """UCF101's official ``split``: ``({"train"|"test": (paths, labels [N])}, class names)``;
+    list lines must name clips inside the videos folder unless ``allow_outside``."""
     lists = _ucf_list_dir(root)
     if split not in (1, 2, 3):
         raise ConfigError(f"data.split must be 1, 2 or 3; got {split}")
@@ -463,10 +484,11 @@ def _ucf_items(root: Path, split: int) -> tuple[dict, list[str]]:
             if not line.strip():
                 continue
             rel = line.split()[0]
+            path = listed_path(videos, rel, lists / file, n, allow_outside)
             cls = rel.split("/")[0].lower()
             if cls not in index:
                 raise DataError(f"{lists / file}:{n}: class {rel.split('/')[0]!r} is not in classInd.txt")
-            paths.append(videos / rel)
+            paths.append(path)
             labels.append(index[cls])
         items[part] = (paths, np.asarray(labels, dtype=np.int64))
     return items, names
@@ -479,7 +501,9 @@ def _hmdb_list_dir(root: Path) -> Path | None:
     return None
 
 
-def _hmdb_items(root: Path, split: int) -> tuple[dict, list[str]]:
+def _hmdb_items(root: Path, split: int, allow_outside: bool = False) -> tuple[dict, list[str]]:
+    """HMDB51's official ``split`` (per-class lists, 1 = train, 2 = test): as
+    :func:`_ucf_items`; clips must lie inside their class folder unless ``allow_outside``."""
     lists = _hmdb_list_dir(root)
     if split not in (1, 2, 3):
         raise ConfigError(f"data.split must be 1, 2 or 3; got {split}")
@@ -487,11 +511,11 @@ def _hmdb_items(root: Path, split: int) -> tuple[dict, list[str]]:
     names = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
     items = {"train": ([], []), "test": ([], [])}
     for label, (name, file) in enumerate(zip(names, files)):
-        for line in file.read_text().splitlines():
+        for n, line in enumerate(file.read_text().splitlines(), 1):
             parts = line.split()
             if len(parts) == 2 and parts[1] in ("1", "2"):
                 part = "train" if parts[1] == "1" else "test"
-                items[part][0].append(root / name / parts[0])
+                items[part][0].append(listed_path(root / name, parts[0], file, n, allow_outside))
                 items[part][1].append(label)
     return {k: (p, np.asarray(l, dtype=np.int64)) for k, (p, l) in items.items()}, names
 

@@ -46,7 +46,8 @@ class AudioDataConfig(DataConfig):
     """``path``: a dataset folder (empty: the synthetic sound events, ``n_per_class`` clips
     per class); every clip is resampled to ``sample_rate`` and padded/cropped to
     ``duration`` seconds. Speech Commands: ``words`` ("all" or "12"); ESC-50:
-    ``test_fold``, ``val_fold``. ``layout``: auto | folder | speech_commands | esc50."""
+    ``test_fold``, ``val_fold``, ``allow_outside_paths`` (table rows may name files outside
+    ``audio/``). ``layout``: auto | folder | speech_commands | esc50."""
 
     sample_rate: int = 16000
     duration: float = 1.0
@@ -55,6 +56,7 @@ class AudioDataConfig(DataConfig):
     words: str = "all"
     test_fold: int = 5
     val_fold: int = 4
+    allow_outside_paths: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError naming a value out of range."""
@@ -69,7 +71,8 @@ class AudioDataConfig(DataConfig):
 
     def mode(self) -> dict:
         """The loader's format options."""
-        return dict(layout=self.layout, words=self.words, test_fold=self.test_fold, val_fold=self.val_fold)
+        return dict(layout=self.layout, words=self.words, test_fold=self.test_fold, val_fold=self.val_fold,
+                    allow_outside_paths=self.allow_outside_paths)
 
 
 @dataclass

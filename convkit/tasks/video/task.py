@@ -58,7 +58,9 @@ class VideoDataConfig(DataConfig):
     the class). Decoding (on-disk data): ``resize`` the short side (0: keep),
     ``frame_step`` (keep every n-th frame), ``max_frames`` per video (0: all),
     ``cache_dir`` (decoded videos as memory-mapped files there; empty: in memory).
-    ``layout``: auto | folder | ucf101 | hmdb51; ``split``: the official split 1-3.
+    ``layout``: auto | folder | ucf101 | hmdb51; ``split``: the official split 1-3;
+    ``allow_outside_paths``: UCF101/HMDB51 list lines may name clips outside the data
+    folder (off: such a line is an error naming the list, line and path).
     ``motions``: the generated classes, comma-separated (empty: all nine of
     ``video_synth.MOTIONS``)."""
 
@@ -76,6 +78,7 @@ class VideoDataConfig(DataConfig):
     cache_dir: str = ""
     layout: str = "auto"
     split: int = 1
+    allow_outside_paths: bool = False
     motions: str = ""
 
     def validate(self) -> None:
@@ -177,11 +180,13 @@ class VideoTask(ClassificationTask):
         if path is not None:
             if spec is None:
                 raise ValueError("build_data(path=...) needs the trained model's spec")
-            videos = load_video_eval_set(path, spec.label_names, dc.layout, dc.split, dc.strict, **dc.prepare())
+            videos = load_video_eval_set(path, spec.label_names, dc.layout, dc.split, dc.strict,
+                                         dc.allow_outside_paths, **dc.prepare())
             test = self._clips(videos, spec.info, train=False)
             return self._data(None, None, test, spec.label_names, dict(spec.info))
         if dc.path:
-            splits = load_video_dataset(dc.path, dc.layout, dc.split, dc.strict, cfg.train.seed, **dc.prepare())
+            splits = load_video_dataset(dc.path, dc.layout, dc.split, dc.strict, cfg.train.seed,
+                                        dc.allow_outside_paths, **dc.prepare())
         else:
             splits = load_motion_dataset(dc.n_per_class, dc.frames, dc.size, cfg.train.seed, dc.motion_list())
         crop = dc.crop or min(min(v.shape[1:3]) for part in (splits.train, splits.val, splits.test)
