@@ -207,12 +207,17 @@ def _line_of(path: str, offset: int) -> int:
 
 
 def cmd_export(task: Task, args: argparse.Namespace) -> None:
-    """Export and check; print ``{"output", "format", "max_abs_diff", "dynamic_axes"}``."""
+    """Export and check, with the metadata a program needs to use the model (the task,
+    model, classes, input spec and the task's preprocessing); print ``{"output",
+    "format", "max_abs_diff", "dynamic_axes", "metadata"}``."""
     from convkit.train.engine import load_trained
     from convkit.train.export import export_model
 
     trained = load_trained(task, args.checkpoint, "cpu")
-    _print_json(export_model(trained.model, trained.spec, args.format, args.output))
+    runner = task.for_config(trained.cfg)
+    about = {"task": task.name, "model": trained.cfg.model.name or runner.default_model,
+             "preprocessing": runner.export_preprocessing(trained.spec)}
+    _print_json(export_model(trained.model, trained.spec, args.format, args.output, about))
 
 
 DECLARED_INPUT_KINDS = ("grid", "points")

@@ -91,15 +91,26 @@ _FORMAT_HELP = ("a TSV/CSV with a header naming `text` or `sentence` and `label`
 # --------------------------------------------------------------------------- tokens
 
 
+KIM_REMOVE = r"[^A-Za-z0-9(),!?'`]"
+"""Characters Kim's ``clean_str`` turns into spaces (all but letters, digits and ``(),!?'` ``)."""
+
+KIM_SUFFIXES = ("'s", "'ve", "n't", "'re", "'d", "'ll")
+"""Contractions ``clean_str`` splits off as tokens of their own, in this order."""
+
+KIM_MARKS = (",", "!", "(", ")", "?")
+"""Punctuation ``clean_str`` makes tokens of their own, in this order."""
+
+
 def clean_str(text: str) -> str:
     """Kim 2014's sentence clean-up (``clean_str`` of his ``process_data.py``): keep letters,
-    digits and ``(),!?'` ``, split contractions (``'s 've n't 're 'd 'll``) and punctuation
-    into their own tokens, squeeze spaces, lower-case. One change: Kim's code writes
-    ``\\(`` for a parenthesis (a regex-replacement quirk); here it stays ``(``."""
-    text = re.sub(r"[^A-Za-z0-9(),!?'`]", " ", text)
-    for suffix in ("'s", "'ve", "n't", "'re", "'d", "'ll"):
+    digits and ``(),!?'` `` (:data:`KIM_REMOVE`), split contractions (:data:`KIM_SUFFIXES`)
+    and punctuation (:data:`KIM_MARKS`) into their own tokens, squeeze spaces, lower-case.
+    One change: Kim's code writes ``\\(`` for a parenthesis (a regex-replacement quirk);
+    here it stays ``(``."""
+    text = re.sub(KIM_REMOVE, " ", text)
+    for suffix in KIM_SUFFIXES:
         text = text.replace(suffix, " " + suffix)
-    for mark in (",", "!", "(", ")", "?"):
+    for mark in KIM_MARKS:
         text = text.replace(mark, f" {mark} ")
     return re.sub(r"\s{2,}", " ", text).strip().lower()
 
@@ -112,6 +123,25 @@ def tokenize(text: str, tokenizer: str = "kim") -> list[str]:
         return text.split()
     if tokenizer == "char":
         return list(" ".join(text.lower().split()))
+    raise ConfigError(f"data.tokenizer must be one of {', '.join(TOKENIZERS)}; got {tokenizer!r}")
+
+
+def tokenizer_settings(tokenizer: str) -> dict:
+    """What :func:`tokenize` does for ``tokenizer``, as plain values another program can
+    follow (exported models carry it): ``tokenizer``, ``lowercase``, and for ``kim`` the
+    steps of :func:`clean_str` in order (replace ``remove_regex`` matches by a space, put
+    a space before each of ``split_off_suffixes``, spaces around each of
+    ``split_off_marks``, lower-case, split on white space)."""
+    if tokenizer == "kim":
+        return {"tokenizer": "kim", "lowercase": True,
+                "kim": {"remove_regex": KIM_REMOVE, "split_off_suffixes": list(KIM_SUFFIXES),
+                        "split_off_marks": list(KIM_MARKS)},
+                "split": "white space, after the kim steps and lower-casing"}
+    if tokenizer == "whitespace":
+        return {"tokenizer": "whitespace", "lowercase": False, "split": "white space"}
+    if tokenizer == "char":
+        return {"tokenizer": "char", "lowercase": True,
+                "split": "characters, after lower-casing and squeezing white space runs to one space"}
     raise ConfigError(f"data.tokenizer must be one of {', '.join(TOKENIZERS)}; got {tokenizer!r}")
 
 

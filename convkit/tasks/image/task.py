@@ -162,6 +162,17 @@ class ImageTask(ClassificationTask):
         channels, size = spec.input_shape[0], spec.input_shape[1]
         return load_image_files(inputs, size, channels)
 
+    def export_preprocessing(self, spec: Data) -> dict:
+        """How ``predict`` turns an image file into one ``[C, H, W]`` float32 input: the
+        channels, the size, the resize and the value scale."""
+        channels, height, width = spec.input_shape
+        return {"channels": "grayscale" if channels == 1 else "rgb",
+                "channel_conversion": "RGB to grayscale by the ITU-R 601-2 luma weights (Pillow's 'L'); grayscale "
+                                      "to RGB repeats the plane",
+                "size": [int(height), int(width)], "resize": "bilinear",
+                "antialias": "when shrinking", "scale": [0.0, 1.0],
+                "scaling": "8-bit pixels / 255, 16-bit / 65535; no mean or std normalisation", "layout": "NCHW"}
+
     def plots(self, run_dir: Path, collected: dict, data: Data) -> None:
         """The shared plots, and ``skipped_files.txt``: every training file that was skipped."""
         super().plots(run_dir, collected, data)

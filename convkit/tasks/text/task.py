@@ -32,8 +32,10 @@ from torch import Tensor, nn
 from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from convkit.data.text import (
     GENERATED_LABELS,
+    PAD,
     PAD_ID,
     TOKENIZERS,
+    UNK,
     UNK_ID,
     Vocabulary,
     encode_sentence,
@@ -42,6 +44,7 @@ from convkit.data.text import (
     load_text_dataset,
     load_text_eval_set,
     pad_batch,
+    tokenizer_settings,
     vectors_for_vocab,
 )
 from convkit.errors import ConfigError
@@ -293,7 +296,19 @@ class TextTask(ClassificationTask):
         return {"linear": {"test": B.scores(best.predict(xt), yt), "C": best.C, "features": x.shape[1]},
                 "mlp": {"test": B.scores(mlp.predict(xt), yt), "params": B.sklearn_mlp_params(mlp)}}
 
-    # ---- prediction
+    # ---- prediction and export
+
+    def export_preprocessing(self, spec: Data) -> dict:
+        """The tokenizer's settings (:func:`~convkit.data.text.tokenizer_settings`), the
+        vocabulary (``vocab[i]``: the token of id ``i``), the reserved ids, and the cut and
+        padding that turn a sentence into one row of the model's ``[N, L]`` int64 input."""
+        info = spec.info
+        return {**tokenizer_settings(info["tokenizer"]), "vocab": list(info["vocab"]), "pad_id": PAD_ID,
+                "pad_token": PAD, "unk_id": UNK_ID, "unk_token": UNK, "max_length": int(info["max_length"]),
+                "unknown": "a token not in vocab becomes unk_id",
+                "truncation": "the first max_length tokens are kept",
+                "padding": "rows are right-padded with pad_id to the batch's longest (at least one column); "
+                           "the model ignores padding"}
 
     def load_inputs(self, cfg: TextRunConfig, spec: Data, inputs: list[str]) -> Sentences:
         """Sentences -> token ids with the trained vocabulary and tokenizer, cut at its max
