@@ -511,7 +511,8 @@ def load_karate(seed: int = 0) -> NodeGraph:
 
 
 def make_sbm_graph(num_classes: int = SBM_CLASSES, nodes_per_class: int = 200, p_in: float = 0.04,
-                   p_out: float = 0.005, num_features: int = SBM_FEATURES, signal: float = 0.3, seed: int = 0) -> NodeGraph:
+                   p_out: float = 0.005, num_features: int = SBM_FEATURES, signal: float = 0.3,
+                   seed: int = 0) -> NodeGraph:
     """A stochastic block model graph (torch-geometric's ``stochastic_blockmodel_graph``):
     one block per class, edge probability ``p_in`` inside a block and ``p_out`` between
     blocks, so neighbours mostly share the class; features ``[N, num_features]`` are the
