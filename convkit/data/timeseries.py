@@ -7,9 +7,11 @@ Classification files (``.ts``, ``.tsv``) return :class:`ClassificationData`
 (``X [N, C, L]``, ``y [N]``, class names).
 
 Bad input fails with a :class:`~convkit.errors.DataError` whose one line names
-the file, the column or line, and what was expected. Missing values are
-interpolated linearly, counted per channel (``SeriesData.missing``) and
-reported with a warning.
+the file, the column or line, and what was expected. Classification files are read line
+by line, each line bounded by :data:`MAX_LINE_CHARS` before it is parsed; a byte that is
+not UTF-8 is named by its line and offset, an infinite value (or one beyond float32) by
+its line and position. Missing values are interpolated linearly, counted per channel
+(``SeriesData.missing``) and reported with a warning.
 
 Constant channels: a channel that never changes carries no signal, and its
 per-channel error normalisation (median/MAD) would divide by zero; one among
@@ -21,9 +23,11 @@ every channel is constant there is nothing to model: that is a
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +56,16 @@ UCR_ANOMALY_NAME = re.compile(r"^(\d+)_UCR_Anomaly_(.+)_(\d+)_(\d+)_(\d+)\.txt$"
 """A UCR anomaly archive file name: number, dataset, training end, anomaly begin, anomaly end."""
 
 UCR_EXAMPLE_NAME = "001_UCR_Anomaly_DISTORTED1sddb40_35000_52000_52620.txt"
+
+MAX_LINE_CHARS = 2**25
+"""The most characters one line of a ``.ts``/``.tsv`` classification file may hold (its line
+ending aside): a longer line is refused while it is read, before its values are parsed
+into memory. One line is one series with all its dimensions; the largest UCR/UEA problems
+hold a few hundred thousand values a series (DuckDuckGeese: 1,345 dimensions of 270 steps),
+a few million characters. Raise it here for a larger problem of your own."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest magnitude a value may have: series are stored as float32."""
 
 
 class ConstantSeriesError(DataError):
@@ -119,6 +133,7 @@ class ClassificationData:
         name: the problem name (``@problemName``) or the file stem.
         lengths: int64 ``[N]``, the steps of each series (unequal-length archives); the
             steps after a series' length are padding, 0.0. ``None``: every series is full.
+        source: the file the series were read from (empty for generated series), for messages.
     """
 
     X: np.ndarray
@@ -126,6 +141,7 @@ class ClassificationData:
     class_names: list[str]
     name: str
     lengths: np.ndarray | None = None
+    source: str = ""
 
     @property
     def equal_length(self) -> bool:
@@ -596,7 +612,9 @@ def load_classification(path: str | Path, class_names: list[str] | None = None) 
 
     ``.ts``: ``@problemName``, ``@classLabel true a b c``, ``@data``, then rows
     ``v1,v2,...:label`` with the dimensions of a multivariate series separated by ``:``;
-    ``?`` marks a missing value (interpolated); ``#`` and ``%`` lines are comments.
+    ``?`` or ``NaN`` marks a missing value (interpolated, as the UEA archive writes them);
+    an infinite value, or one beyond float32's range, is refused naming its line;
+    ``#`` and ``%`` lines are comments.
     ``.tsv``: one series per line, the class label first, then the values, tab-separated
     (trailing NaNs pad a shorter series). Series may have different lengths: they are
     zero-padded to the longest and ``lengths`` keeps each one's (never truncated); every
@@ -613,7 +631,7 @@ def load_classification(path: str | Path, class_names: list[str] | None = None) 
     X, labels, declared, name, lengths = _read_classification_file(path)
     names = class_names if class_names is not None else declared if declared is not None else _sorted_labels(labels)
     return ClassificationData(X=X, y=_label_indices(labels, names, path), class_names=list(names), name=name,
-                              lengths=lengths)
+                              lengths=lengths, source=str(path))
 
 
 def load_classification_splits(folder: str | Path) -> dict[str, ClassificationData]:
@@ -657,9 +675,9 @@ def load_classification_splits(folder: str | Path) -> dict[str, ClassificationDa
     names = declared if declared is not None else _sorted_labels(train_labels + test_labels)
     return {
         "train": ClassificationData(train_X, _label_indices(train_labels, names, pair[0]), list(names), name,
-                                    train_lengths),
+                                    train_lengths, str(pair[0])),
         "test": ClassificationData(test_X, _label_indices(test_labels, names, pair[1]), list(names), name,
-                                   test_lengths),
+                                   test_lengths, str(pair[1])),
     }
 
 
@@ -681,59 +699,61 @@ def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str, 
     declared: list[str] | None = None
     dimensions = series_length = None
     in_data = False
-    rows: list[list[list[float]]] = []
+    rows: list[list[np.ndarray]] = []
     labels: list[str] = []
     first_line = 0
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith(("#", "%")):
-                continue
-            if not in_data:
-                if not line.startswith("@"):
-                    raise DataError(f"{path}, line {number}: expected an @ header line or @data before the series")
-                key, _, rest = line[1:].partition(" ")
-                key, rest = key.lower(), rest.strip()
-                if key == "data":
-                    in_data = True
-                elif key == "problemname":
-                    name = rest or name
-                elif key == "classlabel":
-                    flag, *classes = rest.split()
-                    if flag.lower() != "true" or not classes:
-                        raise DataError(
-                            f"{path}, line {number}: @classLabel must be 'true' followed by the class labels"
-                        )
-                    declared = classes
-                elif key == "timestamps" and rest.lower() == "true":
+    for number, line in _text_lines(path):
+        line = line.strip()
+        if not line or line.startswith(("#", "%")):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise DataError(f"{path}, line {number}: expected an @ header line or @data before the series")
+            key, _, rest = line[1:].partition(" ")
+            key, rest = key.lower(), rest.strip()
+            if key == "data":
+                in_data = True
+            elif key == "problemname":
+                name = rest or name
+            elif key == "classlabel":
+                flag, *classes = rest.split()
+                if flag.lower() != "true" or not classes:
                     raise DataError(
-                        f"{path}, line {number}: time-stamped .ts series are not supported; use plain values"
+                        f"{path}, line {number}: @classLabel must be 'true' followed by the class labels"
                     )
-                elif key == "targetlabel" and rest.lower().startswith("true"):
-                    raise DataError(f"{path}, line {number}: a regression file (@targetLabel); expected class labels")
-                elif key == "dimensions":
-                    dimensions = _header_int(rest, path, number, "@dimensions")
-                elif key == "serieslength":
-                    series_length = _header_int(rest, path, number, "@seriesLength")
-                continue
-            *dims, label = line.split(":")
-            if not dims:
-                raise DataError(f"{path}, line {number}: expected 'v1,v2,...:label'; found no ':' before a label")
-            try:
-                row = [[np.nan if v.strip() == "?" else float(v) for v in dim.split(",")] for dim in dims]
-            except ValueError:
-                raise DataError(f"{path}, line {number}: values must be numbers (or '?' for missing)") from None
-            if not rows:
-                first_line = number
-            if len(row) != len(rows[0] if rows else row):
+                declared = classes
+            elif key == "timestamps" and rest.lower() == "true":
                 raise DataError(
-                    f"{path}, line {number}: {len(row)} dimensions, but line {first_line} has {len(rows[0])}"
+                    f"{path}, line {number}: time-stamped .ts series are not supported; use plain values"
                 )
-            if len({len(d) for d in row}) != 1:
-                raise DataError(f"{path}, line {number}: the dimensions of one series have different lengths "
-                                f"({', '.join(str(len(d)) for d in row)}); expected one length per series")
-            rows.append(row)
-            labels.append(label.strip())
+            elif key == "targetlabel" and rest.lower().startswith("true"):
+                raise DataError(f"{path}, line {number}: a regression file (@targetLabel); expected class labels")
+            elif key == "dimensions":
+                dimensions = _header_int(rest, path, number, "@dimensions")
+            elif key == "serieslength":
+                series_length = _header_int(rest, path, number, "@seriesLength")
+            continue
+        *dims, label = line.split(":")
+        if not dims:
+            raise DataError(f"{path}, line {number}: expected 'v1,v2,...:label'; found no ':' before a label")
+        try:
+            texts = [dim.split(",") for dim in dims]
+            row = [np.array([np.nan if v.strip() == "?" else float(v) for v in dim]) for dim in texts]
+        except ValueError:
+            raise DataError(f"{path}, line {number}: values must be numbers (or '?' for missing)") from None
+        for d, (values, dim) in enumerate(zip(row, texts), start=1):
+            _check_finite(values, dim, f"{path}, line {number}", f"dimension {d}, ", "'?' or NaN")
+        if not rows:
+            first_line = number
+        if len(row) != len(rows[0] if rows else row):
+            raise DataError(
+                f"{path}, line {number}: {len(row)} dimensions, but line {first_line} has {len(rows[0])}"
+            )
+        if len({len(d) for d in row}) != 1:
+            raise DataError(f"{path}, line {number}: the dimensions of one series have different lengths "
+                            f"({', '.join(str(len(d)) for d in row)}); expected one length per series")
+        rows.append(row)
+        labels.append(label.strip())
     if not in_data:
         raise DataError(f"{path}: no @data line; expected a sktime .ts file")
     if declared is None:
@@ -748,7 +768,48 @@ def _read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str] | None, str, 
     return _fill_series_missing(X, path, lengths), labels, declared, name, lengths
 
 
-def _pad_series(rows: list[list[list[float]]]) -> tuple[np.ndarray, np.ndarray | None]:
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a UTF-8 text file with their 1-based numbers, read one at a time: a line
+    longer than :data:`MAX_LINE_CHARS` is refused before it is all in memory, and a byte that
+    is not UTF-8 is refused naming its line and its offset in the file (a DataError each)."""
+    limit = MAX_LINE_CHARS  # read at call time, so that it can be changed
+    offset = 0  # bytes before the line
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        for number in itertools.count(1):
+            line = f.readline(limit + 2)  # room for the line and a \r\n ending
+            if not line:
+                return
+            if len(line.rstrip("\r\n")) > limit:
+                raise DataError(f"{path}, line {number}: longer than {limit:,} characters, the most one series "
+                                "line may hold (convkit.data.timeseries.MAX_LINE_CHARS)")
+            if not line.isascii():
+                bad = _NOT_UTF8.search(line)
+                if bad is not None:
+                    at = offset + len(line[: bad.start()].encode("utf-8", "surrogateescape"))
+                    raise DataError(f"{path}, line {number}: byte 0x{ord(bad.group()) - 0xDC00:02x} at offset "
+                                    f"{at} of the file is not UTF-8; expected a UTF-8 text file")
+                offset += len(line.encode("utf-8", "surrogateescape"))
+            else:
+                offset += len(line)
+            yield number, line.removeprefix("\ufeff") if number == 1 else line
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+"""A byte that is not UTF-8, as ``errors="surrogateescape"`` decodes it."""
+
+
+def _check_finite(values: np.ndarray, texts: list[str], where: str, dimension: str, missing: str) -> None:
+    """Refuse an infinite value of ``values [L]`` (parsed from ``texts``), or one beyond
+    float32's range, naming ``where`` (file and line), the ``dimension`` and the value's
+    position; NaN passes (a missing value, spelt ``missing`` in the file)."""
+    bad = np.abs(values) > FLOAT32_MAX  # infinities too; NaN compares false
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{where}: {texts[i].strip()!r} ({dimension}value {i + 1}) is not a finite number within "
+                        f"float32's range; {missing} marks a missing value")
+
+
+def _pad_series(rows: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
     """Series of possibly different lengths -> ``X [N, C, L_max]`` float64 (0.0 after each
     series' end) and the lengths ``[N]`` (``None`` when all are equal)."""
     lengths = np.array([len(row[0]) for row in rows], dtype=np.int64)
@@ -760,25 +821,25 @@ def _pad_series(rows: list[list[list[float]]]) -> tuple[np.ndarray, np.ndarray |
 
 
 def _read_ucr_tsv(path: Path) -> tuple[np.ndarray, list[str], None, str, np.ndarray | None]:
-    rows: list[list[float]] = []
+    rows: list[np.ndarray] = []
     labels: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            fields = line.strip().split("\t")
-            if fields == [""]:
-                continue
-            if len(fields) < 2:
-                raise DataError(f"{path}, line {number}: expected a label then tab-separated values")
-            try:
-                row = [float(v) for v in fields[1:]]
-            except ValueError:
-                raise DataError(f"{path}, line {number}: values after the label must be numbers") from None
-            while row and np.isnan(row[-1]):  # the UCR 2018 .tsv pads shorter series with NaN
-                row.pop()
-            if not row:
-                raise DataError(f"{path}, line {number}: a series with no values")
-            rows.append(row)
-            labels.append(fields[0].strip())
+    for number, line in _text_lines(path):
+        fields = line.strip().split("\t")
+        if fields == [""]:
+            continue
+        if len(fields) < 2:
+            raise DataError(f"{path}, line {number}: expected a label then tab-separated values")
+        try:
+            row = np.array([float(v) for v in fields[1:]])
+        except ValueError:
+            raise DataError(f"{path}, line {number}: values after the label must be numbers") from None
+        _check_finite(row, fields[1:], f"{path}, line {number}", "", "NaN")
+        known = np.flatnonzero(~np.isnan(row))
+        row = row[: known[-1] + 1 if known.size else 0]  # the UCR 2018 .tsv pads shorter series with NaN
+        if not row.size:
+            raise DataError(f"{path}, line {number}: a series with no values")
+        rows.append(row)
+        labels.append(fields[0].strip())
     if not rows:
         raise DataError(f"{path}: no series; expected lines of 'label<TAB>v1<TAB>v2...'")
     X, lengths = _pad_series([[row] for row in rows])

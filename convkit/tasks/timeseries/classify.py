@@ -18,7 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from convkit.data.splits import Splits, carve_validation, remap_labels, split_indices
+from convkit.data.splits import (
+    Splits,
+    carve_validation,
+    check_classes,
+    check_split_parts,
+    remap_labels,
+    split_indices,
+)
 from convkit.data.timeseries import ClassificationData, load_classification, load_classification_splits
 from convkit.errors import ConfigError, DataError
 
@@ -93,7 +100,13 @@ def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0
     number of series the training data came from. An official pair trains on all of
     TRAIN and validates on TRAIN itself, as Wang et al. 2017 and Ismail Fawaz et al. keep
     the checkpoint with the lowest training loss; ``holdout``: a tenth of TRAIN is held
-    out for validation instead (never the TEST file either way)."""
+    out for validation instead (never the TEST file either way).
+
+    Raises:
+        DataError: before any model or baseline is fitted, training data with fewer than
+            two classes, or a stratified split that would leave a part empty (the message
+            names the file and the classes).
+    """
     if not path:
         data = make_shape_series(seed=seed)
         train, val, test = split_indices(data.y, seed=seed)
@@ -105,8 +118,11 @@ def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0
     if p.is_dir() or (p.is_file() and p.stem.upper().endswith(("_TRAIN", "_TEST")) and _partner(p).is_file()):
         # a folder or one file of an official pair: the pair, its TEST file the test split
         pair = load_classification_splits(p)
+        labels, names, where = pair["train"].y, pair["train"].class_names, pair["train"].source
+        check_classes(labels, names, where)
         if holdout:
-            train, val = carve_validation(pair["train"].y, seed=seed)
+            train, val = carve_validation(labels, seed=seed)
+            check_split_parts((train, val), labels, names, where, ("train", "val"))
             checked = f"validation {len(val)} of TRAIN"
         else:
             train = val = np.arange(len(pair["train"].y))
@@ -122,6 +138,8 @@ def load_classification_data(path: str | None, znorm: bool = True, seed: int = 0
         raise DataError(f"{p}: no such file or folder")
     data = load_classification(p)
     train, val, test = split_indices(data.y, seed=seed)
+    check_classes(data.y[train], data.class_names, data.source)
+    check_split_parts((train, val, test), data.y, data.class_names, data.source)
     splits = _splits(data, data, (train, val, test), znorm)
     splits.extras["protocol"] = (f"{splits.extras['name']}: one file, a stratified {len(train)}/{len(val)}/{len(test)} "
                                  f"split, {data.X.shape[1]} channel(s), {describe_lengths(data)}")
