@@ -62,6 +62,22 @@ _NOMINAL_DURATION = {  # anomaly length in steps before fitting to the slot
     "contextual": STEPS_PER_DAY,
 }
 _MIN_SLOT = STEPS_PER_DAY + 64  # a contextual day plus margins must fit into each anomaly's slot
+_PEAK_REACH = 3 * PEAK_WIDTH + PEAK_JITTER  # days either side of a peak that are labelled with it
+
+
+def min_sensor_length(train_fraction: float = 0.5, anomaly_kinds: Sequence[str] = ANOMALY_KINDS,
+                      rounds: int | None = None) -> int:
+    """The shortest ``length`` :func:`make_sensor_series` makes with these settings: every
+    anomaly (``rounds`` rounds of ``anomaly_kinds``; by default 2 rounds, which is what a
+    series this short gets) needs a slot of at least ``STEPS_PER_DAY + 64`` steps after
+    the training part."""
+    need = (2 if rounds is None else rounds) * len(anomaly_kinds) * _MIN_SLOT  # steps after training
+    length = int(np.ceil(need / (1.0 - train_fraction)))
+    while length - int(round(train_fraction * length)) < need:
+        length += 1
+    while length > 1 and (length - 1) - int(round(train_fraction * (length - 1))) >= need:
+        length -= 1
+    return length
 
 
 def make_sensor_series(
@@ -109,10 +125,10 @@ def make_sensor_series(
         raise ConfigError(f"rounds must be at least 1; got {rounds}")
     slot = tail // (rounds * len(kinds))
     if slot < _MIN_SLOT:
-        need = train_end + rounds * len(kinds) * _MIN_SLOT
         raise ConfigError(
-            f"length={length} leaves {tail} steps after training for {rounds * len(kinds)} anomalies; "
-            f"use length >= {int(np.ceil(need / (1 - train_fraction)))} or fewer rounds/kinds"
+            f"length={length} leaves {tail} steps after training for {rounds * len(kinds)} anomalies of at "
+            f"least {_MIN_SLOT} steps each; use length >= {min_sensor_length(train_fraction, kinds, rounds)} "
+            "or fewer rounds/kinds"
         )
 
     rng = np.random.default_rng(seed)
@@ -147,15 +163,9 @@ def _plan_anomalies(
     for i, kind in enumerate(order):
         lo, hi = train_end + i * slot + margin, train_end + (i + 1) * slot - margin
         if kind == "contextual":
-            first_day = -(-lo // STEPS_PER_DAY)
-            last_day = (hi - STEPS_PER_DAY) // STEPS_PER_DAY
-            day = int(rng.integers(first_day, last_day + 1))
-            start, end = day * STEPS_PER_DAY, (day + 1) * STEPS_PER_DAY
-            labelled = [
-                (start + int(np.floor((p - 3 * PEAK_WIDTH - PEAK_JITTER) * STEPS_PER_DAY)),
-                 start + int(np.ceil((p + 3 * PEAK_WIDTH + PEAK_JITTER) * STEPS_PER_DAY)))
-                for p in (CONTEXTUAL_PEAK_PHASE, PEAK_PHASE)
-            ]
+            start = _contextual_start(rng, lo, hi)
+            end = start + STEPS_PER_DAY
+            labelled = [(start + first, start + last) for first, last in _peak_spans(start)]
             chosen = np.arange(channels)
         else:
             nominal = _NOMINAL_DURATION[kind]
@@ -169,6 +179,33 @@ def _plan_anomalies(
             chosen = np.sort(rng.choice(channels, size=n_chosen, replace=False))
         plan.append({"kind": kind, "start": start, "end": end, "channels": chosen, "labelled": labelled})
     return plan
+
+
+def _peak_spans(start: int) -> list[tuple[int, int]]:
+    """Where a contextual day starting at step ``start`` is labelled, as ``[first, last)``
+    offsets into the day: around the early peak it gains and the evening peak it loses."""
+    phase = (start % STEPS_PER_DAY) / STEPS_PER_DAY
+    spans = []
+    for peak in (CONTEXTUAL_PEAK_PHASE, PEAK_PHASE):
+        at = (peak - phase) % 1.0  # days from the start to the peak
+        spans.append((int(np.floor((at - _PEAK_REACH) * STEPS_PER_DAY)),
+                      int(np.ceil((at + _PEAK_REACH) * STEPS_PER_DAY))))
+    return spans
+
+
+def _contextual_start(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """The first step of a contextual day inside ``[lo, hi)``: a midnight where one fits;
+    else (a short slot) any step whose day holds both peaks' labelled spans whole, so the
+    shifted peak never starts or ends inside a peak."""
+    first_day = -(-lo // STEPS_PER_DAY)
+    last_day = (hi - STEPS_PER_DAY) // STEPS_PER_DAY
+    if first_day <= last_day:
+        return int(rng.integers(first_day, last_day + 1)) * STEPS_PER_DAY
+    fits = [s for s in range(lo, hi - STEPS_PER_DAY + 1)
+            if all(0 <= first and last <= STEPS_PER_DAY for first, last in _peak_spans(s))]
+    if not fits:  # _MIN_SLOT leaves room for one: the labelled spans are a fifth of a day each
+        raise ValueError(f"no contextual day fits steps [{lo}, {hi})")
+    return int(rng.choice(fits))
 
 
 def _daily_profile(phase: np.ndarray, peak: np.ndarray) -> np.ndarray:

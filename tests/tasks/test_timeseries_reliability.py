@@ -1,7 +1,8 @@
 """Issue 20 for the time-series task: classification refuses a TRAIN it cannot learn from
 (one class, a split part left empty) before any model or baseline is fitted; a ``.ts``/``.tsv``
 file with a non-UTF-8 byte, an infinite value or a line beyond the size limit ends in one
-line naming the file and line. Each case: exit status 2, one ``error:``
+line naming the file and line; the embedded sensor series is made at any ``data.length``
+from its documented minimum and refused below it. Each case: exit status 2, one ``error:``
 line, no traceback, no run folder left behind."""
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convkit import config as config_io
 from convkit.cli import main
 from convkit.data import timeseries as ts_data
 from convkit.data.timeseries import load_classification
-from convkit.errors import DataError
+from convkit.data.timeseries_synth import ANOMALY_KINDS, make_sensor_series
+from convkit.errors import ConfigError, DataError
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.tasks.timeseries.task import TASK
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -170,3 +174,35 @@ def test_a_line_beyond_the_size_limit_is_refused_before_it_is_parsed(tmp_path, c
 def test_the_line_limit_is_far_above_the_real_archives():
     assert ts_data.MAX_LINE_CHARS >= 10_000_000
 
+
+# --------------------------------------------------------------------------- finding 6: data.length
+
+
+@pytest.mark.parametrize("length", [3840, 3900, 4000, 4100, 4500, 5000, 6000])
+def test_the_embedded_series_is_made_at_any_length_from_its_minimum(length):
+    for seed in range(12):
+        s = make_sensor_series(length=length, channels=2, seed=seed)
+        middle = (s.train_end + s.length) // 2
+        assert {k for start, _, k in s.kinds if start < middle} == set(ANOMALY_KINDS)
+        assert {k for start, _, k in s.kinds if start >= middle} == set(ANOMALY_KINDS)
+        for start, end, kind in s.kinds:
+            assert s.train_end <= start < end <= s.length
+            if kind == "contextual":  # the missing evening peak and the early one: each labelled
+                assert end - start < 48
+
+
+def test_data_length_4000_builds_the_embedded_series_and_a_shorter_one_is_refused(tmp_path, capsys):
+    from convkit.data.timeseries_synth import min_sensor_length
+
+    assert min_sensor_length() == 3840
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["data.length=4000", "task.context=16",
+                                                              "task.window=64"])
+    data = TASK.for_config(cfg).build_data(cfg)
+    assert data.test.series[0].source.length == 4000
+    status, errors, err = train_cli(None, tmp_path / "out", capsys, "data.length=3839")
+    assert_refused(status, errors, err, tmp_path / "out",
+                   "data.length must be at least 3840 for the embedded sensor series (every anomaly kind "
+                   "twice after its training half); got 3839")
+    with pytest.raises(ConfigError, match=re.escape("length=3000 leaves 1500 steps after training for 12 "
+                                                    "anomalies of at least 160 steps each; use length >= 3840")):
+        make_sensor_series(length=3000)

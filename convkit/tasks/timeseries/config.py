@@ -39,7 +39,9 @@ class SeriesDataConfig(DataConfig):
     their own). ``val_split``/``val_fraction``: where the validation part lies
     (``after_train``: the first ``val_fraction`` after the training part; ``train_tail``:
     the last ``val_fraction`` of the training part). ``length``/``channels``: the embedded
-    sensor series. ``znorm``: classify mode z-normalises each series."""
+    sensor series (``length`` at least
+    :func:`~convkit.data.timeseries_synth.min_sensor_length`, checked when it is made).
+    ``znorm``: classify mode z-normalises each series."""
 
     train_fraction: float | None = None
     val_split: str = "after_train"
@@ -171,7 +173,7 @@ def resolve_mode(cfg: "TimeSeriesRunConfig") -> list[str]:
     keys still at anomaly mode's defaults take classify mode's (:data:`CLASSIFY_TRAIN`,
     logged). Changes ``cfg`` in place (so ``config.toml`` records what ran); returns the
     log lines (empty when the mode was given: an explicit ``task.mode`` keeps the train
-    settings exactly as configured, e.g. ``tasks/timeseries/ucr_classification.toml``)."""
+    settings exactly as configured, e.g. the ``ucr_classification`` recipe)."""
     if cfg.task.mode != "auto":
         return []
     lines = [_settle_auto(cfg)]

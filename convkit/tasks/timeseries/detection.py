@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from convkit.data.timeseries import UCR_ANOMALY_NAME, SeriesData, load_series
-from convkit.data.timeseries_synth import make_sensor_series
+from convkit.data.timeseries_synth import make_sensor_series, min_sensor_length
 from convkit.errors import CheckpointError, ConfigError, DataError
 from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, tcn_forecaster
 from convkit.tasks.timeseries.anomaly import (
@@ -347,6 +347,10 @@ def _load(cfg: TimeSeriesRunConfig, path: str | None) -> tuple[list[SeriesData],
     """The series and how messages name each (its file, or folder and name)."""
     source = path or cfg.data.path
     if not source:
+        shortest = min_sensor_length()
+        if cfg.data.length < shortest:
+            raise ConfigError(f"data.length must be at least {shortest} for the embedded sensor series (every "
+                              f"anomaly kind twice after its training half); got {cfg.data.length}")
         return [make_sensor_series(cfg.data.length, cfg.data.channels, seed=cfg.train.seed)], ["embedded series"]
     loaded = load_series(source, cfg.data.train_fraction)
     if isinstance(loaded, list):
