@@ -47,6 +47,7 @@ from convkit.data.splits import (
     VAL_FRACTION_OF_TRAIN,
     Splits,
     carve_validation,
+    check_split_parts,
     existing_dir,
     find_split_dirs,
     remap_labels,
@@ -517,10 +518,13 @@ def load_pointcloud_dataset(path: str | Path, num_points: int = 1024, channels: 
         raise DataError(f"{root}: has {'/'.join(parts)} data but no training split")
     if set(parts) == {"train"}:
         points, labels = parts["train"]
-        parts = {s: (points[i], labels[i]) for s, i in zip(SPLIT_NAMES, split_indices(labels, DEFAULT_FRACTIONS, seed))}
+        split = split_indices(labels, DEFAULT_FRACTIONS, seed)
+        check_split_parts(split, labels, names, str(root))
+        parts = {s: (points[i], labels[i]) for s, i in zip(SPLIT_NAMES, split)}
     for missing in [s for s in ("val", "test") if s not in parts]:
         points, labels = parts["train"]
         keep, carved = carve_validation(labels, VAL_FRACTION_OF_TRAIN, seed)
+        check_split_parts((keep, carved), labels, names, str(root), ("train", missing))
         parts["train"], parts[missing] = (points[keep], labels[keep]), (points[carved], labels[carved])
     return _splits(parts, names, num_points, seed, str(root))
 
