@@ -26,8 +26,9 @@ schedules, DDP, checkpoints, files. One interface serves every task:
   each training epoch, and derives its randomness from (seed, epoch, index), so a resumed
   run is bit-identical. Random augmentation on the batch (``augmentation``) draws from
   the global torch RNG, which checkpoints save.
-* **One evaluation path.** ``evaluate`` scores ``build_data(cfg, path, spec)``'s test
-  split with the same ``evaluation_step``/``compute_metrics``; ``predict`` reads all its
+* **One evaluation path.** ``evaluate`` scores the test split of ``build_data(cfg)`` (the
+  run's own data) or of ``build_eval_data(cfg, path, spec)`` (other data, shaped for the
+  trained model) with the same ``evaluation_step``/``compute_metrics``; ``predict`` reads all its
   inputs once (``load_inputs``) and the task batches them itself (``predict``).
 * **Baselines for every task.** ``baseline_features`` gives fixed features to the shared
   ``linear`` (logistic regression) and parameter-matched ``mlp`` baselines
@@ -77,10 +78,11 @@ class Data:
     its dtype and ``dynamic_axes`` the axes of the batched input that may vary besides
     the batch axis (``{1: "length"}`` for tokens ``[N, L]``); export uses all three.
     ``monitor``/``monitor_mode``: the validation metric early stopping and ``best.pt``
-    follow, when the data decides it (None: the task's class attributes). ``info`` holds
-    task-specific extras (plain ints/floats/strings/lists/dicts only, since it is stored
-    in checkpoints). A subclass may add fields that are not stored (e.g. pretrained
-    vectors or a noise bank used only while training).
+    follow, when the data decides it (None: the task's class attributes). ``info`` is the
+    task's own typed record of what it built, an instance of its ``info_class``: a
+    dataclass of plain values (ints, floats, strings, lists, dicts), since it is stored in
+    checkpoints. A subclass may add fields that are not stored (e.g. pretrained vectors or
+    a noise bank used only while training).
     """
 
     train: Dataset | None
@@ -96,7 +98,7 @@ class Data:
     dynamic_axes: dict[int, str] = field(default_factory=dict)
     monitor: str | None = None
     monitor_mode: str | None = None
-    info: dict = field(default_factory=dict)
+    info: Any = field(default_factory=dict)
 
     def spec(self) -> dict:
         """Everything but the datasets and the collate function, as plain values (stored
@@ -111,20 +113,24 @@ class Data:
             "dynamic_axes": [[int(axis), str(name)] for axis, name in sorted(self.dynamic_axes.items())],
             "monitor": self.monitor,
             "monitor_mode": self.monitor_mode,
-            "info": dict(self.info),
+            "info": dataclasses.asdict(self.info) if dataclasses.is_dataclass(self.info) else dict(self.info),
         }
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "Data":
-        """A ``Data`` without datasets, from ``spec()``'s dict."""
+    def from_spec(cls, spec: dict, info_class: type = dict) -> "Data":
+        """A ``Data`` without datasets, from ``spec()``'s dict; ``info`` becomes an
+        ``info_class`` (the task's record type) of its stored fields."""
         shape = spec.get("input_shape")
+        info = dict(spec.get("info") or {})
+        if dataclasses.is_dataclass(info_class):
+            known = {f.name for f in dataclasses.fields(info_class)}
+            info = info_class(**{key: value for key, value in info.items() if key in known})
         return cls(None, None, None, label_names=spec.get("label_names"),
                    input_kind=spec.get("input_kind", "grid"), spatial_dims=spec.get("spatial_dims", 2),
                    in_channels=spec.get("in_channels", 1), input_shape=tuple(shape) if shape is not None else None,
                    input_dtype=spec.get("input_dtype", "float32"),
                    dynamic_axes={int(a): str(n) for a, n in spec.get("dynamic_axes") or []},
-                   monitor=spec.get("monitor"), monitor_mode=spec.get("monitor_mode"),
-                   info=dict(spec.get("info") or {}))
+                   monitor=spec.get("monitor"), monitor_mode=spec.get("monitor_mode"), info=info)
 
 
 @dataclass
@@ -161,6 +167,8 @@ class Task:
             (the benchmark's smoke profile and tests), ``default`` is the task's default.
         resumable_keys: config keys of the task's own sections that ``--resume`` may
             change (besides the engine's ``RESUMABLE_KEYS``: epochs, budgets, cadences).
+        info_class: the type of ``Data.info`` the task builds (a dataclass of plain
+            values; checkpoints store it as a dict and ``Data.from_spec`` rebuilds it).
     """
 
     name: ClassVar[str] = "task"
@@ -172,6 +180,7 @@ class Task:
     command_aliases: ClassVar[dict[str, str]] = {}
     profiles: ClassVar[dict[str, list[str]]] = {"default": []}
     resumable_keys: ClassVar[frozenset[str]] = frozenset()
+    info_class: ClassVar[type] = dict
 
     def for_config(self, cfg: RunConfig) -> "Task":
         """The task that runs ``cfg`` (``self``; a task family such as time series returns
@@ -209,12 +218,18 @@ class Task:
 
     # ---- data and model
 
-    def build_data(self, cfg: RunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """The datasets. With ``path`` and ``spec`` (``evaluate --data``): ``test`` is all
-        of that data (its test split when it has one), shaped and labelled for the trained
-        model that ``spec`` describes (its label names, channels, input shape);
-        ``train``/``val`` may then be None."""
+    def build_data(self, cfg: RunConfig) -> Data:
+        """The training run's datasets (``train``, ``val``, ``test``) from ``cfg.data``
+        (``data.path``, else the task's embedded data), with what the model sees."""
         raise NotImplementedError
+
+    def build_eval_data(self, cfg: RunConfig, path: str, spec: Data) -> Data:
+        """The data of ``path`` scored by a trained model (``evaluate --data``): ``test``
+        is all of it (its test split when it has one), shaped and labelled for the model
+        that ``spec`` (the checkpoint's ``Data`` without datasets) describes: its label
+        names, channels, input shape and the task's record in ``spec.info``;
+        ``train``/``val`` may be None. ``cfg`` is the run's config."""
+        return self.build_data(cfg, path, spec)  # transitional: tasks not yet split
 
     def input_spec(self, cfg: RunConfig) -> Data:
         """What ``build_data(cfg)`` would declare, without its datasets (``train``/``val``/
