@@ -318,7 +318,7 @@ class Task:
         """What is done to raw input before the model sees it, as plain JSON-able values, so
         a program can use an exported model without convkit (``export`` writes it into the
         model's metadata). Default: the spec's ``info`` without the list of skipped files."""
-        return {key: value for key, value in spec.info.items() if key != "skipped_files"}
+        return {key: value for key, value in spec.spec()["info"].items() if key != "skipped_files"}
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """Write the task's own plots (from the test split's collected outputs)."""
