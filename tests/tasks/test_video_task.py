@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from convkit.cli import main
-from convkit.data.video_synth import render_motion_clip
+from convkit.tasks.video.synthetic import render_motion_clip
 from convkit.tasks.video.task import TASK, shuffle_frames
 from convkit.train.engine import load_trained
 

@@ -2,9 +2,9 @@
 
 Default, offline: ``c3d_small`` on generated motion videos (nine classes that differ in
 motion only: four directions, two rotations, growing, shrinking, still;
-``convkit.data.video_synth``), 16-frame clips of 24×24 drawn from 20-frame videos.
+``synthetic.py``), 16-frame clips of 24×24 drawn from 20-frame videos.
 ``--data PATH`` reads ``<class>/<clip>`` folders of video files (PyAV), ``.npy`` clips
-or frame folders, and UCF101 / HMDB51 with their split lists (``convkit.data.video``).
+or frame folders, and UCF101 / HMDB51 with their split lists (``data.py``).
 
 Training draws one random clip (and crop) per video per epoch from (seed, epoch, index);
 evaluation takes ``clips_per_video`` uniform clips per video. Metrics name their level:
@@ -22,7 +22,7 @@ trained on single frames whose predictions are averaged over the clip's frames.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -30,18 +30,27 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from convkit.data.video import (
+from convkit.config import (
+    AtLeastOne,
+    DataConfig,
+    ModelConfig,
+    NonNegative,
+    Range,
+    RunConfig,
+    TaskConfig,
+    TrainConfig,
+)
+from convkit.errors import ConfigError
+from convkit.models import create_model
+from convkit.tasks.video.data import (
     DecodedVideos,
+    Layout,
     VideoClips,
-    load_motion_dataset,
     load_video_dataset,
     load_video_eval_set,
     load_videos,
 )
-from convkit.data.video_synth import MOTIONS
-from convkit.errors import ConfigError
-from convkit.models import create_model
+from convkit.tasks.video.synthetic import MOTIONS, load_motion_dataset
 from convkit.train import baselines as B
 from convkit.train import metrics as metric_fns
 from convkit.train.baselines import BaselineFeatures
@@ -62,47 +71,39 @@ class VideoDataConfig(DataConfig):
     ``allow_outside_paths``: UCF101/HMDB51 list lines may name clips outside the data
     folder (off: such a line is an error naming the list, line and path).
     ``motions``: the generated classes, comma-separated (empty: all nine of
-    ``video_synth.MOTIONS``)."""
+    ``synthetic.MOTIONS``)."""
 
-    n_per_class: int = 300
-    frames: int = 20
-    size: int = 24
-    clip_len: int = 16
-    stride: int = 1
-    clips_per_video: int = 3
-    crop: int = 0
+    n_per_class: Annotated[int, Range(ge=3)] = 300
+    frames: AtLeastOne = 20
+    size: AtLeastOne = 24
+    clip_len: AtLeastOne = 16
+    stride: AtLeastOne = 1
+    clips_per_video: AtLeastOne = 3
+    crop: Annotated[int, Range(ge=0, note="0: off")] = 0
     flip: bool = False
-    resize: int = 0
-    frame_step: int = 1
-    max_frames: int = 0
+    resize: Annotated[int, Range(ge=0, note="0: off")] = 0
+    frame_step: AtLeastOne = 1
+    max_frames: Annotated[int, Range(ge=0, note="0: off")] = 0
     cache_dir: str = ""
-    layout: str = "auto"
+    layout: Layout = "auto"
     split: int = 1
     allow_outside_paths: bool = False
     motions: str = ""
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        for name in ("clip_len", "stride", "clips_per_video", "frame_step", "frames", "size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be at least 1; got {getattr(self, name)}")
-        if self.n_per_class < 3:
-            raise ConfigError(f"data.n_per_class must be at least 3; got {self.n_per_class}")
-        if self.crop < 0 or self.resize < 0 or self.max_frames < 0:
-            raise ConfigError("data.crop, data.resize and data.max_frames must be >= 0 (0: off)")
+        """Raise ConfigError when ``motions`` names an unknown motion, a motion twice or
+        fewer than two (the field types state the other constraints)."""
         motions = self.motion_list()
         if any(m not in MOTIONS for m in motions) or len(set(motions)) < 2 or len(set(motions)) != len(motions):
             raise ConfigError(f"data.motions must be empty or at least two distinct of {','.join(MOTIONS)}; "
                               f"got {self.motions!r}")
-        if self.layout not in ("auto", "folder", "ucf101", "hmdb51"):
-            raise ConfigError(f"data.layout must be auto, folder, ucf101 or hmdb51; got {self.layout!r}")
 
     def motion_list(self) -> list[str]:
         """``motions`` as a list (all nine when empty)."""
         return [m.strip() for m in self.motions.split(",") if m.strip()] or list(MOTIONS)
 
     def prepare(self) -> dict:
-        """The decoding options of ``convkit.data.video.prepare_video``."""
+        """The decoding options of ``data.prepare_video``."""
         return dict(resize=self.resize or None, frame_step=self.frame_step, max_frames=self.max_frames or None,
                     cache_dir=self.cache_dir or None)
 
@@ -113,21 +114,15 @@ class VideoTaskConfig(TaskConfig):
     (``frame_model``, 2D zoo model) trains ``frame_epochs`` epochs on ``frames_per_clip``
     frames of each training clip."""
 
-    baseline_max_train: int = 2000
+    baseline_max_train: AtLeastOne = 2000
     frame_model: str = "resnet18"
-    frame_epochs: int = 2
-    frames_per_clip: int = 2
-
-    def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if self.baseline_max_train < 1 or self.frame_epochs < 0 or self.frames_per_clip < 1:
-            raise ConfigError("task.baseline_max_train >= 1, task.frame_epochs >= 0 and "
-                              "task.frames_per_clip >= 1 are needed")
+    frame_epochs: NonNegative = 2
+    frames_per_clip: AtLeastOne = 2
 
 
 def _default_train() -> TrainConfig:
-    # 16 epochs of 135 steps: test video accuracy 0.959 in about 4.5 min of CPU (see
-    # tasks/video/default.toml for all measured figures)
+    # 16 epochs of 135 steps, AdamW with a one-cycle schedule (the default recipe holds
+    # what it measured)
     return TrainConfig(epochs=16, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=0.01,
                        schedule="onecycle")
 
@@ -154,11 +149,29 @@ def shuffle_frames(clips: Tensor) -> Tensor:
     return clips.index_select(2, order)
 
 
+@dataclass
+class VideoInfo:
+    """The video task's ``Data.info``: how clips are cut from the videos (stored in
+    checkpoints, so evaluation and ``predict`` sample as training did). ``source``: where
+    the videos came from; ``clip_len`` frames ``stride`` apart, a ``crop``×``crop`` window,
+    ``clips_per_video`` uniform clips per video in evaluation, random horizontal ``flip``
+    in training, ``seed`` of the per-epoch random clips."""
+
+    source: str = ""
+    clip_len: int = 16
+    stride: int = 1
+    crop: int = 24
+    clips_per_video: int = 3
+    flip: bool = False
+    seed: int = 0
+
+
 class VideoTask(ClassificationTask):
     """Action recognition on clips ``[N, 3, T, H, W]`` with labels ``[N]``."""
 
     name = "video"
     config_class = VideoRunConfig
+    info_class = VideoInfo
     default_model = "c3d_small"
     monitor = "video_accuracy"
     monitor_mode = "max"
@@ -172,18 +185,10 @@ class VideoTask(ClassificationTask):
 
     # ---- data
 
-    def build_data(self, cfg: VideoRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """Generated motion videos (no ``data.path``) or an on-disk dataset, as
-        ``VideoClips``; with ``path`` and ``spec``, the test list (or all) of ``path``
-        sampled as the trained model was."""
+    def build_data(self, cfg: VideoRunConfig) -> Data:
+        """The run's clips (``VideoClips``): generated motion videos (no ``data.path``) or an
+        on-disk dataset, in train/val/test splits."""
         dc = cfg.data
-        if path is not None:
-            if spec is None:
-                raise ValueError("build_data(path=...) needs the trained model's spec")
-            videos = load_video_eval_set(path, spec.label_names, dc.layout, dc.split, dc.strict,
-                                         dc.allow_outside_paths, **dc.prepare())
-            test = self._clips(videos, spec.info, train=False)
-            return self._data(None, None, test, spec.label_names, dict(spec.info))
         if dc.path:
             splits = load_video_dataset(dc.path, dc.layout, dc.split, dc.strict, cfg.train.seed,
                                         dc.allow_outside_paths, **dc.prepare())
@@ -193,10 +198,19 @@ class VideoTask(ClassificationTask):
                               for v in part.videos)
         if not dc.path and not dc.crop:
             crop = dc.size
-        info = {"source": splits.extras.get("source", dc.path), "clip_len": dc.clip_len, "stride": dc.stride,
-                "crop": int(crop), "clips_per_video": dc.clips_per_video, "flip": dc.flip, "seed": cfg.train.seed}
+        info = VideoInfo(source=splits.extras.get("source", dc.path), clip_len=dc.clip_len, stride=dc.stride,
+                         crop=int(crop), clips_per_video=dc.clips_per_video, flip=dc.flip, seed=cfg.train.seed)
         return self._data(self._clips(splits.train, info, train=True), self._clips(splits.val, info, train=False),
                           self._clips(splits.test, info, train=False), list(splits.label_names), info)
+
+    def build_eval_data(self, cfg: VideoRunConfig, path: str, spec: Data) -> Data:
+        """The test list (or all) of ``path`` as ``test``, labelled by the model's classes and
+        sampled as the trained model was (``spec.info``: clip length, stride, crop, clips
+        per video)."""
+        dc = cfg.data
+        videos = load_video_eval_set(path, spec.label_names, dc.layout, dc.split, dc.strict,
+                                     dc.allow_outside_paths, **dc.prepare())
+        return self._data(None, None, self._clips(videos, spec.info, train=False), spec.label_names, spec.info)
 
     def input_spec(self, cfg: VideoRunConfig) -> Data:
         """``build_data(cfg)``'s declarations without generating a clip: the generated
@@ -205,20 +219,20 @@ class VideoTask(ClassificationTask):
         dc = cfg.data
         if dc.path:
             return super().input_spec(cfg)
-        info = {"source": "generated motion clips", "clip_len": dc.clip_len, "stride": dc.stride,
-                "crop": int(dc.crop or dc.size), "clips_per_video": dc.clips_per_video, "flip": dc.flip,
-                "seed": cfg.train.seed}
+        info = VideoInfo(source="generated motion clips", clip_len=dc.clip_len, stride=dc.stride,
+                         crop=int(dc.crop or dc.size), clips_per_video=dc.clips_per_video, flip=dc.flip,
+                         seed=cfg.train.seed)
         return self._data(None, None, None, dc.motion_list(), info)
 
     @staticmethod
-    def _clips(videos: DecodedVideos, info: dict, train: bool) -> VideoClips:
-        return VideoClips(videos, info["clip_len"], info["stride"], info["crop"], train=train,
-                          clips_per_video=info["clips_per_video"], flip=info["flip"] and train, seed=info["seed"])
+    def _clips(videos: DecodedVideos, info: VideoInfo, train: bool) -> VideoClips:
+        return VideoClips(videos, info.clip_len, info.stride, info.crop, train=train,
+                          clips_per_video=info.clips_per_video, flip=info.flip and train, seed=info.seed)
 
     @staticmethod
-    def _data(train, val, test, label_names: list[str], info: dict) -> Data:
+    def _data(train, val, test, label_names: list[str], info: VideoInfo) -> Data:
         return Data(train, val, test, label_names=label_names, input_kind="grid", spatial_dims=3, in_channels=3,
-                    input_shape=(3, info["clip_len"], info["crop"], info["crop"]), info=info)
+                    input_shape=(3, info.clip_len, info.crop, info.crop), info=info)
 
     # ---- steps and metrics
 

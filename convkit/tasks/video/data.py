@@ -1,4 +1,5 @@
-"""Video datasets: decoding, a uint8 cache, and clip sampling.
+"""The video task's on-disk data: decoding, a uint8 cache, and clip sampling (the
+generated default videos are ``synthetic.py``).
 
 Sources (each video becomes uint8 ``[T, H, W, 3]``, decoded ONCE, resized once, then
 cached, so epochs after the first never decode again):
@@ -38,6 +39,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -56,7 +58,6 @@ from convkit.data.splits import (
     remap_labels,
     split_indices,
 )
-from convkit.data.video_synth import MOTIONS, make_motion_clips
 from convkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ FRAME_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 """Per-channel mean/std of Kinetics-400 (torchvision's video models), on [0, 1] pixels."""
+
+Layout = Literal["auto", "folder", "ucf101", "hmdb51"]
+"""How a video dataset folder is laid out (``auto``: :func:`detect_layout`)."""
+LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 _FORMAT_HELP = ("<class>/<clip> folders of .mp4/.avi/.mkv videos, .npy [T,H,W,C] uint8 clips or "
                 "folders of frames; or UCF101 / HMDB51 with their split lists")
@@ -341,17 +346,6 @@ class VideoClips(Dataset):
 # --------------------------------------------------------------------------- datasets
 
 
-def load_motion_dataset(n_per_class: int = 160, frames: int = 20, size: int = 32, seed: int = 0,
-                        motions: Sequence[str] = MOTIONS) -> Splits:
-    """The embedded default: generated motion videos (``video_synth``; ``motions`` the
-    classes, default all nine) in a seeded stratified 80/10/10 split of ``DecodedVideos``."""
-    videos, labels, names = make_motion_clips(n_per_class, frames, size, seed, motions)
-    parts = split_indices(labels, DEFAULT_FRACTIONS, seed)
-    all_videos = DecodedVideos(list(videos), labels, [f"generated:{i}" for i in range(len(labels))])
-    train, val, test = (all_videos.subset(idx) for idx in parts)
-    return Splits(train, val, test, names, {"source": "generated motion clips"})
-
-
 def detect_layout(root: Path) -> str:
     """``ucf101`` (a ``classInd.txt``/``trainlist01.txt``), ``hmdb51`` (``*_test_split1.txt``
     lists) or ``folder``."""
@@ -387,7 +381,7 @@ def load_video_dataset(path: str | Path, layout: str = "auto", split: int = 1, s
         return Splits(train_val.subset(tr), train_val.subset(va), decoded["test"], names,
                       {"source": f"{layout} split {split}"})
     if layout != "folder":
-        raise ConfigError(f"data.layout must be auto, folder, ucf101 or hmdb51; got {layout!r}")
+        raise ConfigError(f"data.layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     dirs = find_split_dirs(root)
     if dirs is None:
         paths, labels, names = list_clip_folders(root)
@@ -521,8 +515,8 @@ def _hmdb_items(root: Path, split: int, allow_outside: bool = False) -> tuple[di
 
 
 __all__ = [
-    "DecodedVideos", "VideoClips", "KINETICS_MEAN", "KINETICS_STD", "clip_indices", "detect_layout",
-    "is_clip_source", "list_clip_folders", "load_motion_dataset", "load_video_dataset",
-    "load_video_eval_set", "load_videos", "prepare_video", "read_clip", "read_frame_folder",
-    "read_npy_clip", "read_video_file", "require_av", "resize_video", "uniform_starts",
+    "DecodedVideos", "KINETICS_MEAN", "KINETICS_STD", "LAYOUTS", "Layout", "VideoClips", "clip_indices",
+    "detect_layout", "is_clip_source", "list_clip_folders", "load_video_dataset", "load_video_eval_set",
+    "load_videos", "prepare_video", "read_clip", "read_frame_folder", "read_npy_clip", "read_video_file",
+    "require_av", "resize_video", "uniform_starts",
 ]

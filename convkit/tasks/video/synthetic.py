@@ -1,4 +1,4 @@
-"""Generated motion clips: the video task's embedded, offline default.
+"""Generated motion videos: the video task's embedded, offline default data.
 
 Each video shows one striped shape carrying an off-centre black or white dot on a
 textured background; its class is the MOTION
@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from convkit.data.splits import DEFAULT_FRACTIONS, Splits, split_indices
+from convkit.tasks.video.data import DecodedVideos
 
 MOTIONS = ("right", "left", "down", "up", "rotate_cw", "rotate_ccw", "grow", "shrink", "still")
 """The nine classes, in label order."""
@@ -126,3 +129,14 @@ def make_motion_clips(n_per_class: int = 160, frames: int = 20, size: int = 32, 
         labels[i] = i % len(motions)
         videos[i] = render_motion_clip(motions[labels[i]], rng, frames, size)
     return videos, labels, list(motions)
+
+
+def load_motion_dataset(n_per_class: int = 160, frames: int = 20, size: int = 32, seed: int = 0,
+                        motions: Sequence[str] = MOTIONS) -> Splits:
+    """The embedded default: generated motion videos (:func:`make_motion_clips`; ``motions``
+    the classes, default all nine) in a seeded stratified 80/10/10 split of ``DecodedVideos``."""
+    videos, labels, names = make_motion_clips(n_per_class, frames, size, seed, motions)
+    parts = split_indices(labels, DEFAULT_FRACTIONS, seed)
+    all_videos = DecodedVideos(list(videos), labels, [f"generated:{i}" for i in range(len(labels))])
+    train, val, test = (all_videos.subset(idx) for idx in parts)
+    return Splits(train, val, test, names, {"source": "generated motion clips"})

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from convkit.data.video import (
+from convkit.tasks.video.data import (
     DecodedVideos,
     VideoClips,
     clip_indices,
@@ -20,7 +20,7 @@ from convkit.data.video import (
     resize_video,
     uniform_starts,
 )
-from convkit.data.video_synth import MOTIONS, make_motion_clips
+from convkit.tasks.video.synthetic import MOTIONS, make_motion_clips
 from convkit.errors import DataError
 
 av = pytest.importorskip("av")
