@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convkit.data.image import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
+from convkit.tasks.image.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
 from convkit.errors import ConvkitError, DataError
 
 FILES: dict[str, int] = {

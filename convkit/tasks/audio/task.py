@@ -36,7 +36,7 @@ from convkit.nn import BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTim
 from convkit.nn.audio import dct_matrix
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.tasks.audio.plots import plot_examples
-from convkit.tasks.sizes import require_min_size
+from convkit.models.sizes import require_min_size
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data, Trained
 

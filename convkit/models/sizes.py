@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from convkit.errors import ConfigError
-from convkit.models import create_model
+from convkit.models.registry import create_model
 
 
 def min_input_size(name: str, spatial_dims: int, options: dict) -> int:

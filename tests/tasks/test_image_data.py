@@ -1,4 +1,4 @@
-"""Image loaders (convkit.data.image) and the MNIST recipe, on tiny fixtures written in tmp_path."""
+"""Image loaders (convkit.tasks.image.data) and the MNIST recipe, on tiny fixtures written in tmp_path."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from convkit.data.image import (
+from convkit.tasks.image.data import (
     CIFAR10_LABEL_NAMES,
     load_digits_dataset,
     load_image_dataset,

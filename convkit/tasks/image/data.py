@@ -77,6 +77,9 @@ DIGITS_LABEL_NAMES: tuple[str, ...] = tuple(str(i) for i in range(10))
 """The bundled digits' classes (one channel, 8x8 before resizing): what
 ``load_digits_dataset`` returns, known without loading it (``info``)."""
 
+DIGITS_SOURCE = "sklearn digits"
+"""How the bundled digits are named as a data source (in errors and ``Data.info``)."""
+
 
 def load_digits_dataset(image_size: int = 32, seed: int = 0) -> Splits:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, offline).
@@ -96,7 +99,7 @@ def load_digits_dataset(image_size: int = 32, seed: int = 0) -> Splits:
     labels = digits.target.astype(np.int64)
     names = list(DIGITS_LABEL_NAMES)
     parts = _split_all(images, labels, seed)
-    return _make_splits(parts, names, "sklearn digits")
+    return _make_splits(parts, names, DIGITS_SOURCE)
 
 
 def load_image_dataset(
