@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convkit.tasks.image.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.image.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
 
 FILES: dict[str, int] = {
     "train-images-idx3-ubyte": IDX_IMAGES_MAGIC,

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from convkit.errors import ConfigError, DataError
 from convkit.tasks.image.data import (
     CIFAR10_LABEL_NAMES,
     load_digits_dataset,
@@ -20,7 +21,6 @@ from convkit.tasks.image.data import (
     load_image_eval_set,
     load_image_files,
 )
-from convkit.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
 
