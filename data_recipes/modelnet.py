@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convkit.data.pointcloud import read_cloud
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.pointcloud.data import read_cloud
 
 EXPECTED = {10: {"train": 3991, "test": 908}, 40: {"train": 9843, "test": 2468}}
 """The published split sizes by number of classes."""

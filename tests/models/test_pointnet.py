@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from convkit.data.pointcloud import make_solids
 from convkit.errors import ConfigError, ShapeError
 from convkit.models import create_model, get_entry, list_models
 from convkit.nn.points import orthogonality_loss
+from convkit.tasks.pointcloud.synthetic import make_solids
 from convkit.train.baselines import fit_matched_mlp
 
 POINT_MODELS = ["pointnet", "pointnet_seg", "dgcnn"]

@@ -12,10 +12,11 @@ import torch
 
 from convkit.cli import main
 from convkit.config import resolve_config
-from convkit.data.pointcloud import make_solids, sample_surface, solid_mesh
 from convkit.errors import ConfigError
 from convkit.models import create_model
 from convkit.tasks.pointcloud.augment import PointAugment
+from convkit.tasks.pointcloud.data import sample_surface
+from convkit.tasks.pointcloud.synthetic import make_solids, solid_mesh
 from convkit.tasks.pointcloud.task import TASK, PointCloudRunConfig, d2_histogram, mean_class_accuracy
 from convkit.train.engine import load_trained
 

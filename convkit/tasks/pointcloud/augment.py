@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from convkit.errors import ConfigError
 
-ROTATIONS = ("none", "up", "so3")
-AXES = {"x": 0, "y": 1, "z": 2}
+Rotation = Literal["none", "up", "so3"]
+"""Random rotation: none, a uniform turn about the up axis, or uniform on SO(3)."""
+ROTATIONS: tuple[str, ...] = get_args(Rotation)
+Axis = Literal["x", "y", "z"]
+"""A coordinate axis (the up axis of ``rotate="up"``)."""
+AXES: dict[str, int] = {axis: i for i, axis in enumerate(get_args(Axis))}
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,8 @@ class PointAugment:
     translate: float = 0.2
     jitter: float = 0.01
     jitter_clip: float = 0.05
-    rotate: str = "none"
-    up_axis: str = "z"
+    rotate: Rotation = "none"
+    up_axis: Axis = "z"
     point_dropout: float = 0.0
     shuffle: bool = True
 

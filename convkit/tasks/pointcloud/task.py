@@ -1,8 +1,8 @@
 """The point-cloud task: classify clouds ``[N, 3 + F, P]`` with PointNet (default) or DGCNN.
 
-Default, offline: ``pointnet`` on generated solids (``convkit.data.pointcloud``: 8
-classes, random upright pose, scale, noise and non-uniform density), 64 points each.
-``--data PATH`` reads ModelNet10/40 (``<class>/train|test/*.off``, surface-sampled and
+Default, offline: ``pointnet`` on generated solids (``synthetic.py``: 8 classes, random
+upright pose, scale, noise and non-uniform density), 64 points each.
+``--data PATH`` reads (``data.py``) ModelNet10/40 (``<class>/train|test/*.off``, surface-sampled and
 cached), ``<class>/<sample>`` point files (.npy/.txt/.xyz/.ply, any point count) or one
 ``.npz``. Augmentation on the batch (``augment.PointAugment``): anisotropic scale,
 translation and jitter by default; rotation about the up axis or SO(3) and point dropout
@@ -16,26 +16,24 @@ parameter-matched MLP on flattened coordinates (which point order confuses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from convkit.data.pointcloud import (
-    POSES,
-    SOLID_CLASSES,
+from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.errors import ConfigError
+from convkit.models import create_model, get_entry, list_models
+from convkit.tasks.pointcloud.augment import Axis, PointAugment, Rotation
+from convkit.tasks.pointcloud.data import (
     PointCloudDataset,
     load_point_files,
     load_pointcloud_dataset,
     load_pointcloud_eval_set,
-    load_solids_dataset,
 )
-from convkit.errors import ConfigError
-from convkit.models import create_model, get_entry, list_models
-from convkit.tasks.pointcloud.augment import PointAugment
+from convkit.tasks.pointcloud.synthetic import SOLID_CLASSES, Pose, load_solids_dataset
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data
 
@@ -47,28 +45,21 @@ class PointCloudDataConfig(DataConfig):
     sees; ``sample_points``: points stored per cloud (0: ``num_points``; more: training
     draws a fresh subset each epoch); ``channels``: 3 (xyz) or more (e.g. 6 with
     normals, from files that have them); ``cache_dir``: where sampled meshes are cached
-    (empty: ``$CONVKIT_CACHE`` or ``~/.cache/convkit``)."""
+    (empty: ``convkit.data.cache.cache_dir("pointcloud")``)."""
 
-    num_points: int = 64
+    num_points: Annotated[int, Range(ge=8)] = 64
     sample_points: int = 0
-    channels: int = 3
-    n_per_class: int = 100
-    pose: str = "upright"
+    channels: Annotated[int, Range(ge=3, note="xyz")] = 3
+    n_per_class: Annotated[int, Range(ge=3)] = 100
+    pose: Pose = "upright"
     cache_dir: str = ""
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if self.num_points < 8:
-            raise ConfigError(f"data.num_points must be at least 8; got {self.num_points}")
+        """Raise ConfigError when ``sample_points`` is neither 0 nor at least ``num_points``
+        (the field types state the other constraints)."""
         if self.sample_points and self.sample_points < self.num_points:
             raise ConfigError(f"data.sample_points must be 0 or >= data.num_points ({self.num_points}); "
                               f"got {self.sample_points}")
-        if self.channels < 3:
-            raise ConfigError(f"data.channels must be at least 3 (xyz); got {self.channels}")
-        if self.n_per_class < 3:
-            raise ConfigError(f"data.n_per_class must be at least 3; got {self.n_per_class}")
-        if self.pose not in POSES:
-            raise ConfigError(f"data.pose must be one of {', '.join(POSES)}; got {self.pose!r}")
 
 
 @dataclass
@@ -82,13 +73,13 @@ class PointCloudTaskConfig(TaskConfig):
     augment: bool = True
     scale_low: float = 2 / 3
     scale_high: float = 1.5
-    translate: float = 0.2
-    jitter: float = 0.01
-    jitter_clip: float = 0.05
-    rotate: str = "none"
-    up_axis: str = "z"
-    point_dropout: float = 0.0
-    baseline_max_train: int = 5000
+    translate: Annotated[float, Range(ge=0)] = 0.2
+    jitter: Annotated[float, Range(ge=0)] = 0.01
+    jitter_clip: Annotated[float, Range(ge=0)] = 0.05
+    rotate: Rotation = "none"
+    up_axis: Axis = "z"
+    point_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0
+    baseline_max_train: AtLeastOne = 5000
 
     def augmenter(self) -> PointAugment:
         """The configured ``PointAugment`` (raises ConfigError on a bad value)."""
@@ -96,10 +87,9 @@ class PointCloudTaskConfig(TaskConfig):
                             self.rotate, self.up_axis, self.point_dropout)
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
+        """Raise ConfigError unless ``0 < scale_low <= scale_high`` (``PointAugment`` checks
+        it; the field types state the other constraints)."""
         self.augmenter()
-        if self.baseline_max_train < 1:
-            raise ConfigError(f"task.baseline_max_train must be at least 1; got {self.baseline_max_train}")
 
 
 def _default_train() -> TrainConfig:
@@ -119,11 +109,20 @@ class PointCloudRunConfig(RunConfig):
     task: PointCloudTaskConfig = field(default_factory=PointCloudTaskConfig)
 
 
+@dataclass
+class PointCloudInfo:
+    """The point-cloud task's ``Data.info``: ``source``, where the clouds came from (the
+    layout, points and channels are the ``Data``'s own ``input_shape``)."""
+
+    source: str = ""
+
+
 class PointCloudTask(ClassificationTask):
     """Point-cloud classification on batches ``(clouds [N, C, P], labels [N])``."""
 
     name = "pointcloud"
     config_class = PointCloudRunConfig
+    info_class = PointCloudInfo
     default_model = "pointnet"
     profiles = {"default": [],
                 "smoke": ["train.epochs=2", "train.batch_size=16", "data.n_per_class=12", "data.num_points=64",
@@ -135,28 +134,29 @@ class PointCloudTask(ClassificationTask):
                     "stratified 80/10/10 split. Bad files (wrong header, faces indexing missing vertices, no faces, "
                     "NaN coordinates, identical points) are skipped and named (data.strict=true: error).")
 
-    def build_data(self, cfg: PointCloudRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """Generated solids (no ``data.path``) or an on-disk dataset; with ``path`` and
-        ``spec``, the test split (or all) of ``path`` for the trained model."""
+    def build_data(self, cfg: PointCloudRunConfig) -> Data:
+        """The run's clouds: generated solids (no ``data.path``) or an on-disk dataset, in
+        train/val/test splits."""
         dc = cfg.data
-        cache = dc.cache_dir or None
-        if path is not None:
-            if spec is None or spec.input_shape is None:
-                raise ValueError("build_data(path=...) needs the trained model's spec")
-            channels, num_points = spec.input_shape
-            test = load_pointcloud_eval_set(path, spec.label_names, num_points, channels, cache, dc.strict,
-                                            cfg.train.seed)
-            return self._data(None, None, test, spec.label_names, {**spec.info, "source": str(path)})
         if dc.path:
-            splits = load_pointcloud_dataset(dc.path, dc.num_points, dc.channels, dc.sample_points or None, cache,
-                                             dc.strict, cfg.train.seed)
+            splits = load_pointcloud_dataset(dc.path, dc.num_points, dc.channels, dc.sample_points or None,
+                                             dc.cache_dir or None, dc.strict, cfg.train.seed)
         else:
             if dc.channels != 3:
                 raise ConfigError(f"the generated solids have xyz only: data.channels must be 3; got {dc.channels}")
             splits = load_solids_dataset(dc.n_per_class, dc.num_points, cfg.train.seed, dc.sample_points or None,
                                          dc.pose)
         return self._data(splits.train, splits.val, splits.test, splits.label_names,
-                          {"source": splits.extras.get("source", dc.path)})
+                          PointCloudInfo(source=splits.extras.get("source", dc.path)))
+
+    def build_eval_data(self, cfg: PointCloudRunConfig, path: str, spec: Data) -> Data:
+        """The test split (or all) of ``path`` as ``test``, at the model's channels and
+        points (``spec.input_shape``) and labelled by its classes."""
+        dc = cfg.data
+        channels, num_points = spec.input_shape
+        test = load_pointcloud_eval_set(path, spec.label_names, num_points, channels, dc.cache_dir or None, dc.strict,
+                                        cfg.train.seed)
+        return self._data(None, None, test, spec.label_names, PointCloudInfo(source=str(path)))
 
     def input_spec(self, cfg: PointCloudRunConfig) -> Data:
         """The generated solids' clouds ``[N, 3, data.num_points]`` and classes, without
@@ -164,15 +164,16 @@ class PointCloudTask(ClassificationTask):
         dc = cfg.data
         if dc.path or dc.channels != 3:  # build_data reads it, or names the bad channels
             return super().input_spec(cfg)
-        return self._spec(None, None, None, list(SOLID_CLASSES), {"source": "generated solids"}, 3, dc.num_points)
+        return self._spec(None, None, None, list(SOLID_CLASSES), PointCloudInfo(source="generated solids"), 3,
+                          dc.num_points)
 
     @staticmethod
-    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict) -> Data:
+    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: PointCloudInfo) -> Data:
         ref: PointCloudDataset = train if train is not None else test
         return PointCloudTask._spec(train, val, test, label_names, info, ref.channels, ref.num_points)
 
     @staticmethod
-    def _spec(train: Any, val: Any, test: Any, label_names: list[str], info: dict, channels: int,
+    def _spec(train: Any, val: Any, test: Any, label_names: list[str], info: PointCloudInfo, channels: int,
               num_points: int) -> Data:
         return Data(train, val, test, label_names=list(label_names), input_kind="points", spatial_dims=1,
                     in_channels=channels, input_shape=(channels, num_points), dynamic_axes={2: "points"}, info=info)

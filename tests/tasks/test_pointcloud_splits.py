@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convkit.data.pointcloud import load_pointcloud_dataset
 from convkit.errors import DataError
+from convkit.tasks.pointcloud.data import load_pointcloud_dataset
 
 
 def test_one_cloud_per_class_names_the_file_and_why_a_split_would_be_empty(tmp_path):

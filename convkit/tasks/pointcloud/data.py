@@ -1,4 +1,5 @@
-"""Point-cloud datasets: generated solids (the offline default) and the on-disk formats.
+"""The point-cloud task's on-disk data: the readers of its formats and the datasets
+(the generated solids, the offline default, are ``synthetic.py``).
 
 Every cloud becomes ``[C, P]`` float32 (``C = channels``: xyz, then optional per-point
 features such as normals), centred on its centroid and scaled into the unit sphere (the
@@ -18,7 +19,7 @@ On-disk formats (DESIGN.md "On-disk data formats"), detected from the folder:
 
 Given splits are used as they are (a missing val split is carved from train, 10%,
 stratified); otherwise a seeded stratified 80/10/10 split. A folder load is cached as
-one ``.npz`` under ``cache_dir`` (default ``$CONVKIT_CACHE`` or ``~/.cache/convkit``:
+one ``.npz`` under ``cache_dir`` (default ``convkit.data.cache.cache_dir("pointcloud")``:
 never next to the data, which may be read-only), keyed by the files' names, sizes and
 times and the settings. A file that cannot be used (bad header, faces that index missing
 vertices, no faces, NaN coordinates, all points identical) is skipped with a warning
@@ -41,6 +42,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from convkit.data import cache
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
@@ -60,9 +62,6 @@ MESH_EXTENSIONS = frozenset({".off"})
 POINT_EXTENSIONS = frozenset({".npy", ".txt", ".xyz", ".ply"})
 """File endings read as point clouds ``[P, 3+]``."""
 CLOUD_EXTENSIONS = MESH_EXTENSIONS | POINT_EXTENSIONS
-
-SOLID_CLASSES = ("sphere", "ellipsoid", "cube", "cylinder", "cone", "torus", "pyramid", "capsule")
-"""The generated solids, one class each."""
 
 _CACHE_VERSION = 1  # bump when sampling or normalisation changes
 _FORMAT_HELP = ("ModelNet (<class>/train|test/*.off), <class>/<sample> files (.off .npy .txt .xyz .ply), "
@@ -350,135 +349,6 @@ def normalize(points: np.ndarray) -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------- generated solids
-
-
-def _revolve(profile: np.ndarray, segments: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """A closed surface of revolution about z from a profile ``[K, 2]`` of (radius, z)
-    running from the bottom axis point to the top one -> ``(vertices, faces)``."""
-    angles = np.linspace(0, 2 * np.pi, segments, endpoint=False)
-    r, z = profile[:, :1], profile[:, 1:]
-    vertices = np.stack([r * np.cos(angles), r * np.sin(angles), np.broadcast_to(z, r.shape[:1] + angles.shape)], -1)
-    k = len(profile)
-    ring = lambda i, j: i * segments + j % segments  # noqa: E731
-    faces = [(ring(i, j), ring(i + 1, j), ring(i + 1, j + 1)) for i in range(k - 1) for j in range(segments)]
-    faces += [(ring(i, j), ring(i + 1, j + 1), ring(i, j + 1)) for i in range(k - 1) for j in range(segments)]
-    return vertices.reshape(-1, 3), np.array(faces, dtype=np.int64)
-
-
-def _arc(t0: float, t1: float, radius: float, z0: float, steps: int = 8) -> np.ndarray:
-    t = np.linspace(t0, t1, steps)
-    return np.stack([radius * np.sin(t), z0 - radius * np.cos(t)], 1)
-
-
-def _box() -> tuple[np.ndarray, np.ndarray]:
-    v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
-    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
-    return v, np.array([(a, b, c) for a, b, c, d in quads] + [(a, c, d) for a, b, c, d in quads], dtype=np.int64)
-
-
-def solid_mesh(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random instance of a generated solid (proportions drawn from ``rng``) ->
-    ``(vertices [V, 3], faces [F, 3])``, upright along z, before pose and scale."""
-    u = rng.uniform
-    if name == "sphere":
-        return _revolve(_arc(0, np.pi, 1.0, 0.0, 12))
-    if name == "ellipsoid":  # elongated well past what anisotropic augmentation does to a sphere
-        v, f = _revolve(_arc(0, np.pi, 1.0, 0.0, 12))
-        return v * np.array([u(0.3, 0.45), u(0.3, 0.45), 1.0]), f
-    if name == "cylinder":
-        r, h = 0.5, u(0.4, 1.0)
-        return _revolve(np.array([[0, -h], [r, -h], [r, h], [0, h]]))
-    if name == "cone":
-        r, h = 0.5, u(0.4, 1.0)
-        return _revolve(np.array([[0, -h], [r, -h], [0, h]]))
-    if name == "capsule":
-        r, h = 0.5, u(0.3, 0.8)
-        return _revolve(np.concatenate([_arc(0, np.pi / 2, r, -h), _arc(np.pi / 2, np.pi, r, h)]))
-    if name == "torus":
-        r = u(0.25, 0.45)
-        t = np.linspace(-np.pi, np.pi, 17)
-        v, f = _revolve(np.stack([1 + r * np.cos(t), r * np.sin(t)], 1))
-        return v, f
-    if name == "cube":
-        return _box()
-    if name == "pyramid":
-        h = u(0.7, 1.5)
-        v = np.array([[-1, -1, -h / 2], [1, -1, -h / 2], [1, 1, -h / 2], [-1, 1, -h / 2], [0, 0, h / 2]], dtype=np.float64)
-        f = np.array([[0, 2, 1], [0, 3, 2], [0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]], dtype=np.int64)
-        return v, f
-    raise ConfigError(f"unknown solid {name!r}; valid: {', '.join(SOLID_CLASSES)}")
-
-
-POSES = ("upright", "so3")
-"""Random poses of the generated solids: ``upright`` (any turn about the up axis z and a
-tilt of up to 15 degrees, as scanned or modelled objects stand) or ``so3`` (uniform)."""
-
-
-def random_rotation(rng: np.random.Generator, pose: str = "so3") -> np.ndarray:
-    """A random rotation matrix ``[3, 3]``: uniform on SO(3) (QR of a Gaussian matrix,
-    signs fixed), or for ``pose="upright"`` a uniform turn about z after a tilt of up to
-    15 degrees about a random horizontal axis."""
-    if pose == "so3":
-        q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-        q = q * np.sign(np.diag(r))
-        if np.linalg.det(q) < 0:
-            q[:, 0] = -q[:, 0]
-        return q
-    if pose != "upright":
-        raise ConfigError(f"pose must be one of {', '.join(POSES)}; got {pose!r}")
-    axis_angle, tilt, yaw = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(0, 15)), rng.uniform(0, 2 * np.pi)
-    k = np.array([np.cos(axis_angle), np.sin(axis_angle), 0.0])
-    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    tilt_m = np.eye(3) + np.sin(tilt) * cross + (1 - np.cos(tilt)) * cross @ cross  # Rodrigues
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ tilt_m
-
-
-def make_solid_cloud(name: str, num_points: int, rng: np.random.Generator, pose: str = "upright") -> np.ndarray:
-    """One generated cloud ``[num_points, 3]`` (not normalised): a random instance of the
-    solid, in a random pose (see :data:`POSES`), at a random scale (0.5 to 2) and
-    position, with non-uniform density (points thinned by ``exp(s * <p, d>)`` for a
-    random direction ``d`` and strength ``s`` up to 3) and Gaussian noise (sigma up to
-    2% of the size)."""
-    vertices, faces = solid_mesh(name, rng)
-    candidates = sample_surface(vertices, faces, 4 * num_points, rng)
-    candidates /= np.linalg.norm(candidates, axis=1).max()
-    direction = rng.standard_normal(3)
-    weight = np.exp(rng.uniform(0, 3) * candidates @ (direction / np.linalg.norm(direction)))
-    points = candidates[rng.choice(len(candidates), num_points, replace=False, p=weight / weight.sum())]
-    points = points + rng.normal(0, rng.uniform(0, 0.02), points.shape)
-    return (points @ random_rotation(rng, pose).T) * rng.uniform(0.5, 2.0) + rng.uniform(-1, 1, 3)
-
-
-def make_solids(n_per_class: int, num_points: int, seed: int = 0, classes: Sequence[str] = SOLID_CLASSES,
-                pose: str = "upright") -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Generated clouds of every solid -> ``(points [S, num_points, 3] float32
-    normalised, labels [S] int64, class names)``, ``S = n_per_class * len(classes)``;
-    the same seed always gives the same clouds."""
-    if n_per_class < 1 or num_points < 8:
-        raise ConfigError(f"need n_per_class >= 1 and num_points >= 8; got {n_per_class}, {num_points}")
-    rng = np.random.default_rng(seed)
-    points, labels = [], []
-    for label, name in enumerate(classes):
-        for _ in range(n_per_class):
-            points.append(normalize(make_solid_cloud(name, num_points, rng, pose)))
-            labels.append(label)
-    return np.stack(points).astype(np.float32), np.array(labels, dtype=np.int64), list(classes)
-
-
-def load_solids_dataset(n_per_class: int = 100, num_points: int = 256, seed: int = 0,
-                        sample_points: int | None = None, pose: str = "upright") -> Splits:
-    """The offline default: generated solids (:func:`make_solids`) in a seeded stratified
-    80/10/10 split. ``sample_points`` (>= ``num_points``) stored per cloud; training then
-    draws a fresh ``num_points`` subset each epoch."""
-    stored = max(num_points, sample_points or num_points)
-    points, labels, names = make_solids(n_per_class, stored, seed, pose=pose)
-    parts = dict(zip(SPLIT_NAMES, split_indices(labels, DEFAULT_FRACTIONS, seed)))
-    return _splits({s: (points[i], labels[i]) for s, i in parts.items()}, names, num_points, seed,
-                   "generated solids")
-
-
 # ----------------------------------------------------------------------------- on-disk datasets
 
 
@@ -526,7 +396,7 @@ def load_pointcloud_dataset(path: str | Path, num_points: int = 1024, channels: 
         keep, carved = carve_validation(labels, VAL_FRACTION_OF_TRAIN, seed)
         check_split_parts((keep, carved), labels, names, str(root), ("train", missing))
         parts["train"], parts[missing] = (points[keep], labels[keep]), (points[carved], labels[carved])
-    return _splits(parts, names, num_points, seed, str(root))
+    return cloud_splits(parts, names, num_points, seed, str(root))
 
 
 def load_pointcloud_eval_set(path: str | Path, label_names: Sequence[str], num_points: int = 1024,
@@ -566,7 +436,11 @@ def _check_counts(num_points: int, channels: int, sample_points: int | None) -> 
         raise ConfigError(f"data.sample_points must be >= 0 (0: num_points); got {sample_points}")
 
 
-def _splits(parts: dict, names: list[str], num_points: int, seed: int, source: str) -> Splits:
+def cloud_splits(parts: dict[str, tuple[np.ndarray, np.ndarray]], names: Sequence[str], num_points: int,
+                 seed: int, source: str) -> Splits:
+    """``Splits`` of :class:`PointCloudDataset` from ``{"train"|"val"|"test": (points [S, Q, C],
+    labels [S])}``: ``num_points`` per item, the training split drawing a fresh subset of
+    the ``Q`` stored points each epoch (from ``seed``); ``source`` goes to ``extras``."""
     sets = {s: PointCloudDataset(torch.from_numpy(np.ascontiguousarray(parts[s][0])),
                                  torch.from_numpy(np.asarray(parts[s][1])), num_points,
                                  resample_per_epoch=(s == "train"), seed=seed)
@@ -658,12 +532,6 @@ def _cloud_files(folder: Path) -> list[Path]:
                   and not f.name.startswith("."))
 
 
-def default_cache_dir() -> Path:
-    """``$CONVKIT_CACHE/pointcloud`` or ``~/.cache/convkit/pointcloud``."""
-    base = os.environ.get("CONVKIT_CACHE") or Path.home() / ".cache" / "convkit"
-    return Path(base) / "pointcloud"
-
-
 def _read_folder_cached(root: Path, num_points: int, channels: int, strict: bool, seed: int,
                         cache_dir: str | Path | None) -> tuple[dict, list[str]]:
     """The folder's clouds, from the cache when the same files and settings were read before."""
@@ -673,8 +541,8 @@ def _read_folder_cached(root: Path, num_points: int, channels: int, strict: bool
         for f, c in files[split]:
             st = f.stat()
             h.update(f"{split}/{c}/{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache_file = cache / f"{root.name or 'data'}-{h.hexdigest()[:16]}.npz"
+    folder = Path(cache_dir) if cache_dir else cache.cache_dir("pointcloud")
+    cache_file = folder / f"{root.name or 'data'}-{h.hexdigest()[:16]}.npz"
     parts = None
     if cache_file.is_file():
         try:

@@ -10,20 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from convkit.data.pointcloud import (
-    SOLID_CLASSES,
+from convkit.errors import DataError
+from convkit.tasks.pointcloud.data import (
     PointCloudDataset,
     load_point_files,
     load_pointcloud_dataset,
     load_pointcloud_eval_set,
-    make_solids,
     normalize,
     read_off,
     read_ply,
     read_points,
     sample_surface,
 )
-from convkit.errors import DataError
+from convkit.tasks.pointcloud.synthetic import SOLID_CLASSES, make_solids
 
 CUBE_V = [[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)]
 CUBE_QUADS = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
