@@ -22,8 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from convkit.data.text import read_class_folders, write_tsv
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.text.data import read_class_folders, write_tsv
 
 EXPECTED_PER_CLASS = 12500
 

@@ -24,8 +24,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from convkit.data.text import read_polarity_pair
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.text.data import read_polarity_pair
 
 EXPECTED_PER_CLASS = 5331
 FILES = ("rt-polarity.pos", "rt-polarity.neg")

@@ -23,8 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from convkit.data.text import read_table, write_tsv
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.text.data import read_table, write_tsv
 
 EXPECTED_ROWS = {"train.tsv": 67349, "dev.tsv": 872}
 

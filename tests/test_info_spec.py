@@ -102,9 +102,9 @@ def test_input_spec_from_the_config_alone_equals_the_data(name, sets, monkeypatc
 def test_text_spec_bounds_the_vocabulary_and_builds_the_same_model():
     _, runner, cfg = _smoke("text")
     spec, data = runner.input_spec(cfg), runner.build_data(cfg)
-    assert spec.info["vocab_size"] >= len(data.info["vocab"]) > 2
+    assert spec.info.vocab_size >= len(data.info.vocab) > 2
     built = runner.build_model(cfg, spec)  # textcnn
-    assert built.embedding.num_embeddings == spec.info["vocab_size"]
+    assert built.embedding.num_embeddings == spec.info.vocab_size
     tokens = torch.tensor([[2, 3, 4, 0]])
     assert runner.build_model(cfg, data)(tokens).shape == built(tokens).shape == (1, 2)
 

@@ -51,7 +51,7 @@ REPORTED_PREFIXES = ("shuffled_", "shifted_", "permuted_", "no_edges", "without_
 """Test-metric name prefixes that mark a probe figure a task computed itself."""
 
 PAD_ID = 0
-"""The padding token id of token batches (``convkit.data.text.PAD_ID``); padding stays in place."""
+"""The padding token id of token batches (``convkit.tasks.text.data.PAD_ID``); padding stays in place."""
 
 MLP_MAX_TRAIN = 2000
 """At most this many training examples for the probe MLP."""

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from convkit.cli import main
-from convkit.data.text import make_sentiment_corpus
+from convkit.tasks.text.synthetic import make_sentiment_corpus
 from convkit.tasks.text.task import TASK
 from convkit.train.checkpoint import load_checkpoint
 from convkit.train.engine import load_trained

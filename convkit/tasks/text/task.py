@@ -1,10 +1,10 @@
 """The text task: sentence classification with Kim 2014's TextCNN (or the character CNN).
 
 Default, offline: ``textcnn`` (variant ``rand``) on the generated sentiment corpus
-(``convkit.data.text.make_sentiment_corpus``: negation, intensifiers, "X, but Y"
-contrasts and filler, so single words do not decide). ``--data PATH`` reads TSV/CSV
-(``text``/``sentence`` + ``label``), the rt-polarity ``.pos``/``.neg`` pair, aclImdb, and
-train/val/test files or folders of these (``convkit.data.text``).
+(``synthetic.py``: negation, intensifiers, "X, but Y" contrasts and filler, so single
+words do not decide). ``--data PATH`` reads TSV/CSV (``text``/``sentence`` + ``label``),
+the rt-polarity ``.pos``/``.neg`` pair, aclImdb, and train/val/test files or folders of
+these (``data.py``).
 
 Batches are ``(tokens [N, L] int64, labels [N])``, right-padded with id 0. The vocabulary
 (training split only) is stored in the checkpoint (``Data.info``), so ``evaluate --data``
@@ -23,33 +23,36 @@ import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from convkit.data.text import (
-    GENERATED_LABELS,
+from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.errors import ConfigError
+from convkit.models import create_model
+from convkit.models.text import CHAR_LEVEL_MODELS
+from convkit.tasks.text.data import (
     PAD,
     PAD_ID,
-    TOKENIZERS,
     UNK,
     UNK_ID,
+    Tokenizer,
     Vocabulary,
     encode_sentence,
-    generated_vocab_bound,
-    load_generated_dataset,
     load_text_dataset,
     load_text_eval_set,
     pad_batch,
     tokenizer_settings,
     vectors_for_vocab,
 )
-from convkit.errors import ConfigError
-from convkit.models import create_model
-from convkit.models.text import CHAR_LEVEL_MODELS
+from convkit.tasks.text.synthetic import (
+    GENERATED_LABELS,
+    GENERATED_SOURCE,
+    generated_vocab_bound,
+    load_generated_dataset,
+)
 from convkit.train import baselines as B
 from convkit.train.task import ClassificationTask, Data, Trained
 
@@ -86,25 +89,19 @@ class TextDataConfig(DataConfig):
     ``cv_folds`` > 1: that many stratified folds; ``train`` runs every fold (``fold`` = -1)
     and reports mean ± std over them, or only fold ``fold`` (its test split)."""
 
-    tokenizer: str = "auto"
-    min_freq: int = 1
-    max_vocab: int = 0
-    max_length: int = 0
+    tokenizer: Literal["auto", Tokenizer] = "auto"
+    min_freq: AtLeastOne = 1
+    max_vocab: Annotated[int, Range(ge=0, note="0: no limit")] = 0
+    max_length: Annotated[int, Range(ge=0, note="0: auto")] = 0
     encoding: str = "auto"
     vectors: str = ""
-    n_sentences: int = 6000
+    n_sentences: Annotated[int, Range(ge=10)] = 6000
     cv_folds: int = 0
     fold: int = -1
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if self.tokenizer not in ("auto",) + TOKENIZERS:
-            raise ConfigError(f"data.tokenizer must be auto or one of {', '.join(TOKENIZERS)}; got {self.tokenizer!r}")
-        if self.min_freq < 1 or self.max_vocab < 0 or self.max_length < 0:
-            raise ConfigError("data.min_freq must be >= 1, data.max_vocab >= 0 and data.max_length >= 0 (0: auto); "
-                              f"got {self.min_freq}, {self.max_vocab}, {self.max_length}")
-        if self.n_sentences < 10:
-            raise ConfigError(f"data.n_sentences must be at least 10; got {self.n_sentences}")
+        """Raise ConfigError unless ``cv_folds`` is 0 or at least 2 and ``fold`` -1 or one
+        of its folds (the field types state the other constraints)."""
         if self.cv_folds == 1 or self.cv_folds < 0 or not -1 <= self.fold < max(self.cv_folds, 1):
             raise ConfigError(f"data.cv_folds must be 0 or >= 2 and data.fold -1 (all) or in [0, cv_folds); "
                               f"got {self.cv_folds}, {self.fold}")
@@ -114,12 +111,7 @@ class TextDataConfig(DataConfig):
 class TextTaskConfig(TaskConfig):
     """``word_dropout``: the chance each training token is replaced by ``<unk>`` (0: off)."""
 
-    word_dropout: float = 0.0
-
-    def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if not 0 <= self.word_dropout < 1:
-            raise ConfigError(f"task.word_dropout must be in [0, 1); got {self.word_dropout}")
+    word_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0
 
 
 def _default_train() -> TrainConfig:
@@ -137,6 +129,22 @@ class TextRunConfig(RunConfig):
 
 
 @dataclass
+class TextInfo:
+    """What the text task records of the data it built (``Data.info``; stored in
+    checkpoints, so ``evaluate --data``, ``predict`` and ``export`` need nothing else):
+    ``source``; ``vocab``, the training vocabulary (``vocab[i]``: the token of id ``i``);
+    the ``tokenizer`` and ``max_length`` sentences are encoded with; ``vocab_size``: a
+    bound on the vocabulary's size, set only where ``vocab`` is not built (``input_spec``
+    of the generated corpus)."""
+
+    source: str = ""
+    vocab: list[str] = field(default_factory=list)
+    tokenizer: str = "kim"
+    max_length: int = 100
+    vocab_size: int | None = None
+
+
+@dataclass
 class TextData(Data):
     """``Data`` plus the pretrained embedding matrix ``[vocab, embed_dim]`` (None: random
     embeddings); used only to initialise the model, never stored in checkpoints."""
@@ -149,6 +157,7 @@ class TextTask(ClassificationTask):
 
     name = "text"
     config_class = TextRunConfig
+    info_class = TextInfo
     default_model = "textcnn"
     profiles = {"default": [], "smoke": ["train.epochs=2", "data.n_sentences=400", "model.options.embed_dim=32",
                                          "model.options.filters=16"]}
@@ -171,18 +180,10 @@ class TextTask(ClassificationTask):
         return "folds", [(f"fold{k}", dataclasses.replace(cfg, data=dataclasses.replace(dc, fold=k)))
                          for k in range(dc.cv_folds)]
 
-    def build_data(self, cfg: TextRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """The generated corpus (no ``data.path``) or an on-disk dataset, encoded with the
-        training vocabulary; with ``path`` and ``spec`` the test split (or all) of ``path``
-        encoded with the trained model's vocabulary and classes."""
+    def build_data(self, cfg: TextRunConfig) -> Data:
+        """The generated corpus (no ``data.path``) or an on-disk dataset, split in three
+        and encoded with the training split's vocabulary."""
         dc = cfg.data
-        if path is not None:
-            if spec is None:
-                raise ValueError("build_data(path=...) needs the trained model's spec")
-            info = spec.info
-            test = load_text_eval_set(path, Vocabulary.from_list(info["vocab"]), spec.label_names,
-                                      info["tokenizer"], info["max_length"], dc.encoding)
-            return self._data(None, None, test, list(spec.label_names), dict(info, source=str(path)))
         tokenizer, max_length = self.tokenizer(cfg), self.max_length(cfg)
         if dc.path:
             splits = load_text_dataset(dc.path, tokenizer, dc.min_freq, max_length, dc.max_vocab, dc.encoding,
@@ -190,21 +191,29 @@ class TextTask(ClassificationTask):
             source = dc.path
         else:
             splits = load_generated_dataset(dc.n_sentences, cfg.train.seed, tokenizer, dc.min_freq, max_length)
-            source = "generated sentiment corpus"
+            source = GENERATED_SOURCE
         vocab: Vocabulary = splits.extras["vocab"]
-        info = {"source": source, "vocab": vocab.to_list(), "tokenizer": tokenizer, "max_length": max_length}
+        info = TextInfo(source=source, vocab=vocab.to_list(), tokenizer=tokenizer, max_length=max_length)
         return self._data(splits.train, splits.val, splits.test, list(splits.label_names), info,
                           self._vectors(cfg, vocab))
 
+    def build_eval_data(self, cfg: TextRunConfig, path: str, spec: Data) -> Data:
+        """The test split (or all) of ``path``, encoded with the trained model's vocabulary,
+        tokenizer and max length (``spec.info``) and labelled by its classes."""
+        info = spec.info
+        test = load_text_eval_set(path, Vocabulary.from_list(info.vocab), spec.label_names, info.tokenizer,
+                                  info.max_length, cfg.data.encoding)
+        return self._data(None, None, test, list(spec.label_names), dataclasses.replace(info, source=str(path)))
+
     def input_spec(self, cfg: TextRunConfig) -> Data:
         """Tokens ``[N, L]`` of the generated corpus without generating it: its labels, and
-        ``info["vocab_size"]`` the bound on its vocabulary (``generated_vocab_bound``) in
+        ``info.vocab_size`` the bound on its vocabulary (``generated_vocab_bound``) in
         place of the vocabulary itself; a dataset (``data.path``) is read."""
         if cfg.data.path:
             return super().input_spec(cfg)
         tokenizer = self.tokenizer(cfg)
-        info = {"source": "generated sentiment corpus", "vocab_size": generated_vocab_bound(tokenizer),
-                "tokenizer": tokenizer, "max_length": self.max_length(cfg)}
+        info = TextInfo(source=GENERATED_SOURCE, tokenizer=tokenizer, max_length=self.max_length(cfg),
+                        vocab_size=generated_vocab_bound(tokenizer))
         return self._data(None, None, None, list(GENERATED_LABELS), info)
 
     @staticmethod
@@ -220,7 +229,7 @@ class TextTask(ClassificationTask):
         return cfg.data.max_length or (500 if TextTask.tokenizer(cfg) == "char" else 100)
 
     @staticmethod
-    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: dict,
+    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: TextInfo,
               vectors: np.ndarray | None = None) -> TextData:
         return TextData(train, val, test, label_names=label_names, collate_fn=pad_batch, input_kind="tokens",
                         spatial_dims=1, in_channels=1, input_shape=(EXAMPLE_LENGTH,), input_dtype="int64",
@@ -245,11 +254,11 @@ class TextTask(ClassificationTask):
         return matrix
 
     def build_model(self, cfg: TextRunConfig, data: Data) -> nn.Module:
-        """The zoo model over the stored vocabulary (or ``info["vocab_size"]``: an
+        """The zoo model over the stored vocabulary (or ``info.vocab_size``: an
         ``input_spec`` without one); pretrained vectors copied into its embeddings when the
         data brings them (training only)."""
         info = data.info
-        vocab_size = len(info["vocab"]) if "vocab" in info else int(info["vocab_size"])
+        vocab_size = len(info.vocab) if info.vocab else int(info.vocab_size)
         model = create_model(cfg.model.name or self.default_model, num_classes=len(data.label_names),
                              vocab_size=vocab_size, **cfg.model.options)
         vectors = getattr(data, "vectors", None)
@@ -299,12 +308,12 @@ class TextTask(ClassificationTask):
     # ---- prediction and export
 
     def export_preprocessing(self, spec: Data) -> dict:
-        """The tokenizer's settings (:func:`~convkit.data.text.tokenizer_settings`), the
+        """The tokenizer's settings (:func:`~convkit.tasks.text.data.tokenizer_settings`), the
         vocabulary (``vocab[i]``: the token of id ``i``), the reserved ids, and the cut and
         padding that turn a sentence into one row of the model's ``[N, L]`` int64 input."""
         info = spec.info
-        return {**tokenizer_settings(info["tokenizer"]), "vocab": list(info["vocab"]), "pad_id": PAD_ID,
-                "pad_token": PAD, "unk_id": UNK_ID, "unk_token": UNK, "max_length": int(info["max_length"]),
+        return {**tokenizer_settings(info.tokenizer), "vocab": list(info.vocab), "pad_id": PAD_ID,
+                "pad_token": PAD, "unk_id": UNK_ID, "unk_token": UNK, "max_length": int(info.max_length),
                 "unknown": "a token not in vocab becomes unk_id",
                 "truncation": "the first max_length tokens are kept",
                 "padding": "rows are right-padded with pad_id to the batch's longest (at least one column); "
@@ -314,8 +323,8 @@ class TextTask(ClassificationTask):
         """Sentences -> token ids with the trained vocabulary and tokenizer, cut at its max
         length, with what the cut and the vocabulary left out."""
         info = spec.info
-        vocab, max_length = Vocabulary.from_list(info["vocab"]), int(info["max_length"])
-        encoded = [encode_sentence(text, vocab, info["tokenizer"], max_length) for text in inputs]
+        vocab, max_length = Vocabulary.from_list(info.vocab), int(info.max_length)
+        encoded = [encode_sentence(text, vocab, info.tokenizer, max_length) for text in inputs]
         return Sentences([torch.tensor(ids, dtype=torch.int64) for ids, _ in encoded],
                          [length for _, length in encoded], [ids.count(UNK_ID) for ids, _ in encoded], max_length)
 

@@ -1,4 +1,4 @@
-"""Text data (convkit.data.text): Kim's clean-up, the vocabulary, the on-disk formats
+"""Text data (convkit.tasks.text.data and .synthetic): Kim's clean-up, the vocabulary, the on-disk formats
 (TSV/CSV, rt-polarity, aclImdb, split files and folders), bad input, word-vector files,
 and the generated corpus that needs word order."""
 
@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from convkit.data.text import (
+from convkit.errors import ConfigError, DataError
+from convkit.tasks.text.data import (
     PAD_ID,
     UNK_ID,
     Vocabulary,
     clean_str,
-    load_generated_dataset,
     load_text_dataset,
     load_text_eval_set,
-    make_sentiment_corpus,
     pad_batch,
     read_source,
     sorted_label_names,
@@ -24,7 +23,7 @@ from convkit.data.text import (
     vectors_for_vocab,
     write_word2vec_binary,
 )
-from convkit.errors import ConfigError, DataError
+from convkit.tasks.text.synthetic import load_generated_dataset, make_sentiment_corpus
 
 
 def write(path, text: str, encoding: str = "utf-8"):
