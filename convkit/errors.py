@@ -21,6 +21,11 @@ class CheckpointError(ConvkitError, ValueError):
     """A checkpoint that cannot be loaded: missing, corrupt, unsafe or from another task."""
 
 
+class DiskFullError(ConvkitError):
+    """The disk (or the disk quota) filled up while writing a run's file; the message
+    names the file and the last complete checkpoint (or says nothing was saved)."""
+
+
 class Interrupted(ConvkitError):
     """Training stopped by SIGINT (Ctrl-C) or SIGTERM after saving a resumable ``last.pt``;
     the CLI exits with ``128 + signal`` (130 / 143)."""

@@ -41,6 +41,12 @@ def world_size_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def rank_from_env() -> int:
+    """``RANK`` as set by torchrun (0 when unset): this process's rank before the process
+    group exists (e.g. to let rank 0 alone make the folder of several runs)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(device_type: str) -> DistEnv:
     """Join the process group torchrun describes (gloo for CPU, NCCL for CUDA); a single
     process gets ``DistEnv()`` and nothing is initialised."""

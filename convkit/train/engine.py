@@ -12,6 +12,11 @@ stopping, a wall-clock budget, NaN/inf detection, atomic checkpoints, and the ru
     runs/<task>/<run-name>/config.toml  metrics.jsonl  metrics.json  best.pt  last.pt
                            curves.png   (+ the task's own plots)
 
+One process trains in a run folder at a time: it holds an OS lock on ``.lock`` there
+(``lock_run_dir``; under DDP rank 0 holds it, and only rank 0 writes files). A full disk
+(or quota) while writing any of these files ends the run with one line naming the file
+and the last complete checkpoint; the file being written is left as it was.
+
 One epoch, as ``_Run`` does it: ``set_epoch`` on the training dataset (per-epoch
 sampling), the training steps, then every ``train.eval_every`` epochs a validation pass
 (``compute_metrics`` and ``derive_state``), the best-so-far bookkeeping, and every
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -44,6 +50,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +63,7 @@ from tqdm import tqdm
 
 from convkit import config as config_io
 from convkit.config import RunConfig, TrainConfig
-from convkit.errors import CheckpointError, ConfigError, ConvkitError, DataError, Interrupted
+from convkit.errors import CheckpointError, ConfigError, ConvkitError, DataError, DiskFullError, Interrupted
 from convkit.train import checkpoint as checkpoints
 from convkit.train import distributed
 from convkit.train.distributed import DistEnv
@@ -64,6 +71,11 @@ from convkit.train.loaders import ShardSampler, SkipSampler, move_to_device, see
 from convkit.train.metrics import to_float_dict
 from convkit.train.plots import plot_curves
 from convkit.train.task import Data, Task, Trained
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: run folders are not locked there (lock_run_dir does nothing)
+    fcntl = None  # type: ignore[assignment]
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -240,16 +252,24 @@ def new_run_dir(task: Task, cfg: RunConfig, out_dir: str | Path) -> Path:
     if cfg.train.name:
         path = base / cfg.train.name
         if path.exists() and any(path.iterdir()):
+            with contextlib.suppress(OSError):  # a process training there: say which (else it is a finished run)
+                lock_run_dir(path).release()
             raise ConfigError(f"{path}: the run folder already exists; choose another train.name "
                               f"or continue it with --resume {path / 'last.pt'}")
-    else:
-        stem = f"{cfg.model.name or task.default_model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        path, n = base / stem, 1
-        while path.exists():
+        _make_dir(path, "the run folder (--out)")
+        return path
+    _make_dir(base, "the run folder (--out)")
+    stem = f"{cfg.model.name or task.default_model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base / stem, 1
+    while True:  # made here, atomically: two runs started in the same second get two folders
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
             n += 1
             path = base / f"{stem}-{n}"
-    _make_dir(path, "the run folder (--out)")
-    return path
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot create the run folder (--out) ({err.strerror or err})") from None
 
 
 def _check_can_create(path: Path, what: str) -> None:
@@ -275,19 +295,104 @@ def _make_dir(path: Path, what: str) -> None:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append one line to a text file (``metrics.jsonl``: O(1) per epoch)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    """Append one line to a text file (``metrics.jsonl``: O(1) per epoch). A failed write
+    (a full disk) is cut off again: the file keeps whole lines only."""
+    size = path.stat().st_size if path.exists() else 0
+    try:
+        with open(path, "ab") as f:
+            f.write((line + "\n").encode("utf-8"))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.truncate(path, size)
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file atomically (temp file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Write a text file atomically (``checkpoint.atomic_file``: temp file, fsync, rename;
+    a failed write leaves the old file and no temp file)."""
+    with checkpoints.atomic_file(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def disk_full_error(err: OSError, what: str | Path, kept: str) -> DiskFullError:
+    """The one line for a full disk (``checkpoint.is_disk_full``) while writing ``what``;
+    ``kept`` says what is safe (the last complete checkpoint, or that nothing was saved)."""
+    full = "disk quota exceeded" if err.errno == getattr(errno, "EDQUOT", None) else "no space left on device"
+    return DiskFullError(f"{full} while writing {what}; {kept}")
+
+
+LOCK_FILE = ".lock"
+"""The file in a run folder that the training process holds locked (it holds its PID)."""
+
+
+class RunLock:
+    """An exclusive ``flock`` on a run folder's ``LOCK_FILE``, held by the process that
+    trains there. The OS releases it when the process ends, however it ends (``kill -9``
+    included), so it never goes stale; ``release`` also removes the file."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path, self.fd = path, fd
+
+    def release(self) -> None:
+        """Remove the lock file and let go of the lock (once; later calls do nothing)."""
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):  # removed while still held: a process that opened it retries
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+
+def lock_run_dir(folder: str | Path) -> RunLock:
+    """Lock ``folder`` for this process, which will train in it.
+
+    Raises:
+        ConfigError: another process holds it (the message gives that process's PID), or
+            the folder cannot be written.
+        OSError: the disk is full (``checkpoint.is_disk_full``).
+    """
+    folder = Path(folder)
+    path = folder / LOCK_FILE
+    if fcntl is None:  # no flock on this platform: the folder is not locked
+        return RunLock(path, None)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            if checkpoints.is_disk_full(err):
+                raise
+            raise ConfigError(f"{folder}: cannot write the run folder ({err.strerror or err})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise ConfigError(f"{folder}: the run folder is in use by another training process (PID {holder}); "
+                              f"wait for it to end (or stop it) before training there") from None
+        except OSError:  # a file system without locks (some network mounts): train unlocked, as before
+            os.close(fd)
+            return RunLock(path, None)
+        try:  # the holder we waited on may have removed the file: hold the one that is there
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    with contextlib.suppress(OSError):  # the PID only serves messages; the lock holds without it
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return RunLock(path, fd)
+
+
+def _lock_holder(fd: int) -> str:
+    """The PID written in a lock file held by another process ("unknown" if it has not
+    written it within a second of taking the lock)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.05)
+    return "unknown"
 
 
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.max_minutes", "train.patience", "train.log_every",
@@ -379,9 +484,12 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
     device = select_device(cfg.train.device)
     threads = set_threads(cfg.train.threads)
     env = distributed.init_distributed(device.type)
-    run = None
+    run, lock = None, None
     try:
+        if resume is not None and env.is_main and Path(resume).is_file():
+            lock = _lock_to_resume(Path(resume))  # before the data is built: a second process is refused at once
         run = _Run(task.for_config(cfg), cfg, env, device, data, model)
+        run.lock = lock
         if device.type == "cpu":
             how = "train.threads" if cfg.train.threads else "train.threads=0: one per idle core"
             _log(f"using {threads} CPU thread(s) ({how})", env)
@@ -398,7 +506,22 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
             run.discard_if_nothing_saved()
         raise
     finally:
+        if lock is not None:
+            lock.release()
+        if run is not None:
+            run.release_run_dir()
         distributed.cleanup(env)
+
+
+def _lock_to_resume(checkpoint: Path) -> RunLock:
+    """``lock_run_dir`` on the folder of the checkpoint a run resumes."""
+    try:
+        return lock_run_dir(checkpoint.parent)
+    except OSError as err:
+        if not checkpoints.is_disk_full(err):
+            raise
+        raise disk_full_error(err, checkpoint.parent / LOCK_FILE, f"{checkpoint} is unchanged; free some space "
+                              f"and resume again") from None
 
 
 def fit_repeats(task: Task, cfg: RunConfig, runs: list[tuple[str, RunConfig]], out_dir: str | Path = ".",
@@ -415,11 +538,14 @@ def fit_repeats(task: Task, cfg: RunConfig, runs: list[tuple[str, RunConfig]], o
         ``{"run_dir", what: labels, "test": {metric: {"mean", "std", "values"}},
         "baselines": {name: {metric: {...}}}}``.
     """
-    base = new_run_dir(task, dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, name=f"{cfg.train.name or cfg.model.name or task.default_model}-{what}")), out_dir)
+    name = f"{cfg.train.name or cfg.model.name or task.default_model}-{what}"
+    is_main = distributed.rank_from_env() == 0  # under torchrun rank 0 alone makes and writes folders
+    base = (new_run_dir(task, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, name=name)), out_dir)
+            if is_main else Path(out_dir) / "runs" / task.name / name)
     results = []
     for k, (label, one) in enumerate(runs):
-        _log(f"{label} ({k + 1} of {len(runs)})", DistEnv())
+        if is_main:
+            _log(f"{label} ({k + 1} of {len(runs)})", DistEnv())
         results.append(fit(task, one, run_dir=base / label).metrics)
 
     def spread(blocks: list[dict]) -> dict:
@@ -434,7 +560,15 @@ def fit_repeats(task: Task, cfg: RunConfig, runs: list[tuple[str, RunConfig]], o
     summary = {"run_dir": str(base), what: [label for label, _ in runs],
                "test": spread([r["test"] for r in results]),
                "baselines": {n: spread([r["baselines"][n]["test"] for r in results]) for n in names}}
-    write_text_atomic(base / "summary.json", json.dumps(summary, indent=1) + "\n")
+    if not is_main:
+        return summary
+    try:
+        write_text_atomic(base / "summary.json", json.dumps(summary, indent=1) + "\n")
+    except OSError as err:
+        if not checkpoints.is_disk_full(err):
+            raise
+        raise disk_full_error(err, base / "summary.json", f"the {len(runs)} runs are complete, each with its "
+                              f"metrics.json in {base}; free some space and train again for the summary") from None
     _log(f"test over {len(runs)} {what}: "
          + ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in summary["test"].items()), DistEnv())
     return summary
@@ -598,13 +732,15 @@ class _Run:
         self.augment = None
         self.stop = _StopRequest()
         self.created_run_dir = False
+        self.lock: RunLock | None = None  # held (on rank 0) from the start to the end of the run
         self.session_start = time.monotonic()
         self.seconds_before = 0.0
 
     # ---- start
 
     def start(self, out_dir: str | Path, resume: str | Path | None, run_dir: str | Path | None) -> None:
-        """Restore a checkpoint or fit the baselines, wrap the model, open the run folder."""
+        """Restore a checkpoint or fit the baselines, wrap the model, open the run folder
+        (locked: a second process training in it is refused, naming this one's PID)."""
         if resume is not None:
             state = checkpoints.load_training_checkpoint(resume, self.task.name)
             check_resume_overrides(state["config"], self.cfg, resume, self.env, self.task.resumable_keys)
@@ -616,21 +752,50 @@ class _Run:
         compiled = torch.compile(self.raw) if self.tcfg.compile else self.raw
         self.train_model = distributed.wrap_model(compiled, self.env, self.device)
         if self.env.is_main:
-            self.run_path = Path(resume).parent if resume is not None else (
+            run_path = Path(resume).parent if resume is not None else (
                 Path(run_dir) if run_dir is not None else new_run_dir(self.task, self.cfg, out_dir))
-            self.created_run_dir = resume is None and run_dir is None
-            _make_dir(self.run_path, "the run folder")
+            _make_dir(run_path, "the run folder")
+            if self.lock is None:  # (a resumed run's folder was locked before anything else)
+                with self._writing(run_path / LOCK_FILE):
+                    self.lock = lock_run_dir(run_path)
+            self.run_path = run_path
+            self.created_run_dir = resume is None and run_dir is None  # only once it is ours (locked)
             for stale in self.run_path.glob(".*.tmp"):  # half-written files of a killed run
                 stale.unlink()
-            write_text_atomic(self.run_path / "config.toml", config_io.to_toml(self.cfg))
+            with self._writing(self.run_path / "config.toml"):
+                write_text_atomic(self.run_path / "config.toml", config_io.to_toml(self.cfg))
             if resume is not None:  # metrics.jsonl holds exactly the resumed state's epochs, then grows
-                write_text_atomic(self.run_path / "metrics.jsonl",
-                                  "".join(json.dumps(r) + "\n" for r in self.progress.history))
+                with self._writing(self.run_path / "metrics.jsonl"):
+                    write_text_atomic(self.run_path / "metrics.jsonl",
+                                      "".join(json.dumps(r) + "\n" for r in self.progress.history))
         _log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
              f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
              + (f" x {self.env.world_size} processes" if self.env.enabled else "")
              + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
         self.session_start, self.seconds_before = time.monotonic(), self.progress.train_seconds
+
+    def release_run_dir(self) -> None:
+        """Let go of the run folder's lock (at the end of ``fit``, however it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    @contextlib.contextmanager
+    def _writing(self, what: str | Path) -> Iterator[None]:
+        """Turn a full disk while writing ``what`` into one line naming it and the last
+        complete checkpoint (``disk_full_error``)."""
+        try:
+            yield
+        except OSError as err:
+            if not checkpoints.is_disk_full(err):
+                raise
+            last = self.run_path / "last.pt" if self.run_path is not None else None
+            if self.saved_at is not None and last is not None and last.is_file():
+                kept = (f"the last complete checkpoint is {last} ({_position(*self.saved_at)}); free some space and "
+                        f"continue with: python -m convkit.tasks.{self.task.name} train --resume {last}")
+            else:
+                kept = "nothing was saved; free some space and train again"
+            raise disk_full_error(err, what, kept) from None
 
     def _restore(self, state: dict, path: str | Path) -> None:
         """Load a checkpoint's weights, optimizer, schedule, progress and RNG states."""
@@ -808,7 +973,8 @@ class _Run:
         if last or (tcfg.save_every and (epoch + 1) % tcfg.save_every == 0):
             self._save_last()
         if self.env.is_main:
-            append_line(self.run_path / "metrics.jsonl", json.dumps(progress.history[-1]))
+            with self._writing(self.run_path / "metrics.jsonl"):
+                append_line(self.run_path / "metrics.jsonl", json.dumps(progress.history[-1]))
         _log(_epoch_line(progress.history[-1], tcfg.epochs, self.monitor, improved), self.env)
         if self._stop_requested(True) and not last:
             if self.saved_at != (progress.epoch, 0) or self.pending_best is not None:
@@ -862,16 +1028,18 @@ class _Run:
         snapshot = self._snapshot()
         if self.env.is_main:
             if self.pending_best is not None:
-                checkpoints.save_checkpoint(self.pending_best, self.run_path / "best.pt")
-            checkpoints.save_checkpoint(snapshot, self.run_path / "last.pt")
+                with self._writing(self.run_path / "best.pt"):
+                    checkpoints.save_checkpoint(self.pending_best, self.run_path / "best.pt")
+            with self._writing(self.run_path / "last.pt"):
+                checkpoints.save_checkpoint(snapshot, self.run_path / "last.pt")
         self.pending_best = None
         self.saved_at = (self.progress.epoch, self.progress.step)
 
     # ---- finish
 
     def finish(self) -> FitResult:
-        """Load the best weights on every rank, score the test split, write metrics.json
-        and the plots."""
+        """Load the best weights on every rank, score the test split, write the plots and
+        then metrics.json (the mark of a complete run)."""
         env, progress = self.env, self.progress
         if self.saved_at != (progress.epoch, progress.step) or self.pending_best is not None:
             self._save_last()  # the final save always happens
@@ -894,14 +1062,42 @@ class _Run:
                    "train_seconds": round(progress.train_seconds, 2), "val": progress.best["val"], "test": test,
                    "baselines": self.baselines}
         if env.is_main:
-            write_text_atomic(self.run_path / "metrics.json", json.dumps(metrics) + "\n")
-            if progress.history:
-                plot_curves(progress.history, self.run_path / "curves.png", self.monitor)
-            self.task.plots(self.run_path, collected, self.data)
+            self._plots(collected)
+            with self._writing(self.run_path / "metrics.json"):
+                write_text_atomic(self.run_path / "metrics.json", json.dumps(metrics) + "\n")
             summary = ", ".join(f"{k} {v:.4f}" for k, v in to_float_dict(test).items())
             _log(f"test: {summary}; wrote {self.run_path}", env)
         distributed.barrier(env)
         return FitResult(self.raw, metrics, self.run_path, task_state)
+
+    def _plots(self, collected: dict) -> None:
+        """``curves.png`` and the task's plots. They are written in place, not atomically:
+        when the disk fills, every file they wrote or changed is removed again (a run
+        resumed from its last checkpoint writes them anew)."""
+        before = _listing(self.run_path)
+        try:
+            if self.progress.history:
+                with self._writing(self.run_path / "curves.png"):
+                    plot_curves(self.progress.history, self.run_path / "curves.png", self.monitor)
+            with self._writing(f"the plots in {self.run_path}"):
+                self.task.plots(self.run_path, collected, self.data)
+        except DiskFullError:
+            for name, stat in _listing(self.run_path).items():
+                if before.get(name) != stat:
+                    with contextlib.suppress(OSError):
+                        (self.run_path / name).unlink()
+            raise
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """The files of ``folder`` with their modification time (ns) and size."""
+    out = {}
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            if path.is_file():
+                out[path.name] = (stat.st_mtime_ns, stat.st_size)
+    return out
 
 
 def _detached(snapshot: dict | None) -> dict | None:
