@@ -41,7 +41,7 @@ def audio_settings() -> dict:
 def clips(count: int, sample_rate: int, seed: int = 0) -> np.ndarray:
     """``count`` one-second synthetic sound events float32 ``[count, sample_rate]`` (the
     audio task's embedded data: tones, sweeps, noise bursts at -30 to -3 dBFS)."""
-    from convkit.data.audio_synth import make_sound_events
+    from convkit.tasks.audio.synthetic import make_sound_events
 
     waves, _, _ = make_sound_events(-(-count // 10), sample_rate, 1.0, seed)
     order = np.random.default_rng(seed).permutation(len(waves))[:count]  # every class, shuffled

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from convkit.bench import frontend, report, suite
-from convkit.data import audio as audio_data
-from convkit.data.audio_synth import make_sound_events
 from convkit.nn.audio import LogMelSpectrogram
+from convkit.tasks.audio import synthetic as audio_data
+from convkit.tasks.audio.synthetic import make_sound_events
 
 
 def test_front_end_equals_librosa_on_the_task_settings_clip_by_clip_and_batched():

@@ -18,12 +18,12 @@ from PIL import Image
 
 from convkit.cli import models_that_fit
 from convkit.config import resolve_config
-from convkit.data.audio import load_audio_dataset, load_audio_files
-from convkit.tasks.image.data import load_image_dataset, load_image_files
 from convkit.data.skipped import SHOWN
 from convkit.errors import ConfigError, DataError
 from convkit.nn import LogMelSpectrogram
+from convkit.tasks.audio.data import load_audio_dataset, load_audio_files
 from convkit.tasks.audio.task import TASK as AUDIO
+from convkit.tasks.image.data import load_image_dataset, load_image_files
 from convkit.tasks.image.task import TASK as IMAGE
 
 SR = 8000

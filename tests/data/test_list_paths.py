@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from convkit.cli import main
-from convkit.data.audio import load_audio_dataset
 from convkit.errors import DataError
+from convkit.tasks.audio.data import load_audio_dataset
 from convkit.tasks.video.data import load_video_dataset, load_video_eval_set
 from convkit.tasks.video.task import TASK as VIDEO
 

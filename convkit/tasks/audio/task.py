@@ -2,10 +2,10 @@
 1D CNN on the raw waveform.
 
 Default, offline: ``audio_cnn`` on the embedded synthetic sound events (ten classes that
-differ in time-frequency structure; ``convkit.data.audio_synth``), 1 s at 16 kHz.
-``--data PATH`` reads ``<class>/<file>`` folders of WAV/FLAC/OGG at any rate, Speech
-Commands v1/v2 (official lists; ``--set data.words=12`` for the 12-class setting) and
-ESC-50 (``meta/esc50.csv`` folds), through ``convkit.data.audio``.
+differ in time-frequency structure; ``synthetic.py``), 1 s at 16 kHz. ``--data PATH``
+reads ``<class>/<file>`` folders of WAV/FLAC/OGG at any rate, Speech Commands v1/v2
+(official lists; ``--set data.words=12`` for the 12-class setting) and ESC-50
+(``meta/esc50.csv`` folds), through ``data.py``.
 
 Batches are waveforms ``[N, T]``; the model is ``AudioModel``: the front end
 (``LogMelSpectrogram``, per-clip standardisation, SpecAugment while training) runs on the
@@ -18,25 +18,28 @@ log-mel spectrogram.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from convkit.data.audio import load_audio_dataset, load_audio_eval_set, load_audio_files, load_sound_events_dataset
-from convkit.data.audio_synth import CLASS_NAMES as SOUND_EVENT_CLASSES
+from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.skipped import SKIPPED_FILE
 from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry
+from convkit.models.sizes import require_min_size
 from convkit.nn import BackgroundNoise, LogMelSpectrogram, RandomGain, RandomTimeShift, SpecAugment
 from convkit.nn.audio import dct_matrix
-from convkit.data.skipped import SKIPPED_FILE
+from convkit.tasks.audio.data import load_audio_dataset, load_audio_eval_set, load_audio_files
 from convkit.tasks.audio.plots import plot_examples
-from convkit.models.sizes import require_min_size
+from convkit.tasks.audio.synthetic import CLASS_NAMES as SOUND_EVENT_CLASSES
+from convkit.tasks.audio.synthetic import SOURCE as SOUND_EVENTS_SOURCE
+from convkit.tasks.audio.synthetic import load_sound_events_dataset
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data, Trained
 
@@ -49,25 +52,14 @@ class AudioDataConfig(DataConfig):
     ``test_fold``, ``val_fold``, ``allow_outside_paths`` (table rows may name files outside
     ``audio/``). ``layout``: auto | folder | speech_commands | esc50."""
 
-    sample_rate: int = 16000
-    duration: float = 1.0
-    n_per_class: int = 300
+    sample_rate: Annotated[int, Range(ge=1000, note="Hz")] = 16000
+    duration: Annotated[float, Range(gt=0, note="seconds")] = 1.0
+    n_per_class: Annotated[int, Range(ge=3)] = 300
     layout: str = "auto"
-    words: str = "all"
+    words: Literal["all", "12"] = "all"
     test_fold: int = 5
     val_fold: int = 4
     allow_outside_paths: bool = False
-
-    def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if self.sample_rate < 1000:
-            raise ConfigError(f"data.sample_rate must be at least 1000 Hz; got {self.sample_rate}")
-        if self.duration <= 0:
-            raise ConfigError(f"data.duration must be > 0 seconds; got {self.duration}")
-        if self.n_per_class < 3:
-            raise ConfigError(f"data.n_per_class must be at least 3; got {self.n_per_class}")
-        if self.words not in ("all", "12"):
-            raise ConfigError(f"data.words must be 'all' or '12'; got {self.words!r}")
 
     def mode(self) -> dict:
         """The loader's format options."""
@@ -84,29 +76,23 @@ class AudioTaskConfig(TaskConfig):
     noise mixed in with probability ``noise_p`` when the data has a noise bank.
     ``baseline_max_train``: the classical baselines train on at most this many clips."""
 
-    features: str = "auto"
-    n_fft: int = 512
-    hop_length: int = 160
-    n_mels: int = 40
+    features: Literal["auto", "logmel", "waveform"] = "auto"
+    n_fft: Annotated[int, Range(ge=16)] = 512
+    hop_length: AtLeastOne = 160
+    n_mels: Annotated[int, Range(ge=4)] = 40
     freq_mask: int = 6
     time_mask: int = 12
-    gain_db: float = 6.0
-    time_shift: float = 0.1
-    noise_p: float = 0.8
+    gain_db: Annotated[float, Range(ge=0)] = 6.0
+    time_shift: Annotated[float, Range(ge=0, lt=1)] = 0.1
+    noise_p: Annotated[float, Range(ge=0, le=1)] = 0.8
     baseline_max_train: int = 5000
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        if self.features not in ("auto", "logmel", "waveform"):
-            raise ConfigError(f"task.features must be auto, logmel or waveform; got {self.features!r}")
-        if self.n_fft < 16 or self.hop_length < 1 or self.n_mels < 4:
-            raise ConfigError("task.n_fft >= 16, task.hop_length >= 1 and task.n_mels >= 4 are needed; "
-                              f"got {self.n_fft}, {self.hop_length}, {self.n_mels}")
+        """Raise ConfigError when ``n_mels`` exceeds the ``n_fft // 2 + 1`` frequency bins
+        (the field types state the other constraints)."""
         if self.n_mels > self.n_fft // 2 + 1:
             raise ConfigError(f"task.n_mels ({self.n_mels}) is more than the {self.n_fft // 2 + 1} frequency "
                               f"bins of task.n_fft={self.n_fft}; lower task.n_mels or raise task.n_fft")
-        if not 0 <= self.time_shift < 1 or not 0 <= self.noise_p <= 1 or self.gain_db < 0:
-            raise ConfigError("task.time_shift must be in [0, 1), task.noise_p in [0, 1], task.gain_db >= 0")
 
 
 def _default_train() -> TrainConfig:
@@ -172,6 +158,20 @@ class AudioModel(nn.Module):
 
 
 @dataclass
+class AudioInfo:
+    """What the audio task records of the data it built (``Data.info``; stored in
+    checkpoints): ``source``; ``features``, what the backbone reads (``logmel`` or
+    ``waveform``); ``logmel``, the front end's settings (``sample_rate``, ``n_fft``,
+    ``hop_length``, ``n_mels``: the keyword arguments of ``LogMelSpectrogram``); and
+    ``skipped_files``, every training file left out as ``"<path>: <reason>"``."""
+
+    source: str = ""
+    features: str = "logmel"
+    logmel: dict = field(default_factory=dict)
+    skipped_files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class AudioData(Data):
     """``Data`` plus the dataset's background-noise bank ``[M, T]`` (Speech Commands'
     ``_background_noise_``), used by the training augmentation; not stored in checkpoints."""
@@ -184,6 +184,7 @@ class AudioTask(ClassificationTask):
 
     name = "audio"
     config_class = AudioRunConfig
+    info_class = AudioInfo
     default_model = "audio_cnn"
     profiles = {"default": [],
                 "smoke": ["train.epochs=2", "data.n_per_class=40", "model.options.channels=[8, 16, 16, 32]"]}
@@ -195,17 +196,11 @@ class AudioTask(ClassificationTask):
                     "warning, all listed in the run folder's skipped_files.txt (data.strict=true: an error); a class "
                     "with no usable file is an error.")
 
-    def build_data(self, cfg: AudioRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """Synthetic events (no ``data.path``) or an on-disk dataset; with ``path`` and
-        ``spec``, the test split (or all) of ``path`` labelled for the trained model."""
+    def build_data(self, cfg: AudioRunConfig) -> Data:
+        """The synthetic sound events (no ``data.path``) or an on-disk dataset, split in
+        three; refused before any clip is made when the model cannot take the front end's
+        output."""
         dc = cfg.data
-        if path is not None:
-            if spec is None:
-                raise ValueError("build_data(path=...) needs the trained model's spec")
-            test = load_audio_eval_set(path, spec.label_names, dc.sample_rate, dc.duration, dc.strict, **dc.mode())
-            info = {k: v for k, v in spec.info.items() if k != "skipped_files"}  # the training data's
-            return AudioData(None, None, test, label_names=spec.label_names, spatial_dims=spec.spatial_dims,
-                             in_channels=1, input_shape=tuple(spec.input_shape), info=info)
         cfg.validate()  # sizes that cannot fit the clip, before any file is decoded
         features = self._features(cfg)
         self._check_model_fits(cfg, features)
@@ -214,13 +209,22 @@ class AudioTask(ClassificationTask):
             source = dc.path
         else:
             splits = load_sound_events_dataset(dc.n_per_class, dc.sample_rate, dc.duration, cfg.train.seed)
-            source = "synthetic sound events"
-        info = {"source": source, "features": features, "logmel": self._logmel_settings(cfg)}
-        if splits.extras.get("skipped"):
-            info["skipped_files"] = list(splits.extras["skipped"])
+            source = SOUND_EVENTS_SOURCE
+        info = AudioInfo(source=source, features=features, logmel=self._logmel_settings(cfg),
+                         skipped_files=list(splits.extras.get("skipped") or []))
         return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1,
                          input_shape=splits.input_shape, noise=splits.extras.get("noise"), info=info)
+
+    def build_eval_data(self, cfg: AudioRunConfig, path: str, spec: Data) -> Data:
+        """The test split (or all) of ``path`` (Speech Commands' testing list, ESC-50's test
+        fold), clips as the run's ``data`` settings make them, labelled by the trained
+        model's classes; ``info`` is the training data's, for the model's front end."""
+        dc = cfg.data
+        test = load_audio_eval_set(path, spec.label_names, dc.sample_rate, dc.duration, dc.strict, **dc.mode())
+        info = dataclasses.replace(spec.info, source=str(path), skipped_files=[])
+        return AudioData(None, None, test, label_names=spec.label_names, spatial_dims=spec.spatial_dims,
+                         in_channels=1, input_shape=tuple(spec.input_shape), info=info)
 
     def input_spec(self, cfg: AudioRunConfig) -> Data:
         """``build_data(cfg)``'s declarations without generating a clip: the synthetic events'
@@ -232,7 +236,7 @@ class AudioTask(ClassificationTask):
         features = self._features(cfg)
         self._check_model_fits(cfg, features)
         samples = max(1, int(round(cfg.data.sample_rate * cfg.data.duration)))
-        info = {"source": "synthetic sound events", "features": features, "logmel": self._logmel_settings(cfg)}
+        info = AudioInfo(source=SOUND_EVENTS_SOURCE, features=features, logmel=self._logmel_settings(cfg))
         return AudioData(None, None, None, label_names=list(SOUND_EVENT_CLASSES),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1, input_shape=(samples,),
                          info=info)
@@ -273,7 +277,7 @@ class AudioTask(ClassificationTask):
         """``AudioModel(front end, zoo model)``: log-mel → standardise → SpecAugment for 2D
         models; the standardised waveform ``[N, 1, T]`` for 1D models."""
         t = cfg.task
-        if data.info.get("features", "logmel") == "waveform":
+        if data.info.features == "waveform":
             frontend = nn.Sequential(nn.Unflatten(1, (1, -1)), Standardize())
             spatial_dims = 1
         else:
@@ -345,11 +349,11 @@ class AudioTask(ClassificationTask):
         """The confusion matrix, and ``examples.png``: a few test log-mel spectrograms with
         their true and predicted labels."""
         super().plots(run_dir, collected, data)
-        if data.test is not None and "logmel" in data.info:
-            logmel = LogMelSpectrogram(**data.info["logmel"])
+        if data.test is not None and data.info.logmel:
+            logmel = LogMelSpectrogram(**data.info.logmel)
             plot_examples(Path(run_dir) / "examples.png", data.test, collected, data.label_names, logmel)
-        if data.info.get("skipped_files"):
-            (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info["skipped_files"]) + "\n")
+        if data.info.skipped_files:
+            (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info.skipped_files) + "\n")
 
 
 BASELINE_MFCC = 20

@@ -1,4 +1,4 @@
-"""Audio datasets from disk, and the embedded synthetic default, as waveform tensors.
+"""Audio datasets from disk as waveform tensors (the generated default is ``synthetic.py``).
 
 Every loader decodes each file ONCE (soundfile; a thread pool), downmixes to mono,
 resamples to the task's rate (soxr) and pads/crops to a fixed duration (centred), and
@@ -29,11 +29,8 @@ error with ``strict=True``; the skipped files make ONE summary warning and are l
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,8 +42,6 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from convkit.data.audio_synth import CLASS_NAMES as SOUND_EVENT_CLASSES
-from convkit.data.audio_synth import make_sound_events
 from convkit.data.paths import listed_path
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
@@ -164,70 +159,6 @@ def load_audio_files(paths: Sequence[str | Path], sample_rate: int, num_samples:
 # --------------------------------------------------------------------------- datasets
 
 
-CACHE_MIN_SAMPLES = 10_000_000
-"""Generated sets of at least this many samples in all (625 one-second clips at 16 kHz)
-are cached; smaller ones are made faster than they are read."""
-
-
-def sound_events_cache_file(n_per_class: int, sample_rate: int, duration: float, seed: int) -> Path:
-    """Where ``make_sound_events(n_per_class, sample_rate, duration, seed)`` is cached:
-    ``<cache>/sound_events/<key>.npy`` under ``$CONVKIT_CACHE``, else
-    ``$XDG_CACHE_HOME/convkit``, else ``~/.cache/convkit`` (never next to any data). The
-    key hashes the arguments and the generator's source, so a changed generator never
-    reads an old file."""
-    if os.environ.get("CONVKIT_CACHE"):
-        root = Path(os.environ["CONVKIT_CACHE"])
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "convkit"
-    source = Path(make_sound_events.__code__.co_filename).read_bytes()
-    key = hashlib.sha256(repr((n_per_class, sample_rate, float(duration), seed)).encode() + source).hexdigest()[:24]
-    return root / "sound_events" / f"{key}.npy"
-
-
-def cached_sound_events(n_per_class: int, sample_rate: int, duration: float,
-                        seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``make_sound_events``' result, read from :func:`sound_events_cache_file` when a
-    run made it before (the waves only: labels and names are known). Large sets only
-    (:data:`CACHE_MIN_SAMPLES`); a cache that cannot be written is skipped silently."""
-    num_samples = int(round(sample_rate * duration))
-    labels = np.repeat(np.arange(len(SOUND_EVENT_CLASSES), dtype=np.int64), n_per_class)
-    if len(labels) * num_samples < CACHE_MIN_SAMPLES:
-        return make_sound_events(n_per_class, sample_rate, duration, seed)
-    file = sound_events_cache_file(n_per_class, sample_rate, duration, seed)
-    try:
-        waves = np.load(file)
-        if waves.shape == (len(labels), num_samples) and waves.dtype == np.float32:
-            return waves, labels, list(SOUND_EVENT_CLASSES)
-    except (OSError, ValueError):
-        pass
-    waves, labels, names = make_sound_events(n_per_class, sample_rate, duration, seed)
-    temporary = None
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".tmp", delete=False) as tmp:
-            temporary = tmp.name
-            np.save(tmp, waves)
-        os.replace(temporary, file)  # atomic: a reader sees the old file or the whole new one
-    except OSError:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-    return waves, labels, names
-
-
-def load_sound_events_dataset(n_per_class: int = 300, sample_rate: int = 16000,
-                              duration: float = 1.0, seed: int = 0) -> Splits:
-    """The embedded default: ``make_sound_events`` clips in a seeded stratified 80/10/10 split.
-
-    Waves ``[N, T]`` with ``T = sample_rate * duration``; ten classes; no noise bank.
-    Large sets come from the cache of an earlier run (:func:`cached_sound_events`).
-    """
-    waves, labels, names = cached_sound_events(n_per_class, sample_rate, duration, seed)
-    parts = split_indices(labels, DEFAULT_FRACTIONS, seed)
-    data = {name: (torch.from_numpy(waves[idx]), labels[idx]) for name, idx in zip(SPLIT_NAMES, parts)}
-    return _make_splits(data, names, None, "synthetic sound events")
-
-
 def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: float = 1.0,
                        strict: bool = False, seed: int = 0, **mode) -> Splits:
     """Load an on-disk audio dataset (format detected; see the module docstring).
@@ -269,7 +200,7 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
     else:
         data, names, noise = _split_folders(root, sample_rate, num_samples, strict, seed, skipped)
     warn_skipped(skipped, str(root))
-    return _make_splits(data, names, noise, str(root), skipped)
+    return make_splits(data, names, noise, str(root), skipped)
 
 
 def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rate: int = 16000,
@@ -658,8 +589,14 @@ def _num_samples(sample_rate: int, duration: float) -> int:
 
 
 
-def _make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str,
-                 skipped: list[str] | None = None) -> Splits:
+def make_splits(data: dict, names: list[str], noise: torch.Tensor | None, source: str,
+                skipped: list[str] | None = None) -> Splits:
+    """``Splits`` of ``{split: (waves [N, T], labels [N])}`` for train, val and test, with
+    ``extras["noise"]`` (the noise bank ``[M, T]`` or None) and ``extras["skipped"]``.
+
+    Raises:
+        DataError: a split is empty (naming ``source``).
+    """
     datasets = {}
     for split in SPLIT_NAMES:
         waves, labels = data[split]

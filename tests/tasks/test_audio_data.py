@@ -18,7 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from convkit.data.audio import (
+from convkit.errors import ConfigError, DataError
+from convkit.nn.audio import MFCC
+from convkit.tasks.audio.data import (
     KWS12_WORDS,
     SILENCE,
     UNKNOWN,
@@ -27,11 +29,8 @@ from convkit.data.audio import (
     load_audio_eval_set,
     load_audio_files,
     load_noise_bank,
-    load_sound_events_dataset,
 )
-from convkit.data.audio_synth import CLASS_NAMES, make_sound_events
-from convkit.errors import ConfigError, DataError
-from convkit.nn.audio import MFCC
+from convkit.tasks.audio.synthetic import CLASS_NAMES, load_sound_events_dataset, make_sound_events
 
 SR = 16000
 REPO = Path(__file__).resolve().parents[2]
