@@ -34,8 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convkit.data.graph import PLANETOID_NAMES, PLANETOID_SUFFIXES, find_planetoid, load_planetoid
 from convkit.errors import ConvkitError, DataError
+from convkit.tasks.graph.data import PLANETOID_NAMES, PLANETOID_SUFFIXES, find_planetoid, load_planetoid
 
 EXPECTED: dict[str, dict[str, int]] = {
     "cora": {"num_nodes": 2708, "num_edges": 5278, "num_features": 1433, "num_classes": 7,

@@ -20,7 +20,7 @@ from convkit.cli import main
 from convkit.tasks.graph.task import TASK as GRAPH
 from convkit.tasks.pointcloud.task import TASK as POINTCLOUD
 from convkit.tasks.video.task import TASK as VIDEO
-from tests.data.test_graph_data import write_planetoid
+from tests.tasks.test_graph_data import write_planetoid
 
 
 class Payload:

@@ -131,7 +131,7 @@ def test_perturbations():
 def test_remove_edges_keeps_features_and_leaves_the_original():
     from torch_geometric.data import Data as PygData
 
-    from convkit.data.graph import NodeBatch
+    from convkit.tasks.graph.data import NodeBatch
 
     graph = PygData(x=torch.ones(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]))
     batch = NodeBatch(graph, torch.tensor([True, False, True]), {})

@@ -14,7 +14,7 @@ from convkit.cli import main
 from convkit.config import resolve_config
 from convkit.tasks.graph.task import TASK, GraphRunConfig
 from convkit.train.engine import evaluate_checkpoint, make_optimizer
-from tests.data.test_graph_data import make_read_only, write_csv_graph, write_planetoid
+from tests.tasks.test_graph_data import make_read_only, write_csv_graph, write_planetoid
 
 
 def _main(capsys, *argv: str) -> tuple[int, str, str]:

@@ -13,13 +13,15 @@ import torch
 
 from convkit import cli
 from convkit.cli import main
-from convkit.data import graph as G
-from convkit.data.graph import save_graph_set
+from convkit.tasks.graph import data as G
+from convkit.tasks.graph import synthetic
+from convkit.tasks.graph.data import save_graph_set
+from convkit.tasks.graph.synthetic import make_motif_graphs
 from convkit.tasks.graph.task import TASK as GRAPH
 from convkit.tasks.graph.task import GraphRunConfig
 from convkit.tasks.video.task import TASK as VIDEO
 from convkit.config import resolve_config
-from tests.data.test_graph_data import write_csv_graph
+from tests.tasks.test_graph_data import write_csv_graph
 
 TINY_VIDEO = ("data.clip_len=2", "task.frame_epochs=0", "task.baseline_max_train=50")
 
@@ -51,7 +53,7 @@ def test_csv_graph_whose_train_split_has_one_class_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("given_split", [False, True])
 def test_graph_set_of_one_class_is_refused(tmp_path, capsys, given_split):
-    graphs = G.make_motif_graphs(num_graphs=30, seed=0)
+    graphs = make_motif_graphs(num_graphs=30, seed=0)
     for g in graphs:
         g.y = torch.tensor([0]) if not given_split or g.y.item() != 1 else g.y
     split = [0] * 20 + [1] * 5 + [2] * 5 if given_split else None
@@ -110,8 +112,9 @@ def test_graph_input_spec_builds_no_graph_and_equals_the_data(monkeypatch, sets)
         raise AssertionError("info built a graph")
 
     with monkeypatch.context() as m:
-        for name in ("make_sbm_graph", "load_karate", "make_motif_graphs", "load_planetoid", "load_csv_graph",
-                     "load_graph_file", "load_tu_folder"):
+        for name in ("make_sbm_graph", "load_karate", "make_motif_graphs"):
+            m.setattr(synthetic, name, refuse)
+        for name in ("load_planetoid", "load_csv_graph", "load_graph_file", "load_tu_folder"):
             m.setattr(G, name, refuse)
         m.setattr(type(runner), "build_data", refuse)
         spec = runner.input_spec(cfg)

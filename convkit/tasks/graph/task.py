@@ -5,9 +5,9 @@ Node mode (transductive, Kipf & Welling 2017): the whole graph is one batch; eac
 is the graph plus that split's node mask, and the engine's one loop trains on the train
 nodes and validates on the val nodes every epoch; the reported test accuracy is the one
 of the weights with the best validation accuracy (``best.pt``), never the best test
-epoch. Data: a Planetoid root (public split), a ``nodes.csv``/``edges.csv`` folder, or
-embedded: a stochastic-block-model graph (default) or Zachary's karate club
-(``data.dataset``). Baselines: logistic regression and the parameter-matched MLP on
+epoch. Data (``data.py``): a Planetoid root (public split), a ``nodes.csv``/``edges.csv``
+folder, or embedded (``synthetic.py``): a stochastic-block-model graph (default) or
+Zachary's karate club (``data.dataset``). Baselines: logistic regression and the parameter-matched MLP on
 the node features alone (no edges), and that MLP trained with the GCN's own protocol
 (``mlp_same_protocol``): the graph ablation.
 
@@ -27,10 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from convkit.data import graph as G
+from convkit.config import DataConfig, ModelConfig, NonNegative, RunConfig, TaskConfig, TrainConfig
 from convkit.data.splits import Splits, remap_labels
 from convkit.errors import ConfigError, DataError
+from convkit.tasks.graph import data as G
+from convkit.tasks.graph import synthetic
 from convkit.train.baselines import BaselineFeatures, mlp_hidden_units, scores
 from convkit.train.task import ClassificationTask, Data, Trained
 
@@ -48,18 +49,15 @@ class GraphDataConfig(DataConfig):
     random splits (fixed while ``train.seed`` varies the initialisation)."""
 
     dataset: str = ""
-    feature_norm: str = "auto"
-    seed: int = 0
+    feature_norm: G.FeatureNorm = "auto"
+    seed: NonNegative = 0
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
+        """Raise ConfigError when ``dataset`` names no embedded set (empty is valid; the
+        field types state the other constraints)."""
         if self.dataset not in ("",) + NODE_DATASETS + GRAPH_DATASETS:
             raise ConfigError(f"data.dataset must be one of {', '.join(NODE_DATASETS + GRAPH_DATASETS)} "
                               f"(or empty); got {self.dataset!r}")
-        if self.feature_norm not in ("auto", "row", "none"):
-            raise ConfigError(f"data.feature_norm must be auto, row or none; got {self.feature_norm!r}")
-        if self.seed < 0:
-            raise ConfigError(f"data.seed must be >= 0; got {self.seed}")
 
 
 @dataclass
@@ -69,7 +67,7 @@ class GraphTaskConfig(TaskConfig):
     mode: str = "node"
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
+        """Raise ConfigError unless ``mode`` is node or graph."""
         if self.mode not in ("node", "graph"):
             raise ConfigError(f"task.mode must be node or graph; got {self.mode!r}")
 
@@ -90,6 +88,43 @@ class GraphRunConfig(RunConfig):
     model: ModelConfig = field(default_factory=lambda: ModelConfig(name=""))
     data: GraphDataConfig = field(default_factory=GraphDataConfig)
     task: GraphTaskConfig = field(default_factory=GraphTaskConfig)
+
+
+@dataclass
+class NodeInfo:
+    """The node task's ``Data.info``: the graph's ``source`` and what reading it found
+    (nodes, undirected edges, features, classes; isolated nodes kept, self-loops and
+    duplicate edges removed, unlabelled nodes; nodes per split), the ``feature_norm``
+    applied, and for a ``nodes.csv`` graph whether its ``split`` was given or random."""
+
+    mode: str = "node"
+    source: str = ""
+    num_nodes: int = 0
+    num_edges: int = 0
+    num_features: int = 0
+    num_classes: int = 0
+    isolated_nodes: int = 0
+    self_loops_removed: int = 0
+    duplicate_edges_removed: int = 0
+    unlabelled_nodes: int = 0
+    train_nodes: int = 0
+    val_nodes: int = 0
+    test_nodes: int = 0
+    feature_norm: str = ""
+    split: str = ""
+
+
+@dataclass
+class GraphSetInfo:
+    """The graph-classification task's ``Data.info``: the graph set's ``source`` and its
+    graphs in all and per split (zero where unknown, e.g. data scored by a trained model)."""
+
+    mode: str = "graph"
+    source: str = ""
+    num_graphs: int = 0
+    train_graphs: int = 0
+    val_graphs: int = 0
+    test_graphs: int = 0
 
 
 def _embedded(cfg: GraphRunConfig, datasets: tuple[str, ...]) -> str:
@@ -119,11 +154,12 @@ def _graph_model(cfg: RunConfig, data: Data, default: str, level: str) -> nn.Mod
 
 
 class NodeClassificationTask(ClassificationTask):
-    """Node classification on one graph (batches: :class:`convkit.data.graph.NodeBatch`)."""
+    """Node classification on one graph (batches: :class:`data.NodeBatch`)."""
 
     name = "graph"
     config_class = GraphRunConfig
     default_model = "gcn"
+    info_class = NodeInfo
     data_formats = ("node mode: a Planetoid root (Cora/CiteSeer/PubMed raw files ind.<name>.*, with the "
                     "public split; read by a restricted unpickler, processed/ ignored, nothing written); a "
                     "folder with nodes.csv (id, features..., label, optional split train/val/test) and edges.csv "
@@ -142,7 +178,8 @@ class NodeClassificationTask(ClassificationTask):
     def load_graph(self, cfg: GraphRunConfig, path: str | None = None,
                    label_names: list[str] | None = None) -> G.NodeGraph:
         """The graph of ``path`` (else ``data.path``, else the embedded ``data.dataset``),
-        features normalised by ``data.feature_norm``."""
+        features normalised by ``data.feature_norm``; ``label_names`` (a trained model's
+        classes) maps the labels of a ``nodes.csv`` graph by name."""
         dc = cfg.data
         path = path or dc.path
         if path:
@@ -156,42 +193,45 @@ class NodeClassificationTask(ClassificationTask):
             else:
                 raise DataError(f"{root}: expected a Planetoid root or a folder with nodes.csv and edges.csv")
         elif _embedded(cfg, NODE_DATASETS) == "sbm":
-            node_graph = G.make_sbm_graph(seed=dc.seed)
+            node_graph = synthetic.make_sbm_graph(seed=dc.seed)
         else:
-            node_graph = G.load_karate(dc.seed)
+            node_graph = synthetic.load_karate(dc.seed)
         return G.apply_feature_norm(node_graph, dc.feature_norm)
 
-    def build_data(self, cfg: GraphRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """One graph, three node masks. With ``path`` and ``spec`` (``evaluate --data``):
-        the test nodes of ``path`` (all its labelled nodes when it has no test split),
-        labelled by the trained model's classes."""
-        node_graph = self.load_graph(cfg, path, spec.label_names if spec is not None else None)
+    def build_data(self, cfg: GraphRunConfig) -> Data:
+        """The run's graph: one graph, three node masks (its own split)."""
+        node_graph = self.load_graph(cfg)
+        return self._data(G.node_splits(node_graph), node_graph.info)
+
+    def build_eval_data(self, cfg: GraphRunConfig, path: str, spec: Data) -> Data:
+        """The graph of ``path`` labelled by the trained model's classes; ``test``: its test
+        nodes (all its labelled nodes when it has no test split of its own)."""
+        node_graph = self.load_graph(cfg, path, spec.label_names)
+        if node_graph.graph.x.shape[1] != spec.in_channels:
+            raise DataError(f"{path}: nodes have {node_graph.graph.x.shape[1]} features; the model was trained "
+                            f"on {spec.in_channels}")
         splits = G.node_splits(node_graph)
-        if path is not None and spec is not None:
-            if node_graph.graph.x.shape[1] != spec.in_channels:
-                raise DataError(f"{path}: nodes have {node_graph.graph.x.shape[1]} features; the model was trained "
-                                f"on {spec.in_channels}")
-            if splits.test.num_nodes == 0 or node_graph.info.get("split") == "random":  # no test split of its own
-                splits.test = G.NodeSplit(node_graph.graph, node_graph.graph.y >= 0, splits.test.copies)
+        if splits.test.num_nodes == 0 or node_graph.info.get("split") == "random":  # no test split of its own
+            splits.test = G.NodeSplit(node_graph.graph, node_graph.graph.y >= 0, splits.test.copies)
         return self._data(splits, node_graph.info)
 
     def input_spec(self, cfg: GraphRunConfig) -> Data:
         """``build_data(cfg)``'s declarations without building a graph: the embedded
-        ``data.dataset``'s features and classes (:func:`convkit.data.graph.embedded_spec`);
-        a graph on disk is read (``build_data``)."""
+        ``data.dataset``'s features and classes (:func:`synthetic.embedded_spec`); a graph
+        on disk is read (``build_data``)."""
         if cfg.data.path:
             return super().input_spec(cfg)
         dataset = _embedded(cfg, NODE_DATASETS)
-        features, names = G.embedded_spec(dataset)
+        features, names = synthetic.embedded_spec(dataset)
         return Data(None, None, None, label_names=names, collate_fn=G.first_item, input_kind="graph",
-                    in_channels=features, info={"mode": "node", "source": dataset})
+                    in_channels=features, info=NodeInfo(source=dataset))
 
     @staticmethod
-    def _data(splits: Splits, info: dict) -> Data:
+    def _data(splits: Splits, counts: dict) -> Data:
         graph = splits.extras["graph"]
         return Data(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                     collate_fn=G.first_item, input_kind="graph", in_channels=int(graph.x.shape[1]),
-                    info={"mode": "node", **info})
+                    info=NodeInfo(**counts))
 
     def build_model(self, cfg: GraphRunConfig, data: Data) -> nn.Module:
         """A node-level zoo model (``gcn`` by default; GCN caches its normalised adjacency)."""
@@ -286,6 +326,7 @@ class GraphClassificationTask(ClassificationTask):
     name = "graph"
     config_class = GraphRunConfig
     default_model = "gin"
+    info_class = GraphSetInfo
     data_formats = NodeClassificationTask.data_formats
     profiles = NodeClassificationTask.profiles
 
@@ -304,37 +345,43 @@ class GraphClassificationTask(ClassificationTask):
             graphs, names = G.load_tu_folder(root)
             return graphs, names, None
         _embedded(cfg, GRAPH_DATASETS)
-        return G.make_motif_graphs(seed=dc.seed), list(G.MOTIF_CLASSES), None
+        return synthetic.make_motif_graphs(seed=dc.seed), list(synthetic.MOTIF_CLASSES), None
 
-    def build_data(self, cfg: GraphRunConfig, path: str | None = None, spec: Data | None = None) -> Data:
-        """Three lists of graphs (given splits, else seeded stratified 80/10/10). With
-        ``path`` and ``spec``: all graphs of ``path`` (its test split when it has one) as test."""
+    def build_data(self, cfg: GraphRunConfig) -> Data:
+        """The run's three lists of graphs (given splits, else seeded stratified 80/10/10)."""
+        graphs, names, split = self.load_graphs(cfg)
+        source = str(cfg.data.path or "generated cycles/trees/cliques")
+        splits = G.graph_splits(graphs, names, split, cfg.data.seed, {"source": source})
+        return self._data(splits, int(graphs[0].x.shape[1]), GraphSetInfo(**splits.extras["info"]))
+
+    def build_eval_data(self, cfg: GraphRunConfig, path: str, spec: Data) -> Data:
+        """The graphs of ``path`` (its test split when it has one, else all) as ``test``,
+        labelled by the trained model's classes."""
         graphs, names, split = self.load_graphs(cfg, path)
-        if spec is not None and path is not None:
-            labels = np.array([int(g.y) for g in graphs])
-            mapped = remap_labels(labels, names, spec.label_names, str(path))
-            for g, y in zip(graphs, mapped):
-                g.y = torch.tensor([int(y)])
-            if graphs[0].x.shape[1] != spec.in_channels:
-                raise DataError(f"{path}: nodes have {graphs[0].x.shape[1]} features; the model was trained on "
-                                f"{spec.in_channels}")
-            test = graphs if split is None else [g for g, s in zip(graphs, split) if s == 2]
-            splits = Splits(None, None, G.GraphList(test or graphs), list(spec.label_names), {"info": {}})
-        else:
-            source = str(path or cfg.data.path or "generated cycles/trees/cliques")
-            splits = G.graph_splits(graphs, names, split, cfg.data.seed, {"source": source})
-        return Data(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
-                    collate_fn=G.collate_graphs, input_kind="graph", in_channels=int(graphs[0].x.shape[1]),
-                    info={"mode": "graph", **splits.extras["info"]})
+        labels = np.array([int(g.y) for g in graphs])
+        mapped = remap_labels(labels, names, spec.label_names, str(path))
+        for g, y in zip(graphs, mapped):
+            g.y = torch.tensor([int(y)])
+        if graphs[0].x.shape[1] != spec.in_channels:
+            raise DataError(f"{path}: nodes have {graphs[0].x.shape[1]} features; the model was trained on "
+                            f"{spec.in_channels}")
+        test = graphs if split is None else [g for g, s in zip(graphs, split) if s == 2]
+        splits = Splits(None, None, G.GraphList(test or graphs), list(spec.label_names))
+        return self._data(splits, int(graphs[0].x.shape[1]), GraphSetInfo())
 
     def input_spec(self, cfg: GraphRunConfig) -> Data:
         """``build_data(cfg)``'s declarations without generating the graphs (the
         generated set's features and classes); a graph set on disk is read."""
         if cfg.data.path:
             return super().input_spec(cfg)
-        features, names = G.embedded_spec(_embedded(cfg, GRAPH_DATASETS))
+        features, names = synthetic.embedded_spec(_embedded(cfg, GRAPH_DATASETS))
         return Data(None, None, None, label_names=names, collate_fn=G.collate_graphs, input_kind="graph",
-                    in_channels=features, info={"mode": "graph", "source": "generated cycles/trees/cliques"})
+                    in_channels=features, info=GraphSetInfo(source="generated cycles/trees/cliques"))
+
+    @staticmethod
+    def _data(splits: Splits, features: int, info: GraphSetInfo) -> Data:
+        return Data(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
+                    collate_fn=G.collate_graphs, input_kind="graph", in_channels=features, info=info)
 
     def build_model(self, cfg: GraphRunConfig, data: Data) -> nn.Module:
         """A graph-level zoo model (``gin`` by default)."""

@@ -1,4 +1,4 @@
-"""Graph loaders (convkit.data.graph) on fixtures written in tmp_path: a tiny Planetoid
+"""Graph loaders (convkit.tasks.graph.data, .synthetic) on fixtures written in tmp_path: a tiny Planetoid
 root (pickled scipy/numpy, like the real files), CSV graphs, graph sets, generators."""
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from convkit.data.graph import (
+from convkit.errors import DataError
+from convkit.tasks.graph.data import (
     apply_feature_norm,
     collate_graphs,
     graph_splits,
     load_csv_graph,
     load_graph_file,
-    load_karate,
     load_planetoid,
     load_tu_folder,
-    make_motif_graphs,
-    make_sbm_graph,
     node_splits,
     save_graph_set,
 )
-from convkit.errors import DataError
+from convkit.tasks.graph.synthetic import load_karate, make_motif_graphs, make_sbm_graph
 
 N_TRAIN, N_ALLX, N_TEST, FEATURES, CLASSES = 6, 510, 8, 5, 3
 

@@ -1,4 +1,6 @@
-"""Graph data: one graph whose nodes are classified (transductive), or many small graphs.
+"""The graph task's on-disk data: one graph whose nodes are classified (transductive), or
+many small graphs; and the datasets the engine iterates (the embedded graphs, generated or
+shipped in torch-geometric, are ``synthetic.py``).
 
 Node classification (one graph, per-split node masks):
 
@@ -8,10 +10,7 @@ Node classification (one graph, per-split node masks):
   files use, into the tensors torch-geometric's reader builds; a ``processed/`` folder
   beside them is never read and nothing is written;
 * a folder with ``nodes.csv`` (``id``, feature columns, ``label``, optional ``split``)
-  and ``edges.csv`` (``src``, ``dst``) (:func:`load_csv_graph`);
-* embedded: Zachary's karate club (shipped in torch-geometric, :func:`load_karate`) and
-  a generated stochastic-block-model graph whose structure carries the class while the
-  noisy features alone are weak (:func:`make_sbm_graph`).
+  and ``edges.csv`` (``src``, ``dst``) (:func:`load_csv_graph`).
 
 Every graph goes through :func:`clean_graph`: edges are made undirected, self-loops and
 duplicates are removed and counted, isolated nodes are kept and counted; the counts are
@@ -19,8 +18,7 @@ in :class:`NodeGraph` ``.info`` and said on stderr.
 
 Graph classification (many small graphs): a ``.pt``/``.npz`` file (:func:`save_graph_set`
 writes one), a TU-format folder (``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``,
-``<NAME>_graph_labels.txt``, ...; read by torch-geometric's ``read_tu_data``), or the
-generated cycles/trees/cliques set (:func:`make_motif_graphs`).
+``<NAME>_graph_labels.txt``, ...; read by torch-geometric's ``read_tu_data``).
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ from torch_geometric.utils import coalesce, degree, remove_self_loops, to_undire
 
 from convkit.data.splits import (SPLIT_NAMES, Splits, check_classes, check_split_parts, existing_dir,
                                   remap_labels, split_indices)
-from convkit.errors import ConfigError, DataError
+from convkit.errors import DataError
 
 PLANETOID_NAMES: dict[str, str] = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 """Planetoid datasets: the name in the raw files -> torch-geometric's name."""
@@ -55,6 +54,9 @@ PLANETOID_SUFFIXES: tuple[str, ...] = ("x", "tx", "allx", "y", "ty", "ally", "gr
 SPLIT_ALIASES: dict[str, str] = {"train": "train", "val": "val", "valid": "val", "validation": "val",
                                  "test": "test", "": ""}
 """Values of the ``split`` column of ``nodes.csv`` (empty: in no split)."""
+
+FeatureNorm = Literal["auto", "row", "none"]
+"""How node features are normalised (:func:`apply_feature_norm`)."""
 
 
 def log(message: str) -> None:
@@ -141,7 +143,7 @@ def normalize_rows(x: Tensor) -> Tensor:
     return x / total.clamp(min=1e-12)
 
 
-def apply_feature_norm(node_graph: NodeGraph, mode: str) -> NodeGraph:
+def apply_feature_norm(node_graph: NodeGraph, mode: FeatureNorm) -> NodeGraph:
     """``mode`` "row": :func:`normalize_rows`; "none": as is; "auto": "row" when every
     feature is non-negative (counts, bag-of-words, TF-IDF), else "none"."""
     x = node_graph.graph.x
@@ -466,76 +468,6 @@ def _say_label_gaps(file: Path, names: list[str], unlabelled: int) -> None:
             f"the model has {len(names)} classes, named by the labels present: {', '.join(names)}")
 
 
-# --------------------------------------------------------------------------- embedded graphs
-
-
-SBM_CLASSES, SBM_FEATURES = 4, 16
-"""Classes (blocks) and node features of the generated block-model graph by default."""
-
-KARATE_MEMBERS, KARATE_CLASSES = 34, 4
-"""Zachary's karate club: 34 members (one-hot features), 4 communities."""
-
-MOTIF_FEATURES = 4
-"""Node features of the generated graph-classification set by default."""
-
-
-def sbm_class_names(num_classes: int = SBM_CLASSES) -> list[str]:
-    """The block-model graph's class names (``block0``, ``block1``, ...)."""
-    return [f"block{c}" for c in range(num_classes)]
-
-
-def embedded_spec(dataset: str) -> tuple[int, list[str]]:
-    """``(node features, class names)`` of an embedded data set (``sbm``, ``karate``,
-    ``motifs``) as its generator builds it by default, without building it (``info``)."""
-    specs = {"sbm": (SBM_FEATURES, sbm_class_names()),
-             "karate": (KARATE_MEMBERS, [str(c) for c in range(KARATE_CLASSES)]),
-             "motifs": (MOTIF_FEATURES, list(MOTIF_CLASSES))}
-    if dataset not in specs:
-        raise ConfigError(f"data.dataset must be one of {', '.join(specs)}; got {dataset!r}")
-    return specs[dataset]
-
-
-def load_karate(seed: int = 0) -> NodeGraph:
-    """Zachary's karate club (34 members, 78 friendships; shipped in torch-geometric):
-    one-hot node features ``[34, 34]``, 4 communities as classes. Train: the 4 labelled
-    nodes torch-geometric marks (one per class, as in Kipf & Welling's demo); the other
-    30 are split in half, stratified and seeded, into val and test."""
-    from torch_geometric.datasets import KarateClub
-
-    data = KarateClub()[0]
-    rest = np.flatnonzero(~data.train_mask.numpy())
-    val, test = split_indices(data.y.numpy()[rest], (0.5, 0.5), seed)
-    masks = split_masks(data.num_nodes, (np.flatnonzero(data.train_mask.numpy()), rest[val], rest[test]))
-    names = [str(c) for c in range(int(data.y.max()) + 1)]
-    return clean_graph(data.x, data.edge_index, data.y, masks, names, "karate club (torch-geometric)")
-
-
-def make_sbm_graph(num_classes: int = SBM_CLASSES, nodes_per_class: int = 200, p_in: float = 0.04,
-                   p_out: float = 0.005, num_features: int = SBM_FEATURES, signal: float = 0.3,
-                   seed: int = 0) -> NodeGraph:
-    """A stochastic block model graph (torch-geometric's ``stochastic_blockmodel_graph``):
-    one block per class, edge probability ``p_in`` inside a block and ``p_out`` between
-    blocks, so neighbours mostly share the class; features ``[N, num_features]`` are the
-    class mean (random, scaled by ``signal``) plus unit Gaussian noise, so features alone
-    separate the classes poorly while averaging over neighbours does well. Split:
-    stratified, seeded, 10/25/65 (20 labelled training nodes per class by default)."""
-    from torch_geometric.utils import stochastic_blockmodel_graph
-
-    probs = torch.full((num_classes, num_classes), p_out)
-    probs.fill_diagonal_(p_in)
-    with torch.random.fork_rng():  # the global torch RNG is left as it was
-        torch.manual_seed(seed)
-        edge_index = stochastic_blockmodel_graph([nodes_per_class] * num_classes, probs)
-    rng = np.random.default_rng(seed)
-    y = np.repeat(np.arange(num_classes), nodes_per_class)
-    means = rng.normal(size=(num_classes, num_features)) * signal
-    x = (means[y] + rng.normal(size=(len(y), num_features))).astype(np.float32)
-    masks = split_masks(len(y), split_indices(y, (0.1, 0.25, 0.65), seed))
-    names = sbm_class_names(num_classes)
-    return clean_graph(torch.from_numpy(x), edge_index, torch.from_numpy(y), masks, names,
-                       f"stochastic block model (seed {seed})")
-
-
 # --------------------------------------------------------------------------- datasets for the engine
 
 
@@ -630,7 +562,7 @@ order), ``edge_index [2, sum E]`` (node ids local to each graph), ``num_nodes [G
 ``label_names [C]``."""
 
 
-def _graph(x: Tensor, edge_index: Tensor, y: int) -> tuple[PygData, int, int]:
+def small_graph(x: Tensor, edge_index: Tensor, y: int) -> tuple[PygData, int, int]:
     """One small graph, undirected, without self-loops or duplicates; returns the graph
     and how many self-loops and duplicate edges were removed."""
     n = x.shape[0]
@@ -713,7 +645,7 @@ def load_graph_file(path: str | Path) -> tuple[list[PygData], list[str], np.ndar
         if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= n):
             raise DataError(f"{file}: graph {g} has an edge naming node {int(ei.max())}; it has nodes 0..{n - 1} "
                             f"(edge_index holds ids local to each graph)")
-        graph, l_, d_ = _graph(x[node_start:node_start + n], ei, int(y[g]))
+        graph, l_, d_ = small_graph(x[node_start:node_start + n], ei, int(y[g]))
         graphs.append(graph)
         loops, dupes = loops + l_, dupes + d_
         node_start, edge_start = node_start + n, edge_start + e
@@ -757,7 +689,7 @@ def load_tu_folder(path: str | Path) -> tuple[list[PygData], list[str]]:
         ei = data.edge_index[:, e0:e1]
         n = (n1 - n0) if x is not None else int(data._num_nodes[g]) if hasattr(data, "_num_nodes") else int(ei.max()) + 1
         xg = x[n0:n1] if x is not None else torch.ones(n, 1)
-        graph, l_, d_ = _graph(xg, ei, int(data.y[g]))
+        graph, l_, d_ = small_graph(xg, ei, int(data.y[g]))
         graphs.append(graph)
         loops, dupes = loops + l_, dupes + d_
     if not graphs:
@@ -770,37 +702,6 @@ def _say_graph_set(source: str, graphs: list[PygData], loops: int, dupes: int) -
     nodes = sum(g.num_nodes for g in graphs)
     log(f"{source}: {len(graphs)} graphs, {nodes} nodes ({nodes / max(len(graphs), 1):.1f} per graph), "
         f"{graphs[0].x.shape[1]} node features; self-loops removed {loops}; duplicate edges removed {dupes}")
-
-
-MOTIF_CLASSES = ("cycle", "tree", "clique")
-"""Classes of the generated graph set."""
-
-
-def make_motif_graphs(num_graphs: int = 600, min_nodes: int = 6, max_nodes: int = 16,
-                      num_features: int = MOTIF_FEATURES, noise: float = 0.5, seed: int = 0) -> list[PygData]:
-    """Generated graph classification: cycles (half with one random chord), random trees
-    and cliques with 20% of their edges dropped, sizes uniform in ``[min_nodes,
-    max_nodes]`` whatever the class. Node features ``[n, num_features]``: a constant 1
-    then Gaussian noise (``noise``), the same for every class, so a bag of node features
-    (mean, sum) says nothing of the class while the structure says all."""
-    rng = np.random.default_rng(seed)
-    graphs = []
-    for g in range(num_graphs):
-        c = g % len(MOTIF_CLASSES)
-        n = int(rng.integers(min_nodes, max_nodes + 1))
-        if c == 0:
-            edges = [(i, (i + 1) % n) for i in range(n)]
-            if rng.random() < 0.5:
-                a = int(rng.integers(n))
-                edges.append((a, (a + int(rng.integers(2, n - 1))) % n))
-        elif c == 1:
-            edges = [(i, int(rng.integers(i))) for i in range(1, n)]
-        else:
-            edges = [(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() >= 0.2]
-        x = np.concatenate([np.ones((n, 1)), noise * rng.normal(size=(n, num_features - 1))], axis=1)
-        graph, _, _ = _graph(torch.tensor(x, dtype=torch.float32), torch.tensor(edges, dtype=torch.long).t(), c)
-        graphs.append(graph)
-    return graphs
 
 
 def graph_splits(graphs: list[PygData], label_names: list[str], split: np.ndarray | None, seed: int,
