@@ -132,13 +132,13 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
     if (cfg.train.seeds > 1 or repeats) and args.resume:
         raise ConvkitError("--resume continues one run; resume the run folder of one seed or fold")
     if repeats:
-        from convkit.train.engine import fit_repeats
+        from convkit.train.repeats import fit_repeats
 
         what, runs = repeats
         _print_json(fit_repeats(task, cfg, runs, out_dir=args.out, what=what))
         return
     if cfg.train.seeds > 1:
-        from convkit.train.engine import fit_seeds
+        from convkit.train.repeats import fit_seeds
 
         _print_json(fit_seeds(task, cfg, out_dir=args.out))
         return
@@ -149,7 +149,8 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
 
 def cmd_evaluate(task: Task, args: argparse.Namespace) -> None:
     """Print the checkpoint's test block as one JSON line."""
-    from convkit.train.engine import evaluate_checkpoint, set_threads
+    from convkit.train.inference import evaluate_checkpoint
+    from convkit.train.runtime import set_threads
 
     config_io.TrainConfig(device=args.device, threads=args.threads).validate()
     set_threads(args.threads)
@@ -164,7 +165,8 @@ its row is ``{"input": "", "error": "empty input"}``, so every input keeps its r
 def cmd_predict(task: Task, args: argparse.Namespace) -> None:
     """Print one JSON line per input, in order: the task's prediction, or
     ``{"input": "", "error": "empty input"}`` for a blank one."""
-    from convkit.train.engine import load_trained, predict_checkpoint, set_threads
+    from convkit.train.inference import load_trained, predict_checkpoint
+    from convkit.train.runtime import set_threads
 
     config_io.TrainConfig(device=args.device, threads=args.threads).validate()
     set_threads(args.threads)
@@ -210,8 +212,8 @@ def cmd_export(task: Task, args: argparse.Namespace) -> None:
     """Export and check, with the metadata a program needs to use the model (the task,
     model, classes, input spec and the task's preprocessing); print ``{"output",
     "format", "max_abs_diff", "dynamic_axes", "metadata"}``."""
-    from convkit.train.engine import load_trained
     from convkit.train.export import export_model
+    from convkit.train.inference import load_trained
 
     trained = load_trained(task, args.checkpoint, "cpu")
     runner = task.for_config(trained.cfg)

@@ -156,7 +156,7 @@ def test_metrics_on_a_subset_of_the_classes_average_over_those_present():
 
 
 def test_several_seeds_report_mean_and_std_and_each_run_resumes_alone(tmp_path):
-    from convkit.train.engine import fit_seeds
+    from convkit.train.repeats import fit_seeds
 
     summary = fit_seeds(TOY, _cfg("train.name=s", "train.epochs=1", "train.seeds=3", "train.seed=5"), tmp_path)
     base = tmp_path / "runs" / "toy" / "s-seeds"

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from convkit.bench import compute, frontend, perf, report, scaling, suite
 from convkit.errors import ConfigError, Interrupted
-from convkit.train.engine import select_device, set_threads
+from convkit.train.runtime import select_device, set_threads
 
 
 def parse_tasks(text: str | None) -> list[str]:

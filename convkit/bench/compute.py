@@ -19,7 +19,7 @@ also loads where its C extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC`
 ``pytorch-tcn`` beside the zoo's TCN on the time-series default's shape (optional: "not
 installed" when absent; ``pip install --no-deps pytorch-tcn``). :func:`chosen_defaults`
 says which settings the figures favour; the engine's per-device defaults
-(``convkit.train.engine.device_defaults``) are written from these figures and printed
+(``convkit.train.runtime.device_defaults``) are written from these figures and printed
 beside them.
 """
 
@@ -513,7 +513,7 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
     refresh_peaks(out, device, sizes)
     measured = [w for w in out["workloads"] if "settings" in w]
     out["defaults"] = chosen_defaults(measured, bf16) if measured else None
-    from convkit.train.engine import device_defaults
+    from convkit.train.runtime import device_defaults
 
     out["engine_defaults"] = {f"{d}D": device_defaults(device, d) for d in (1, 2, 3)}
     out["torchvision"] = peer_status
@@ -571,7 +571,7 @@ def markdown(section: dict) -> str:
     engine = section.get("engine_defaults")
     if engine:
         lines.append(f"The engine's defaults on {section['device']} (train.precision=auto, train.channels_last "
-                     "none; engine.device_defaults): " + ", ".join(
+                     "none; runtime.device_defaults): " + ", ".join(
                          f"{k} {v['precision']}{' channels-last' if v['channels_last'] else ''}"
                          for k, v in engine.items()) + "; compile off.")
     if not section.get("compile_timed", True):
@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workload names (default: all), or 'tcn'")
     parser.add_argument("--json", default="", help="write the section's figures to this file")
     args = parser.parse_args(argv)
-    from convkit.train.engine import select_device, set_threads
+    from convkit.train.runtime import select_device, set_threads
 
     set_threads(args.threads)
     device = select_device(args.device)

@@ -39,8 +39,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from convkit.analysis import flop_counter, flops_per_sample
 from convkit.config import RunConfig
-from convkit.train.engine import device_defaults, make_optimizer
+from convkit.train.engine import make_optimizer
 from convkit.train.loaders import move_to_device
+from convkit.train.runtime import device_defaults
 from convkit.train.task import Data, Task
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -54,7 +55,7 @@ def synchronize(device: torch.device) -> None:
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The engine's mixed-precision context for ``train.precision`` (``fp32``: none;
-    ``auto``: the device type's default, ``engine.device_defaults``)."""
+    ``auto``: the device type's default, ``runtime.device_defaults``)."""
     if precision == "auto":
         precision = device_defaults(device, 0)["precision"]
     if precision not in AUTOCAST_DTYPES:

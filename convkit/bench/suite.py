@@ -21,7 +21,8 @@ from convkit.bench import perf, probes
 from convkit.config import RunConfig, resolve_config
 from convkit.errors import ConfigError, Interrupted
 from convkit.tasks import TASK_NAMES as ALL_TASKS
-from convkit.train.engine import count_params, fit, select_device
+from convkit.train.engine import count_params, fit
+from convkit.train.runtime import select_device
 from convkit.train.task import Task
 
 TASK_NAMES: tuple[str, ...] = ALL_TASKS

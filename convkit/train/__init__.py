@@ -1,7 +1,11 @@
 """One training engine for every task (DESIGN.md "The engine").
 
 * ``task``: the interface a task implements (``Task``, ``ClassificationTask``, ``Data``);
-* ``engine``: ``fit``, ``evaluate_checkpoint``, ``predict_checkpoint``, ``load_trained``;
+* ``engine``: the training loop, ``fit`` (and ``train_step``, the one optimizer step);
+* ``runtime``: device, seeds, threads, precision, memory layout, ``torch.compile``;
+* ``rundir``: the run folder, its lock and its files; ``resume``: continuing a run;
+* ``repeats``: seeds and folds (``fit_seeds``, ``fit_repeats``);
+* ``inference``: ``evaluate_split``, ``load_trained``, ``evaluate_checkpoint``, ``predict_checkpoint``;
 * ``checkpoint``: atomic, code-free checkpoints; ``distributed``: torchrun/DDP helpers;
 * ``loaders``: resumable and sharded samplers, device transfer; ``export``: ONNX/TorchScript;
 * ``metrics`` and ``plots``: shared metric helpers and run plots.
@@ -9,8 +13,9 @@
 
 import importlib
 
-_EXPORTS = {"FitResult": "engine", "evaluate_checkpoint": "engine", "fit": "engine", "load_trained": "engine",
-            "predict_checkpoint": "engine", "ClassificationTask": "task", "Data": "task", "Task": "task"}
+_EXPORTS = {"FitResult": "engine", "fit": "engine", "evaluate_checkpoint": "inference",
+            "load_trained": "inference", "predict_checkpoint": "inference", "ClassificationTask": "task",
+            "Data": "task", "Task": "task"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -9,6 +9,7 @@ writes files. Without those variables everything here is a no-op for one process
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,12 @@ class DistEnv:
     def is_main(self) -> bool:
         """True on rank 0, the one process that writes files and prints."""
         return self.rank == 0
+
+
+def log(message: str, env: DistEnv = DistEnv()) -> None:
+    """Print ``message`` to stderr on rank 0 only (the one process that prints)."""
+    if env.is_main:
+        print(message, file=sys.stderr, flush=True)
 
 
 def world_size_from_env() -> int:

@@ -196,16 +196,16 @@ def test_peaks_are_the_best_of_the_run_and_fractions_follow(monkeypatch):
 
 
 def test_device_defaults_cpu_channels_last_in_2d_only_and_fp32():
-    from convkit.train import engine
+    from convkit.train import runtime
 
-    assert [engine.device_defaults(CPU, d) for d in (1, 2, 3)] == [
+    assert [runtime.device_defaults(CPU, d) for d in (1, 2, 3)] == [
         {"precision": "fp32", "channels_last": False}, {"precision": "fp32", "channels_last": True},
         {"precision": "fp32", "channels_last": False}]
-    assert engine.device_defaults(torch.device("mps"), 2) == {"precision": "fp32", "channels_last": False}
-    assert engine._memory_format(2, None, CPU) == (torch.channels_last, 4)  # none: the device's default
-    assert engine._memory_format(2, False, CPU) == (None, 0) and engine._memory_format(3, None, CPU) == (None, 0)
-    assert engine._memory_format(3, True, CPU) == (torch.channels_last_3d, 5)
-    assert isinstance(engine._autocast(CPU, "auto"), type(engine._autocast(CPU, "fp32")))  # auto: no autocast
+    assert runtime.device_defaults(torch.device("mps"), 2) == {"precision": "fp32", "channels_last": False}
+    assert runtime.memory_format(2, None, CPU) == (torch.channels_last, 4)  # none: the device's default
+    assert runtime.memory_format(2, False, CPU) == (None, 0) and runtime.memory_format(3, None, CPU) == (None, 0)
+    assert runtime.memory_format(3, True, CPU) == (torch.channels_last_3d, 5)
+    assert isinstance(runtime.autocast(CPU, "auto"), type(runtime.autocast(CPU, "fp32")))  # auto: no autocast
     assert isinstance(perf.autocast(CPU, "auto"), type(perf.autocast(CPU, "fp32")))
 
 

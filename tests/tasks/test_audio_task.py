@@ -13,7 +13,7 @@ import torch
 
 from convkit.cli import main
 from convkit.tasks.audio.task import TASK
-from convkit.train.engine import load_trained
+from convkit.train.inference import load_trained
 
 SR = 8000
 SMALL_MODEL = ("--set", "model.options.channels=[16, 32, 64]")

@@ -13,7 +13,8 @@ import torch
 from convkit.cli import main
 from convkit.config import resolve_config
 from convkit.tasks.graph.task import TASK, GraphRunConfig
-from convkit.train.engine import evaluate_checkpoint, make_optimizer
+from convkit.train.engine import make_optimizer
+from convkit.train.inference import evaluate_checkpoint
 from tests.tasks.test_graph_data import make_read_only, write_csv_graph, write_planetoid
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from convkit.cli import main
 from convkit.tasks.image.task import TASK
 from convkit.train.checkpoint import load_checkpoint
-from convkit.train.engine import load_trained
+from convkit.train.inference import load_trained
 
 CLASSES = ("horizontal", "vertical", "diagonal")
 

@@ -18,7 +18,7 @@ from convkit.tasks.pointcloud.augment import PointAugment
 from convkit.tasks.pointcloud.data import sample_surface
 from convkit.tasks.pointcloud.synthetic import make_solids, solid_mesh
 from convkit.tasks.pointcloud.task import TASK, PointCloudRunConfig, d2_histogram, mean_class_accuracy
-from convkit.train.engine import load_trained
+from convkit.train.inference import load_trained
 
 SLIM = ("model.options.mlp1=[16, 16]", "model.options.mlp2=[16, 32, 64]", "model.options.head=[32, 16]",
         "model.options.tnet_mlp=[16, 32, 64]", "model.options.tnet_fc=[32, 16]")

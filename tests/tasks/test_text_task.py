@@ -15,7 +15,7 @@ from convkit.cli import main
 from convkit.tasks.text.synthetic import make_sentiment_corpus
 from convkit.tasks.text.task import TASK
 from convkit.train.checkpoint import load_checkpoint
-from convkit.train.engine import load_trained
+from convkit.train.inference import load_trained
 
 TINY = ["--epochs", "2", "--set", "data.n_sentences=300", "model.options.embed_dim=16", "model.options.filters=8"]
 

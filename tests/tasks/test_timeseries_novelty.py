@@ -22,7 +22,8 @@ from convkit.tasks.timeseries.scoring import (
     local_znorm,
     series_novelty,
 )
-from convkit.train.engine import evaluate_split, fit
+from convkit.train.engine import fit
+from convkit.train.inference import evaluate_split
 
 
 

@@ -36,7 +36,8 @@ from convkit.tasks.timeseries.scoring import (
 from convkit.tasks.timeseries.series import normalise, plan_chunks
 from convkit.tasks.timeseries.task import TASK
 from convkit.train import checkpoint as ckpt
-from convkit.train.engine import evaluate_split, fit
+from convkit.train.engine import fit
+from convkit.train.inference import evaluate_split
 
 REPO = Path(__file__).resolve().parents[2]
 PERIOD = 24

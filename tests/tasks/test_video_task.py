@@ -15,7 +15,7 @@ from PIL import Image
 from convkit.cli import main
 from convkit.tasks.video.synthetic import render_motion_clip
 from convkit.tasks.video.task import TASK, shuffle_frames
-from convkit.train.engine import load_trained
+from convkit.train.inference import load_trained
 
 av = pytest.importorskip("av")
 

@@ -14,7 +14,8 @@ from engine_toy import TOY, Crash, ToyTask
 from convkit import config as config_io
 from convkit.errors import CheckpointError, ConvkitError
 from convkit.train import checkpoint as ckpt
-from convkit.train.engine import evaluate_checkpoint, fit, load_trained, predict_checkpoint
+from convkit.train.engine import fit
+from convkit.train.inference import evaluate_checkpoint, load_trained, predict_checkpoint
 from convkit.train.export import export_model
 
 

@@ -25,7 +25,7 @@ from convkit import config as config_io
 from convkit.cli import main
 from convkit.errors import CheckpointError, ConfigError
 from convkit.train import checkpoint as checkpoints
-from convkit.train import engine
+from convkit.train import engine, rundir
 from convkit.train.engine import fit
 
 SMALL = ("--set", "train.baselines=false", "task.samples=48")
@@ -239,7 +239,7 @@ class _Filling:
 
 
 def _fill_disk(monkeypatch, disk: _FullDisk) -> None:
-    for module in (checkpoints, engine):
+    for module in (checkpoints, rundir):
         monkeypatch.setattr(module, "open", disk.open, raising=False)
 
 
