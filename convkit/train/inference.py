@@ -5,8 +5,9 @@ asked for predictions.
 ``evaluate_split`` runs the task's ``evaluation_step`` under the run's placement (device,
 autocast, memory format: ``convkit.train.runtime``) and hands the outputs, gathered over
 DDP ranks in dataset order, to the task's ``compute_metrics``. ``load_trained`` rebuilds a
-model from a checkpoint; ``evaluate_checkpoint`` scores it on the run's own test split or
-on other data; ``predict_checkpoint`` runs the task's ``predict``.
+model from a checkpoint with the running task's record type for ``Data.info``
+(``Task.info_class``); ``evaluate_checkpoint`` scores it on the run's own test split or on
+other data (``Task.build_eval_data``); ``predict_checkpoint`` runs the task's ``predict``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
 
     Returns:
         ``Trained``: the run's config, a ``Data`` holding only the spec (label names, input
-        layout), the model in eval mode on
+        layout, ``info`` as the running task's ``info_class``), the model in eval mode on
         ``device`` with the checkpoint's weights, and the task state derived with those
         weights.
 
@@ -80,7 +81,7 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
     state = checkpoints.load_training_checkpoint(checkpoint, task.name)
     cfg = config_io.from_dict(task.config_class, state["config"], f"{checkpoint} config")
     runner = task.for_config(cfg)
-    spec = Data.from_spec(state["data"])
+    spec = Data.from_spec(state["data"], runner.info_class)
     model = runner.build_model(cfg, spec)
     try:
         model.load_state_dict(state["model"])
@@ -95,12 +96,13 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
 
 def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | None = None,
                         device: str = "auto") -> dict:
-    """Score a checkpoint on ``data_path`` (all of it, or its test split when it has one)
-    or, without it, on the run's own test split. Returns the test block (``metrics.json``'s shape, plus
+    """Score a checkpoint on ``data_path`` (all of it, or its test split when it has one;
+    ``task.build_eval_data``) or, without it, on the run's own test split
+    (``task.build_data``). Returns the test block (``metrics.json``'s shape, plus
     non-scalar extras such as the confusion matrix)."""
     trained = load_trained(task, checkpoint, device)
     task = task.for_config(trained.cfg)
-    data = (task.build_data(trained.cfg, path=data_path, spec=trained.spec) if data_path
+    data = (task.build_eval_data(trained.cfg, data_path, trained.spec) if data_path
             else task.build_data(trained.cfg))
     check_splits(data, ("test",))
     if data.label_names is not None and trained.spec.label_names is not None \

@@ -88,7 +88,7 @@ def test_a_failing_task_is_reported_and_the_rest_run(tmp_path, monkeypatch):
         config_class = RunConfig
         profiles = {"smoke": ["train.epochs=1"]}
 
-        def build_data(self, cfg, path=None, spec=None):
+        def build_data(self, cfg):
             raise DataError("broken: no data here")
 
     real = suite.load_task

@@ -47,7 +47,7 @@ class ToyTask(ClassificationTask):
         self.steps = 0
         self.cfg: ToyRunConfig | None = None
 
-    def build_data(self, cfg, path=None, spec=None) -> Data:
+    def build_data(self, cfg) -> Data:
         self.cfg, self.steps = cfg, 0
         g = torch.Generator().manual_seed(1234)
         centers = torch.randn(3, 8, generator=g) * 2.5

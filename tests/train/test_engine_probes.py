@@ -93,7 +93,7 @@ class NodeTask(Task):
     config_class = GraphRunConfig
     default_model = "gcn"
 
-    def build_data(self, cfg, path=None, spec=None) -> Data:
+    def build_data(self, cfg) -> Data:
         graph, masks = _two_block_graph()
         splits = {name: OneGraph(graph, mask) for name, mask in masks.items()}
         return Data(splits["train"], splits["val"], splits["test"], label_names=["a", "b"], collate_fn=_first,
@@ -167,7 +167,7 @@ class RandomSubsets(Dataset):
 class SamplingTask(ToyTask):
     name = "toy"
 
-    def build_data(self, cfg, path=None, spec=None) -> Data:
+    def build_data(self, cfg) -> Data:
         self.cfg, self.steps = cfg, 0
         g = torch.Generator().manual_seed(7)
         centers = torch.randn(3, 12, generator=g) * 2
@@ -223,8 +223,8 @@ def test_set_epoch_changes_the_samples_and_is_called_each_epoch():
 class MonitorFromData(ToyTask):
     """The data decide the monitor: ``loss`` (min) when task.samples is odd, else accuracy."""
 
-    def build_data(self, cfg, path=None, spec=None) -> Data:
-        data = super().build_data(cfg, path, spec)
+    def build_data(self, cfg) -> Data:
+        data = super().build_data(cfg)
         if cfg.task.samples % 2:
             data.monitor, data.monitor_mode = "loss", "min"
         return data
