@@ -32,7 +32,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from convkit.data.timeseries import load_nab
+from convkit.tasks.timeseries.data import load_nab
 from convkit.errors import ConvkitError, DataError
 
 EXPECTED_GROUPS: dict[str, int] = {

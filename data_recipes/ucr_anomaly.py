@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from convkit.data.timeseries import UCR_ANOMALY_NAME, load_ucr_anomaly
+from convkit.tasks.timeseries.data import UCR_ANOMALY_NAME, load_ucr_anomaly
 from convkit.errors import ConvkitError, DataError
 
 EXPECTED_FILES = 250

@@ -1,5 +1,6 @@
 """Anomaly scoring, thresholds, metrics, windows and classical baselines
-(convkit.tasks.timeseries.anomaly), on hand-computed cases and small synthetic series."""
+(convkit.tasks.timeseries.calibration, .metrics, .baselines), on hand-computed cases and
+small synthetic series."""
 
 from __future__ import annotations
 
@@ -12,26 +13,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from convkit.data.timeseries_synth import make_sensor_series
+from convkit.tasks.timeseries.synthetic import make_sensor_series
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.anomaly import (
-    METRIC_NAMES,
-    anomaly_metrics,
+from convkit.tasks.timeseries.baselines import isolation_forest_scores, make_windows, rolling_zscore_scores
+from convkit.tasks.timeseries.calibration import (
     anomaly_scores,
-    best_f1,
     best_f1_threshold,
     combine_channels,
     flags,
-    isolation_forest_scores,
-    label_segments,
-    make_windows,
     moving_average,
+    quantile_threshold,
+    robust_zscore,
+)
+from convkit.tasks.timeseries.metrics import (
+    METRIC_NAMES,
+    anomaly_metrics,
+    best_f1,
+    label_segments,
     point_adjusted_f1,
     pr_auc,
-    quantile_threshold,
     roc_auc,
-    robust_zscore,
-    rolling_zscore_scores,
     ucr_hit,
 )
 

@@ -1,5 +1,5 @@
 """The matrix-profile discord baseline and the series-adaptive subsequence length
-(convkit.tasks.timeseries.anomaly.discord_scores, dominant_period)."""
+(convkit.tasks.timeseries.baselines.discord_scores, calibration.dominant_period)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.anomaly import PERIOD_FALLBACK, discord_scores, dominant_period
+from convkit.tasks.timeseries.baselines import discord_scores
+from convkit.tasks.timeseries.calibration import PERIOD_FALLBACK, dominant_period
 
 
 def wave(length: int, period: int, seed: int = 0) -> np.ndarray:
@@ -48,9 +49,8 @@ def test_discord_rejects_bad_lengths() -> None:
 
 
 def test_auto_smoothing_is_an_eighth_of_the_training_period() -> None:
-    from convkit.data.timeseries_synth import make_sensor_series
-    from convkit.tasks.timeseries.scoring import Calibration, calibrate
-    from convkit.tasks.timeseries.series import smoothing_window
+    from convkit.tasks.timeseries.calibration import Calibration, calibrate, smoothing_window
+    from convkit.tasks.timeseries.synthetic import make_sensor_series
 
     embedded = make_sensor_series(8000, 2, seed=0)  # a 96-step daily cycle: the default's 12 steps
     assert smoothing_window(0, embedded.values[: embedded.train_end]) == 12

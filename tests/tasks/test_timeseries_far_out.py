@@ -9,7 +9,7 @@ import json
 
 from convkit import config as config_io
 from convkit.cli import main
-from convkit.data.timeseries_synth import make_sensor_series
+from convkit.tasks.timeseries.synthetic import make_sensor_series
 from convkit.tasks.timeseries.task import TASK
 from convkit.train.engine import fit
 

@@ -73,7 +73,7 @@ def test_reproduces_nabs_published_per_file_scores(detector, profile):
 
 
 def test_split_metrics_report_the_nab_score_beside_pr_auc():
-    from convkit.tasks.timeseries.scoring import Calibration, SplitScores, split_metrics
+    from convkit.tasks.timeseries.metrics import PartScores, split_metrics
 
     labels = np.zeros(200, dtype=np.int64)
     labels[100:120] = 1
@@ -81,18 +81,18 @@ def test_split_metrics_report_the_nab_score_beside_pr_auc():
     early[100] = 5.0  # flags the window's first step only: NAB's perfect detector
     late = np.zeros(200)
     late[119], late[30] = 5.0, 4.0  # the window's last step and a false positive
-    cal = Calibration(np.zeros(1), np.ones(1), 1.0, "quantile")
-    perfect = split_metrics([SplitScores("s", 0, 200, early, labels, cal, 0.0)])
+    threshold = 1.0
+    perfect = split_metrics([PartScores("s", 0, 200, early, labels, threshold, 0.0)])
     assert perfect["nab"] == pytest.approx(100.0) and "pr_auc" in perfect
-    worse = split_metrics([SplitScores("s", 0, 200, late, labels, cal, 0.0)])
+    worse = split_metrics([PartScores("s", 0, 200, late, labels, threshold, 0.0)])
     assert 0 < worse["nab"] < 100 and worse["nab_low_fp"] < worse["nab"]
-    nothing = split_metrics([SplitScores("s", 0, 200, np.zeros(200), labels, cal, 0.0)])
+    nothing = split_metrics([PartScores("s", 0, 200, np.zeros(200), labels, threshold, 0.0)])
     assert nothing["nab"] == 0.0
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_the_threshold_sweep_scores_like_nab_at_every_threshold(profile):
-    from convkit.tasks.timeseries.scoring import _nab_raw_by_threshold
+    from convkit.tasks.timeseries.nab import raw_scores_by_threshold
 
     rng = np.random.default_rng(0)
     for trial in range(10):
@@ -100,22 +100,22 @@ def test_the_threshold_sweep_scores_like_nab_at_every_threshold(profile):
         scores[rng.integers(0, 400, 6)] += 3.0
         windows = [(90, 130), (300, 331)] if trial % 2 else [(0, 19), (380, 399)]
         thresholds = np.r_[np.quantile(scores, [0.5, 0.9, 0.99]), scores.max(), np.inf]
-        fast = _nab_raw_by_threshold(scores, windows, profile, thresholds)
+        fast = raw_scores_by_threshold(scores, windows, profile, thresholds)
         slow = [score_file(scores >= t, windows, profile, probation=0).score for t in thresholds]
         np.testing.assert_allclose(fast, slow)
 
 
 def test_nab_opt_takes_the_best_threshold_over_the_corpus():
-    from convkit.tasks.timeseries.scoring import Calibration, SplitScores, split_metrics
+    from convkit.tasks.timeseries.metrics import PartScores, split_metrics
 
     labels = np.zeros(200, dtype=np.int64)
     labels[100:120] = 1
     scores = np.zeros(200)
     scores[[30, 60]] = 5.0  # two false alarms, lower than the window's start
     scores[100] = 9.0
-    cal = Calibration(np.zeros(1), np.ones(1), 1.0, "quantile")
-    metrics = split_metrics([SplitScores("a", 0, 200, scores, labels, cal, 0.0),
-                             SplitScores("b", 0, 200, scores.copy(), labels.copy(), cal, 0.0)])
+    threshold = 1.0
+    metrics = split_metrics([PartScores("a", 0, 200, scores, labels, threshold, 0.0),
+                             PartScores("b", 0, 200, scores.copy(), labels.copy(), threshold, 0.0)])
     assert metrics["nab_opt"] == pytest.approx(100.0)  # above 5: only the window's first row, twice
     assert 5.0 < metrics["nab_opt_threshold"] <= 9.0
     assert metrics["nab"] < 100.0  # at the validation threshold (1.0) the false alarms count
@@ -145,5 +145,5 @@ def test_a_nab_tree_given_alone_gets_nabs_protocol(tmp_path, capsys):
     s = data.test.series[0]
     assert s.parts.fit == (0, 90) and s.parts.val == (90, 120) and s.parts.test == (120, rows)
     assert s.labels[slice(*s.parts.val)].any() and (data.monitor, data.monitor_mode) == ("loss", "min")
-    assert data.info["novelty"] == "train"
+    assert data.info.novelty == "train"
     assert "NAB protocol (1 series): train on each file's probationary period (its first 15%)" in capsys.readouterr().err

@@ -14,14 +14,9 @@ from convkit.errors import ConfigError
 from convkit.models.tcn import tcn_forecaster
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.tasks.timeseries.detection import SeriesDetectionTask
-from convkit.tasks.timeseries.scoring import (
-    Calibration,
-    StreamingDetector,
-    errors_to_scores,
-    feature_bank,
-    local_znorm,
-    series_novelty,
-)
+from convkit.tasks.timeseries.calibration import Calibration, errors_to_scores
+from convkit.tasks.timeseries.scores import feature_bank, local_znorm, series_novelty
+from convkit.tasks.timeseries.streaming import StreamingDetector
 from convkit.train.engine import fit
 from convkit.train.inference import evaluate_split
 
@@ -97,8 +92,8 @@ def test_a_run_with_the_series_novelty_scores_like_detect_and_refuses_streaming(
     scored = np.loadtxt(rows[0]["csv"], delimiter=",", skiprows=1, usecols=1)
     data = task.build_data(cfg)
     _, collected = evaluate_split(task, result.model, data.test, data, torch.device("cpu"), cfg.train, desc="test")
-    from convkit.tasks.timeseries.detection import score_spans
-    span = score_spans(collected, data.test)[0]
+    from convkit.tasks.timeseries.series import score_split
+    span = score_split(collected, data.test)[0]
     skip = cal.smooth  # the span's moving average starts at its own first step
     np.testing.assert_allclose(scored[span.start + skip:span.end], span.scores[skip:], rtol=1e-3, atol=5e-3)
     with pytest.raises(ConfigError, match="compares each step with the whole series"):

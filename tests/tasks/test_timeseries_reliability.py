@@ -15,11 +15,11 @@ import pytest
 
 from convkit import config as config_io
 from convkit.cli import main
-from convkit.data import timeseries as ts_data
-from convkit.data.timeseries import load_classification
-from convkit.data.timeseries_synth import ANOMALY_KINDS, make_sensor_series
 from convkit.errors import ConfigError, DataError
+from convkit.tasks.timeseries import data as ts_data
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.data import load_classification
+from convkit.tasks.timeseries.synthetic import ANOMALY_KINDS, make_sensor_series
 from convkit.tasks.timeseries.task import TASK
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -166,7 +166,7 @@ def test_a_line_beyond_the_size_limit_is_refused_before_it_is_parsed(tmp_path, c
     status, errors, err = train_cli(folder, tmp_path / "out", capsys)
     assert_refused(status, errors, err, tmp_path / "out",
                    f"{train}, line {number}: longer than 60 characters, the most one series line may hold "
-                   "(convkit.data.timeseries.MAX_LINE_CHARS)")
+                   "(convkit.tasks.timeseries.data.MAX_LINE_CHARS)")
     # lines within the limit still read
     assert load_classification(folder / f"P_TEST{suffix}").X.shape == (2, 1, 14)
 
@@ -192,7 +192,7 @@ def test_the_embedded_series_is_made_at_any_length_from_its_minimum(length):
 
 
 def test_data_length_4000_builds_the_embedded_series_and_a_shorter_one_is_refused(tmp_path, capsys):
-    from convkit.data.timeseries_synth import min_sensor_length
+    from convkit.tasks.timeseries.synthetic import min_sensor_length
 
     assert min_sensor_length() == 3840
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["data.length=4000", "task.context=16",

@@ -23,21 +23,18 @@ from convkit.cli import main
 from convkit.errors import ConfigError
 from convkit.models.tcn import tcn_forecaster
 from convkit.tasks.timeseries import detection
+from convkit.tasks.timeseries.calibration import Calibration, errors_to_scores
 from convkit.tasks.timeseries.classification import SeriesClassificationTask
-from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.config import TimeSeriesRunConfig, mode_log
 from convkit.tasks.timeseries.detection import SeriesDetectionTask, geometry
-from convkit.tasks.timeseries.scoring import (
-    Calibration,
-    StreamingDetector,
-    errors_to_scores,
-    series_errors,
-    series_novelty,
-)
+from convkit.tasks.timeseries.scores import series_errors, series_novelty
 from convkit.tasks.timeseries.series import normalise, plan_chunks
+from convkit.tasks.timeseries.streaming import StreamingDetector
 from convkit.tasks.timeseries.task import TASK
 from convkit.train import checkpoint as ckpt
 from convkit.train.engine import fit
 from convkit.train.inference import evaluate_split
+from convkit.train.task import resolve_task_config
 
 REPO = Path(__file__).resolve().parents[2]
 PERIOD = 24
@@ -415,22 +412,34 @@ def test_classify_mode_on_embedded_waveforms_and_on_ts_files(tmp_path, capsys):
     assert status == 0 and row["series"] == 40 and set(row["labels"]) <= {"up", "down"} and row["accuracy"] >= 0.9
 
 
-def test_auto_mode_picks_classification_for_archives_with_the_papers_train_settings(tmp_path):
-    from convkit.tasks.timeseries.config import resolve_mode
-
+def test_auto_mode_picks_classification_for_archives_with_the_papers_train_settings(tmp_path, capsys):
     (tmp_path / "P").mkdir()
     (tmp_path / "P" / "P_TRAIN.ts").write_text("")
     for path, mode in [(tmp_path / "P", "classify"), (tmp_path / "P" / "P_TRAIN.ts", "classify"),
                        (tmp_path / "x.tsv", "classify"), (tmp_path / "s.csv", "anomaly"), ("", "anomaly")]:
-        cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[f"data.path={path}", "train.lr=0.01"])
-        lines = resolve_mode(cfg)
+        capsys.readouterr()
+        runner, cfg = resolve_task_config(TASK, sets=[f"data.path={path}", "train.lr=0.01"])
+        lines = capsys.readouterr().err.splitlines()
         assert cfg.task.mode == mode and lines[0].startswith(f"task.mode=auto -> {mode} (")
+        assert runner.mode == mode and isinstance(cfg, runner.config_class)
         if mode == "classify":  # keys left at anomaly's defaults take the papers' (logged); set ones stay
             assert (cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay) == ("adam", 0.01, 0.0)
             assert lines[1].startswith("classify mode's train defaults: train.optimizer=adam")
-        assert resolve_mode(cfg) == []  # settled once, recorded in the config
+        assert mode_log(cfg) == [] and len(lines) == 1 + (mode == "classify")  # settled once, recorded in the config
     explicit = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.mode=classify"])
-    assert resolve_mode(explicit) == [] and explicit.train.optimizer == "adamw"
+    assert mode_log(explicit) == [] and explicit.train.optimizer == "adamw"
+
+
+def test_an_explicit_value_equal_to_anomaly_modes_default_stays_in_classify_mode(tmp_path):
+    from convkit.cli import build_parser, config_from_args
+
+    series = tmp_path / "p.ts"  # task.mode=auto: classify, the papers' lr 0.001 unless one is given
+    for args, lr in [(["--lr", "0.003"], 0.003), ([], 0.001), (["--set", "train.lr=0.003"], 0.003)]:
+        parsed = build_parser(TASK).parse_args(["train", "--data", str(series), *args])
+        runner, cfg = config_from_args(TASK, parsed)
+        assert type(runner) is SeriesClassificationTask and cfg.task.mode == "classify"
+        assert cfg.train.lr == lr and (cfg.train.optimizer, cfg.train.schedule) == ("adam", "plateau")
+    assert TimeSeriesRunConfig().train.lr == 0.003  # anomaly mode's default
 
 
 def test_small_training_sets_get_the_papers_batch_and_a_floor_of_optimizer_steps(capsys):
@@ -461,7 +470,7 @@ def test_every_recipe_is_a_valid_config():
     assert configs["ucr_anomaly"].data.val_split == configs["nab"].data.val_split == "train_tail"
     # NAB's shortest files (about 1,100 rows) keep 15% x 75% = 124 steps for training windows
     nab = configs["nab"]
-    assert geometry(nab, 1)["min_fit"] <= int(1100 * nab.data.train_fraction * (1 - nab.data.val_fraction))
+    assert geometry(nab, 1).min_fit <= int(1100 * nab.data.train_fraction * (1 - nab.data.val_fraction))
 
 
 # --------------------------------------------------------------------------- stateless tasks
@@ -477,9 +486,12 @@ def test_the_mode_picks_the_task_and_both_declare_a_dynamic_time_axis():
     detect_cfg, classify_cfg = smoke_config(), smoke_config("task.mode=classify")
     detector, classifier = TASK.for_config(detect_cfg), TASK.for_config(classify_cfg)
     assert type(detector) is SeriesDetectionTask and type(classifier) is SeriesClassificationTask
-    assert detector.for_config(detect_cfg) is detector and type(detector.for_config(classify_cfg)) is SeriesClassificationTask
+    assert detector.for_config(detect_cfg) is detector and classifier.for_config(classify_cfg) is classifier
+    with pytest.raises(ConfigError, match="task.mode=classify is not run by SeriesDetectionTask"):
+        detector.for_config(classify_cfg)  # only the family picks: a mode task never runs the other's config
     assert {t.name for t in (TASK, detector, classifier)} == {"timeseries"}
-    assert {t.config_class for t in (TASK, detector, classifier)} == {TimeSeriesRunConfig}
+    assert TASK.config_class is TimeSeriesRunConfig
+    assert all(issubclass(t.config_class, TimeSeriesRunConfig) for t in (detector, classifier))
     for task, cfg, shape in ((detector, detect_cfg, (2, 64)), (classifier, classify_cfg, (1, 128))):
         data = task.build_data(cfg)
         assert (data.input_kind, data.spatial_dims, data.input_shape, data.dynamic_axes) == ("grid", 1, shape,

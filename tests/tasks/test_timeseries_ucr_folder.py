@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convkit.data.timeseries import UCR_ANOMALY_NAME, load_series
+from convkit.tasks.timeseries.data import UCR_ANOMALY_NAME, load_series
 from convkit.tasks.timeseries.task import TASK
 
 REPO = Path(__file__).resolve().parents[2]

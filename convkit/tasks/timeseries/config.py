@@ -1,82 +1,75 @@
-"""The time-series run config, one for both tasks: ``task.mode`` picks anomaly detection
-(``anomaly``, :mod:`~convkit.tasks.timeseries.detection`) or whole-series classification
-(``classify``, :mod:`~convkit.tasks.timeseries.classification`)."""
+"""The time-series run configs and the choice of mode.
+
+``task.mode`` picks anomaly detection (``anomaly``, :mod:`~convkit.tasks.timeseries.detection`)
+or whole-series classification (``classify``, :mod:`~convkit.tasks.timeseries.classification`);
+``auto`` (the default) picks from ``data.path`` (:func:`chosen_mode`). The task family
+resolves a config with :class:`TimeSeriesRunConfig`, learns the mode, then resolves it again
+from the mode's own class (:class:`DetectionRunConfig`, :class:`ClassificationRunConfig`:
+their defaults, the user's files, flags and ``--set`` on top;
+:func:`~convkit.train.task.resolve_task_config`), so a value given always wins over a
+mode's default, and the config a run records names its mode.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
 
-from convkit.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from convkit.config import AtLeastOne, DataConfig, Fraction, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
 from convkit.errors import ConfigError
-from convkit.tasks.timeseries.scoring import THRESHOLD_RULES
+from convkit.tasks.timeseries.calibration import COMBINE, THRESHOLD_RULES, Scoring
+from convkit.tasks.timeseries.scores import NOVELTY_MODES
 from convkit.tasks.timeseries.series import VAL_SPLITS
 
 MODES: tuple[str, ...] = ("auto", "anomaly", "classify")
 """``task.mode``: anomaly detection, whole-series classification, or ``auto``: chosen from
 ``data.path`` (a ``.ts``/``.tsv`` file or a folder of ``<Problem>_TRAIN`` files is
-classification, anything else detection; see :func:`resolve_mode`)."""
+classification, anything else detection; see :func:`chosen_mode`)."""
 
 OBJECTIVES: tuple[str, ...] = ("forecast", "reconstruct")
 """``task.objective`` of anomaly detection: a causal TCN forecaster or a TCN autoencoder."""
 
-NOVELTY: tuple[str, ...] = ("auto", "train", "series", "none")
+NOVELTY: tuple[str, ...] = ("auto", *NOVELTY_MODES, "none")
 """``task.novelty``: where each step's features are compared (see :class:`SeriesTaskConfig`)."""
-
-COMBINE: tuple[str, ...] = ("mean", "max")
-"""``task.combine``: how the channels' robust z-scores become one score per step."""
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 @dataclass
 class SeriesDataConfig(DataConfig):
     """``path``: a series file or folder (empty: the embedded sensor series, or the
-    embedded waveforms in classify mode). ``train_fraction``: share of a CSV/NAB series
-    used for training (none: the loader's default, CSV 0.5, NAB 0.15; UCR names carry
-    their own). ``val_split``/``val_fraction``: where the validation part lies
+    embedded waveforms in classify mode). ``train_fraction``: share of a CSV/NAB series used
+    for training (none: the loader's default, CSV 0.5, NAB 0.15; UCR names carry their
+    own). ``val_split``/``val_fraction``: where the validation part lies
     (``after_train``: the first ``val_fraction`` after the training part; ``train_tail``:
     the last ``val_fraction`` of the training part). ``length``/``channels``: the embedded
     sensor series (``length`` at least
-    :func:`~convkit.data.timeseries_synth.min_sensor_length`, checked when it is made).
+    :func:`~convkit.tasks.timeseries.synthetic.min_sensor_length`, checked when it is made).
     ``znorm``: classify mode z-normalises each series."""
 
-    train_fraction: float | None = None
-    val_split: str = "after_train"
-    val_fraction: float = 0.5
-    length: int = 20000
-    channels: int = 4
+    train_fraction: Annotated[float | None, Range(gt=0, lt=1, note="or none")] = None
+    val_split: Literal[VAL_SPLITS] = "after_train"
+    val_fraction: Fraction = 0.5
+    length: Annotated[int, Range(ge=2)] = 20000
+    channels: AtLeastOne = 4
     znorm: bool = True
-
-    def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        _check(self.train_fraction is None or 0 < self.train_fraction < 1,
-               f"data.train_fraction must lie strictly between 0 and 1 (or none); got {self.train_fraction}")
-        _check(self.val_split in VAL_SPLITS, f"data.val_split must be one of {', '.join(VAL_SPLITS)}; "
-                                             f"got {self.val_split!r}")
-        _check(0 < self.val_fraction < 1, f"data.val_fraction must lie strictly between 0 and 1; "
-                                          f"got {self.val_fraction}")
-        _check(self.channels >= 1, f"data.channels must be at least 1; got {self.channels}")
-        _check(self.length >= 2, f"data.length must be at least 2; got {self.length}")
 
 
 @dataclass
 class SeriesTaskConfig(TaskConfig):
-    """``mode``: anomaly or classify. ``objective``: forecast (causal TCN) or reconstruct
-    (TCN autoencoder). ``context``: steps the receptive field must cover (sets the number
-    of levels unless ``model.options.levels`` is given). ``horizon``: steps forecast.
-    ``window``/``stride``: training windows. ``score_chunk``: steps per chunk of a scoring
-    pass. ``combine`` (mean/max over channels), ``smooth`` (causal moving average of the
-    score, steps; 0: an eighth of each series' dominant period, from its training part),
-    ``threshold`` (auto, best_f1 or quantile) and ``quantile``. ``novelty``: one more
-    error column, each step's distance from the forecaster's features to the nearest
-    elsewhere: ``train`` (the series' training part; causal, so streaming and NAB's
-    online protocol allow it), ``series`` (the rest of the series, its steps locally
-    z-normalised: a discord in the forecaster's features; offline), ``none``, or ``auto``:
-    ``train`` for NAB files, ``series`` for any other series, ``none`` for the
-    autoencoder (which has no per-step features).
+    """``mode``: anomaly, classify or auto (:func:`chosen_mode`). ``objective``: forecast
+    (causal TCN) or reconstruct (TCN autoencoder). ``context``: steps the receptive field
+    must cover (sets the number of levels unless ``model.options.levels`` is given).
+    ``horizon``: steps forecast. ``window``/``stride``: training windows. ``score_chunk``:
+    steps per chunk of a scoring pass. ``combine`` (mean/max over channels), ``smooth``
+    (causal moving average of the score, steps; 0: an eighth of each series' dominant
+    period, from its training part), ``threshold`` (auto, best_f1 or quantile) and
+    ``quantile``. ``novelty``: one more error column, each step's distance from the
+    forecaster's features to the nearest elsewhere: ``train`` (the series' training part;
+    causal, so streaming and NAB's online protocol allow it), ``series`` (the rest of the
+    series, its steps locally z-normalised: a discord in the forecaster's features;
+    offline), ``none``, or ``auto``: ``train`` for NAB files, ``series`` for any other
+    series, ``none`` for the autoencoder (which has no per-step features).
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
     ``discord_length``: the discord baseline's subsequence length (0: each series' dominant
     period, from its training part's autocorrelation);
@@ -89,51 +82,38 @@ class SeriesTaskConfig(TaskConfig):
     lowest loss on TRAIN, as Wang et al. 2017 and Ismail Fawaz et al. 2019/2020 do.
 
     The anomaly TCN is built with ``dropout = 0`` unless ``model.options.dropout`` says
-    otherwise: forecasting normal data needs no dropout, and it halves training speed."""
+    otherwise: forecasting normal data needs no dropout, and it slows training."""
 
-    mode: str = "auto"
-    objective: str = "forecast"
-    context: int = 96
-    horizon: int = 1
-    window: int = 256
-    stride: int = 32
-    score_chunk: int = 8192
-    combine: str = "mean"
-    smooth: int = 0
-    threshold: str = "auto"
-    quantile: float = 0.99
-    novelty: str = "auto"
-    zscore_window: int = 96
-    iforest_window: int = 4
+    mode: Literal[MODES] = "auto"
+    objective: Literal[OBJECTIVES] = "forecast"
+    context: AtLeastOne = 96
+    horizon: AtLeastOne = 1
+    window: Annotated[int, Range(ge=2)] = 256
+    stride: AtLeastOne = 32
+    score_chunk: AtLeastOne = 8192
+    combine: Literal[COMBINE] = "mean"
+    smooth: Annotated[int, Range(ge=0, note="0: from each series' period")] = 0
+    threshold: Literal[THRESHOLD_RULES] = "auto"
+    quantile: Fraction = 0.99
+    novelty: Literal[NOVELTY] = "auto"
+    zscore_window: Annotated[int, Range(ge=2)] = 96
+    iforest_window: AtLeastOne = 4
     discord_length: int = 0
-    baseline_max_train: int = 20000
-    min_steps: int = 6000
+    baseline_max_train: AtLeastOne = 20000
+    min_steps: AtLeastOne = 6000
     holdout: bool = False
 
     def validate(self) -> None:
-        """Raise ConfigError naming a value out of range."""
-        _check(self.mode in MODES, f"task.mode must be one of {', '.join(MODES)}; got {self.mode!r}")
-        _check(self.objective in OBJECTIVES, f"task.objective must be one of {', '.join(OBJECTIVES)}; "
-                                             f"got {self.objective!r}")
-        _check(self.smooth >= 0, f"task.smooth must be 0 (from each series' period) or more; got {self.smooth}")
-        for key in ("context", "horizon", "stride", "score_chunk", "iforest_window",
-                    "baseline_max_train", "min_steps"):
-            _check(getattr(self, key) >= 1, f"task.{key} must be at least 1; got {getattr(self, key)}")
-        _check(self.window >= 2, f"task.window must be at least 2; got {self.window}")
-        _check(self.discord_length == 0 or self.discord_length >= 3,
-               f"task.discord_length must be 0 (each series' period) or at least 3; got {self.discord_length}")
-        _check(self.zscore_window >= 2, f"task.zscore_window must be at least 2; got {self.zscore_window}")
-        _check(self.combine in COMBINE, f"task.combine must be mean or max; got {self.combine!r}")
-        _check(self.threshold in THRESHOLD_RULES, f"task.threshold must be one of {', '.join(THRESHOLD_RULES)}; "
-                                                  f"got {self.threshold!r}")
-        _check(0 < self.quantile < 1, f"task.quantile must lie strictly between 0 and 1; got {self.quantile}")
-        _check(self.novelty in NOVELTY, f"task.novelty must be one of {', '.join(NOVELTY)}; got {self.novelty!r}")
+        """Raise ConfigError for a ``discord_length`` neither 0 nor at least 3 (the field
+        types state the other constraints)."""
+        if not (self.discord_length == 0 or self.discord_length >= 3):
+            raise ConfigError(f"task.discord_length must be 0 (each series' period) or at least 3; "
+                              f"got {self.discord_length}")
 
-    def scoring(self) -> dict:
-        """The settings that turn errors into scores and flags (``combine``, ``smooth``,
-        ``threshold``, ``quantile``, ``novelty``), as plain values."""
-        return {"combine": self.combine, "smooth": self.smooth, "threshold": self.threshold,
-                "quantile": self.quantile, "novelty": self.novelty}
+    def scoring(self, novelty: str = "") -> Scoring:
+        """The settings that turn errors into scores and flags, with ``novelty`` the novelty
+        mode of the last error column (empty: none; see :meth:`novelty_mode`)."""
+        return Scoring(self.combine, self.smooth, self.threshold, self.quantile, novelty)
 
     def novelty_mode(self, archives: list[str]) -> str:
         """The novelty column for series from ``archives`` (each series' archive, empty for
@@ -148,66 +128,76 @@ class SeriesTaskConfig(TaskConfig):
 
 
 def _default_train() -> TrainConfig:
-    # Measured on two CPU cores: the default run (forecast errors plus the series novelty)
-    # takes 78 s (70 s of CPU time); test PR-AUC 0.80 (ROC-AUC 0.95) against the linear
-    # forecaster 0.67, the parameter-matched MLP forecaster 0.64, the matrix-profile
-    # discord 0.59, IsolationForest 0.16 and rolling z-score 0.13.
     return TrainConfig(epochs=12, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=1e-4,
                        schedule="cosine", clip_grad_norm=1.0)
 
 
 CLASSIFY_TRAIN: dict = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 16,
                          "schedule": "plateau", "clip_grad_norm": 0.0, "max_minutes": 30.0}
-"""classify mode's train defaults (taking the place of anomaly mode's where the config
-leaves those): as Wang et al. 2017 and Ismail Fawaz et al. 2019/2020 train
-FCN/ResNet/InceptionTime, Adam at 1e-3 without weight decay, batch 16, the learning rate
-halved after 50 epochs without a lower training loss down to 1e-4 (``train.schedule =
-"plateau"``, ``plateau_factor``/``plateau_patience``/``min_lr``); the papers' 1500-2000
-epochs (15,000-20,000 steps on a 100-series problem at their batch of 10) become at
-least ``task.min_steps`` (6,000) optimizer steps under a 30-minute wall-time budget
+"""classify mode's train defaults (in place of anomaly mode's: :class:`ClassificationRunConfig`):
+as Wang et al. 2017 and Ismail Fawaz et al. 2019/2020 train FCN/ResNet/InceptionTime, Adam
+at 1e-3 without weight decay, batch 16, the learning rate halved after 50 epochs without a
+lower training loss down to 1e-4 (``train.schedule = "plateau"``,
+``plateau_factor``/``plateau_patience``/``min_lr``); the papers' 1500-2000 epochs
+(15,000-20,000 steps on a 100-series problem at their batch of 10) become at least
+``task.min_steps`` (6,000) optimizer steps under a 30-minute wall-time budget
 (``train.max_minutes``)."""
-
-
-def resolve_mode(cfg: "TimeSeriesRunConfig") -> list[str]:
-    """Settle ``task.mode = "auto"`` from ``data.path``; when that picks classify, the train
-    keys still at anomaly mode's defaults take classify mode's (:data:`CLASSIFY_TRAIN`,
-    logged). Changes ``cfg`` in place (so ``config.toml`` records what ran); returns the
-    log lines (empty when the mode was given: an explicit ``task.mode`` keeps the train
-    settings exactly as configured, e.g. the ``ucr_classification`` recipe)."""
-    if cfg.task.mode != "auto":
-        return []
-    lines = [_settle_auto(cfg)]
-    if cfg.task.mode == "classify":
-        anomaly = _default_train()
-        changed = [f"train.{key}={value}" for key, value in CLASSIFY_TRAIN.items()
-                   if getattr(cfg.train, key) == getattr(anomaly, key) and getattr(cfg.train, key) != value]
-        for key, value in CLASSIFY_TRAIN.items():
-            if getattr(cfg.train, key) == getattr(anomaly, key):
-                setattr(cfg.train, key, value)
-        if changed:
-            lines.append("classify mode's train defaults: " + " ".join(changed))
-    return lines
-
-
-def _settle_auto(cfg: "TimeSeriesRunConfig") -> str:
-    """Set ``task.mode`` from ``data.path``; the log line saying why."""
-    from pathlib import Path
-
-    path = Path(cfg.data.path) if cfg.data.path else None
-    classify = path is not None and (path.suffix.lower() in (".ts", ".tsv") or (
-        path.is_dir() and (any(path.glob("*_TRAIN.ts")) or any(path.glob("*_TRAIN.tsv")))))
-    cfg.task.mode = "classify" if classify else "anomaly"
-    why = (f"{path} is a classification archive" if classify else f"{path} is a series to scan" if path
-           else "the embedded sensor series")
-    return f"task.mode=auto -> {cfg.task.mode} ({why})"
 
 
 @dataclass
 class TimeSeriesRunConfig(RunConfig):
-    """The time-series run config (``train``, ``model``, ``data``, ``task``), both modes.
-    ``model.name`` empty: the mode's default model (anomaly: ``tcn``, classify: ``fcn``)."""
+    """The time-series run config (``train``, ``model``, ``data``, ``task``) the task family
+    resolves first, both modes' fields, ``task.mode = "auto"``. ``model.name`` empty: the
+    mode's default model (anomaly: ``tcn``, classify: ``fcn``)."""
 
     train: TrainConfig = field(default_factory=_default_train)
     model: ModelConfig = field(default_factory=lambda: ModelConfig(name=""))
     data: SeriesDataConfig = field(default_factory=SeriesDataConfig)
     task: SeriesTaskConfig = field(default_factory=SeriesTaskConfig)
+
+
+@dataclass
+class DetectionRunConfig(TimeSeriesRunConfig):
+    """The run config of anomaly detection: :class:`TimeSeriesRunConfig`'s defaults with
+    ``task.mode = "anomaly"`` (what its ``config.toml`` records)."""
+
+    task: SeriesTaskConfig = field(default_factory=lambda: SeriesTaskConfig(mode="anomaly"))
+
+
+@dataclass
+class ClassificationRunConfig(TimeSeriesRunConfig):
+    """The run config of classification: classify mode's train defaults
+    (:data:`CLASSIFY_TRAIN`) and ``task.mode = "classify"``."""
+
+    train: TrainConfig = field(default_factory=lambda: dataclasses.replace(_default_train(), **CLASSIFY_TRAIN))
+    task: SeriesTaskConfig = field(default_factory=lambda: SeriesTaskConfig(mode="classify"))
+
+
+def chosen_mode(cfg: TimeSeriesRunConfig) -> tuple[str, str]:
+    """``(mode, why)``: ``task.mode`` when it is given (``why`` empty), else (``auto``) the
+    mode ``data.path`` calls for: ``classify`` for a ``.ts``/``.tsv`` file or a folder of
+    ``<Problem>_TRAIN`` files, ``anomaly`` for anything else (the embedded sensor series
+    without a path). Reads ``cfg`` (and the folder), never changes it."""
+    if cfg.task.mode != "auto":
+        return cfg.task.mode, ""
+    path = Path(cfg.data.path) if cfg.data.path else None
+    classify = path is not None and (path.suffix.lower() in (".ts", ".tsv") or (
+        path.is_dir() and (any(path.glob("*_TRAIN.ts")) or any(path.glob("*_TRAIN.tsv")))))
+    why = (f"{path} is a classification archive" if classify else f"{path} is a series to scan" if path
+           else "the embedded sensor series")
+    return ("classify" if classify else "anomaly"), why
+
+
+def mode_log(cfg: TimeSeriesRunConfig) -> list[str]:
+    """The log lines of ``task.mode = "auto"``: the mode it chose and why, and when that is
+    classify, the train defaults that take anomaly mode's place (:data:`CLASSIFY_TRAIN`;
+    a value given keeps its own). Empty when the mode is given."""
+    if cfg.task.mode != "auto":
+        return []
+    mode, why = chosen_mode(cfg)
+    lines = [f"task.mode=auto -> {mode} ({why})"]
+    if mode == "classify":
+        anomaly = _default_train()
+        changed = [f"train.{key}={value}" for key, value in CLASSIFY_TRAIN.items() if getattr(anomaly, key) != value]
+        lines.append(f"classify mode's train defaults: {' '.join(changed)} (where not given)")
+    return lines

@@ -1,7 +1,9 @@
-"""The Numenta Anomaly Benchmark's scoring (Lavin & Ahmad 2015; NAB's ``sweeper.py``), as code.
+"""The Numenta Anomaly Benchmark's scoring (Lavin & Ahmad 2015; NAB's ``sweeper.py``), as code,
+and the ``nab``/``nab_opt`` metrics a split of series reports with it.
 
-For one file: the rows of the probationary period (the first ``min(floor(0.15 T), 750)``)
-are never scored. Every other row is a detection when its score reaches the threshold.
+For one file: the rows of the probationary period (:func:`probationary_rows`: the first
+``min(floor(0.15 T), 750)``) are never scored.
+Every other row is a detection when its score reaches the threshold.
 Each labelled window earns the weighted scaled sigmoid of its *earliest* detection
 (``tp_weight`` at the window's start, falling towards 0 at its end), or ``-fn_weight`` when
 nothing in it is detected; every detection outside the windows costs ``fp_weight`` times
@@ -155,3 +157,92 @@ def best_threshold_score(scores: np.ndarray, windows: list[tuple[int, int]], pro
         if s > best[1]:
             best = (float(t), s)
     return best
+
+
+# ----------------------------------------------------------------------------- a split's NAB metrics
+
+
+NAB_METRICS: dict[str, str] = {"nab": "standard", "nab_low_fp": "reward_low_FP_rate",
+                               "nab_low_fn": "reward_low_FN_rate"}
+"""The NAB scores reported (metric name -> NAB profile)."""
+
+NAB_SWEEP = 1.0 - np.logspace(-5, -0.7, 60)
+"""The quantiles of the pooled scores :func:`nab_optimised_scores` tries as thresholds."""
+
+
+@dataclass
+class ScoredFile:
+    """One series part scored as a NAB file: its ``scores [T]``, its labelled windows as rows
+    ``(first, last)`` (inclusive) and the detector's ``threshold`` (flag ``score >= threshold``)."""
+
+    scores: np.ndarray
+    windows: list[tuple[int, int]]
+    threshold: float
+
+
+def nab_scores(files: list[ScoredFile]) -> dict:
+    """NAB's normalised score of ``files`` (each a labelled part of a series) for each profile
+    (:data:`NAB_METRICS`): each part is scored as a NAB file whose detections are the steps
+    at or above its threshold (no probationary period: the part lies after the training
+    part), raw scores summed over files, then ``100 (raw - null) / (perfect - null)``; then
+    :func:`nab_optimised_scores`. Empty when there are no files."""
+    if not files:
+        return {}
+    out = {}
+    for metric, profile in NAB_METRICS.items():
+        raw = null = perfect = 0.0
+        for f in files:
+            flags = f.scores >= f.threshold
+            raw += score_file(flags, f.windows, profile, probation=0).score
+            n, p = null_and_perfect(f.windows, len(flags), profile, probation=0)
+            null, perfect = null + n, perfect + p
+        out[metric] = normalised_score(raw, null, perfect)
+    out.update(nab_optimised_scores(files))
+    return out
+
+
+def nab_optimised_scores(files: list[ScoredFile]) -> dict:
+    """NAB's protocol for its scoreboard: one threshold per detector and profile, the one
+    that maximises the normalised score over the whole corpus (here ``files``, the split's
+    labelled series), each flagged row a detection. The scores must be comparable across
+    series: the model's and every baseline's are robust z-scores calibrated on each series'
+    own validation part. The thresholds tried are quantiles :data:`NAB_SWEEP` of the pooled
+    scores (and one above them all: the null detector, 0). It selects on the test labels,
+    as NAB does for every detector alike, so it compares detectors; ``nab`` (the
+    validation threshold) is what a deployed detector gets. Returns ``nab_opt``,
+    ``nab_opt_low_fp``, ``nab_opt_low_fn`` and ``nab_opt_threshold`` (standard profile)."""
+    pooled = np.concatenate([f.scores for f in files])
+    candidates = np.unique(np.concatenate([np.quantile(pooled, NAB_SWEEP), [pooled.max() + 1.0]]))
+    out = {}
+    for metric, profile in NAB_METRICS.items():
+        raw = np.zeros(len(candidates))
+        null = perfect = 0.0
+        for f in files:
+            raw += raw_scores_by_threshold(f.scores, f.windows, profile, candidates)
+            n, p = null_and_perfect(f.windows, len(f.scores), profile, probation=0)
+            null, perfect = null + n, perfect + p
+        best = int(np.argmax(raw))
+        name = metric.replace("nab", "nab_opt", 1)
+        out[name] = normalised_score(float(raw[best]), null, perfect)
+        if profile == "standard":
+            out["nab_opt_threshold"] = float(candidates[best])
+    return out
+
+
+def raw_scores_by_threshold(scores: np.ndarray, windows: list[tuple[int, int]], profile: str,
+                            thresholds: np.ndarray) -> np.ndarray:
+    """NAB's raw score of one file (no probation) for each of ``thresholds [K]`` at once,
+    ``[K]``: each window earns the weight of its earliest row at or above the threshold
+    (else ``-fn``), every such row outside the windows its false-positive weight."""
+    weight, inside = row_weights(len(scores), windows, profile)
+    total = np.zeros(len(thresholds))
+    for first, last in windows:
+        peak = np.maximum.accumulate(scores[first:last + 1])  # the earliest row reaching t: first peak >= t
+        hit = np.searchsorted(peak, thresholds, side="left")  # peak is non-decreasing
+        found = hit < len(peak)
+        total += np.where(found, weight[first:last + 1][np.minimum(hit, len(peak) - 1)], -PROFILES[profile]["fn"])
+    outside = inside < 0
+    order = np.argsort(-scores[outside], kind="stable")
+    sorted_scores, cumulative = scores[outside][order], np.concatenate([[0.0], np.cumsum(weight[outside][order])])
+    count = np.searchsorted(-sorted_scores, -thresholds, side="right")  # rows with score >= t
+    return total + cumulative[count]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convkit.tasks.timeseries.anomaly import label_segments
+from convkit.tasks.timeseries.metrics import label_segments
 from convkit.train.plots import pyplot
 
 MAX_CHANNELS = 8

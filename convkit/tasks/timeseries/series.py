@@ -1,4 +1,5 @@
-"""Series prepared for the anomaly detector: parts, normalisation and the datasets the engine reads.
+"""Series prepared for the anomaly detector: parts, normalisation, the datasets the engine
+reads, and each series' scores reassembled from a split's outputs.
 
 Each series is cut into three consecutive parts (:func:`split_parts`):
 
@@ -10,7 +11,8 @@ Each series is cut into three consecutive parts (:func:`split_parts`):
 anomalies lie after the training part) takes ``val`` as the first ``val_fraction`` of
 what follows the training part; ``"train_tail"`` (UCR archive, NAB: anomalies only after
 the training part) takes it as the last ``val_fraction`` of the training part and tests
-on everything after it.
+on everything after it. A series from a benchmark archive follows the archive's protocol
+whatever the config (:func:`series_protocol`).
 
 Values are z-normalised per channel with the mean and standard deviation of the
 series' training part. The datasets hand the engine tensors ``[C, L]`` (time last).
@@ -23,11 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
-from convkit.data.timeseries import SeriesData
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.anomaly import dominant_period
+from convkit.tasks.timeseries.calibration import Calibration, Scoring, calibrate, errors_to_scores, smoothing_window
+from convkit.tasks.timeseries.data import UCR_ANOMALY_NAME, SeriesData
+from convkit.tasks.timeseries.metrics import PartScores
 
 VAL_SPLITS: tuple[str, ...] = ("after_train", "train_tail")
 """Where the validation part of a series lies (see the module docstring)."""
@@ -38,20 +42,53 @@ NOVELTY_REF_STEPS = 16384
 NOVELTY_SERIES_STEPS = 65536
 """A ``series`` novelty bank comes from the last this many steps of the series (all of most series)."""
 
-SMOOTH_PER_PERIOD = 8
-"""``task.smooth = 0`` smooths each series' score over this fraction of its dominant period."""
+ARCHIVE_VAL_FRACTION = 0.25
+"""The share of an archive series' training part (a UCR anomaly archive file's, NAB's
+probationary period) that validates, unless the config already asks for a training-tail
+validation (then its ``data.val_fraction``)."""
+
+ARCHIVE_PROTOCOLS: dict[str, str] = {
+    "ucr_anomaly": "UCR anomaly archive protocol ({count} series): train on [0, train end), validate on the last "
+                   "{fraction:g} of it, test on everything after the training end (ucr_hit in the test block)",
+    "nab": "NAB protocol ({count} series): train on each file's probationary period (its first {train:.0%}), "
+           "validate on the last {fraction:g} of it, test on everything after it (NAB scores all of it)",
+}
+"""The log line of each archive's protocol (:func:`series_protocol`)."""
 
 
-def smoothing_window(smooth: int, train_values: np.ndarray) -> int:
-    """The causal moving-average window of a series' score: ``smooth`` when positive, else
-    (0, auto) an eighth of the dominant period of its training part ``[T, C]``
-    (:func:`~convkit.tasks.timeseries.anomaly.dominant_period`; at least 1 step): 12 steps
-    for a 96-step daily cycle, 2 for a 20-step beat. A short anomaly then stays visible
-    against a window much shorter than a cycle, while the per-step noise of the errors is
-    averaged over a fixed share of the cycle, whatever the sampling rate."""
-    if smooth > 0:
-        return int(smooth)
-    return max(1, int(round(dominant_period(train_values) / SMOOTH_PER_PERIOD)))
+@dataclass(frozen=True)
+class SeriesProtocol:
+    """Where one series' validation part lies (``val_split``, ``val_fraction``: see the
+    module docstring) and the benchmark ``archive`` whose protocol set them (``nab``,
+    ``ucr_anomaly``; empty: any other series, which follows the config)."""
+
+    val_split: str
+    val_fraction: float
+    archive: str = ""
+
+
+def series_protocol(series: SeriesData, val_split: str, val_fraction: float) -> SeriesProtocol:
+    """The protocol of one series under the config's ``data.val_split``/``data.val_fraction``.
+    A series from a benchmark archive imposes the archive's protocol whatever the config: a
+    UCR anomaly archive file (``NNN_UCR_Anomaly_..._<train end>_<begin>_<end>``) validates
+    on the tail of ``[0, train end)`` so that the test part is everything after it and holds
+    the anomaly; a NAB file validates on the tail of its probationary period, so that the
+    test part is everything NAB scores (the last :data:`ARCHIVE_VAL_FRACTION` of it, or
+    ``val_fraction`` when the config already asks for ``train_tail``)."""
+    archive = series.archive or ("ucr_anomaly" if UCR_ANOMALY_NAME.match(series.name + ".txt") else "")
+    if archive:
+        return SeriesProtocol("train_tail", val_fraction if val_split == "train_tail" else ARCHIVE_VAL_FRACTION,
+                              archive)
+    return SeriesProtocol(val_split, val_fraction)
+
+
+def calibration_labels(series: SeriesData, part: tuple[int, int]) -> np.ndarray | None:
+    """The labels of ``series`` over ``part`` that may set its threshold and pick the
+    checkpoint; None for a NAB file, whose protocol allows no detector to see a label
+    (its probationary period's windows stay unused)."""
+    if series.labels is None or series.archive == "nab":
+        return None
+    return series.labels[part[0]:part[1]]
 
 
 @dataclass(frozen=True)
@@ -98,7 +135,8 @@ class PreparedSeries:
         labels: int64 ``[T]`` or None.
         parts: the fit/val/test step ranges.
         mean, std: float64 ``[C]``, the normalisation (from the training part).
-        smooth: the score's causal moving-average window (:func:`smoothing_window`).
+        smooth: the score's causal moving-average window
+            (:func:`~convkit.tasks.timeseries.calibration.smoothing_window`).
     """
 
     source: SeriesData
@@ -132,7 +170,8 @@ def prepare_series(series: SeriesData, val_split: str, val_fraction: float, min_
                    stats: tuple[np.ndarray, np.ndarray] | None = None, where: str | None = None,
                    smooth: int = 1) -> PreparedSeries:
     """Split, check and normalise one series (``smooth``: ``task.smooth``, 0 for
-    :func:`smoothing_window`'s choice from the training part).
+    :func:`~convkit.tasks.timeseries.calibration.smoothing_window`'s choice from the
+    training part).
 
     Args:
         min_fit: the fewest steps the training part must hold (one window: the model's
@@ -243,28 +282,27 @@ class ScoreChunks(Dataset):
     it too (with the same weights as the test part). Item ``i`` is a dict: ``x`` ``[C, L]``
     (zero-padded on the right to the longest chunk), ``series``, ``in_start``,
     ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``; with
-    ``scoring["novelty"]`` also ``ref`` ``[C, R]``, the series' reference steps (``train``:
+    ``scoring.novelty`` also ``ref`` ``[C, R]``, the series' reference steps (``train``:
     the end of its fit part, at most :data:`NOVELTY_REF_STEPS`; ``series``: the end of the
     series, at most :data:`NOVELTY_SERIES_STEPS`, and then also ``ref_start``, its first
     step), zero-padded to the longest, and ``ref_len``.
 
-    ``scoring`` holds the settings that turn the errors into scores and flags (``combine``,
-    ``smooth``, ``threshold``, ``quantile``, ``novelty``); the dataset is never written
-    after it is built.
+    ``scoring`` holds the settings that turn the errors into scores and flags; the dataset
+    is never written after it is built.
     """
 
     def __init__(self, series: list[PreparedSeries], split: str, chunk: int, halo_left: int, halo_right: int,
-                 align: int, scoring: dict) -> None:
+                 align: int, scoring: Scoring) -> None:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test'; got {split!r}")
-        self.series, self.split, self.scoring = series, split, dict(scoring)
+        self.series, self.split, self.scoring = series, split, scoring
         self.chunks: list[tuple[int, Chunk]] = []
         for i, s in enumerate(series):
             start, end = s.parts.val[0], getattr(s.parts, split)[1]
             self.chunks += [(i, c) for c in plan_chunks(start, end, s.values.shape[1], chunk,
                                                         halo_left, halo_right, align)]
         self.width = max(c.in_end - c.in_start for _, c in self.chunks)
-        mode = self.scoring.get("novelty")
+        mode = self.scoring.novelty
         self.refs = ([(max(s.parts.fit[0], s.parts.fit[1] - NOVELTY_REF_STEPS), s.parts.fit[1]) for s in series]
                      if mode == "train" else
                      [(max(0, s.values.shape[1] - NOVELTY_SERIES_STEPS), s.values.shape[1]) for s in series]
@@ -291,6 +329,64 @@ class ScoreChunks(Dataset):
             ref = self.series[series].values[:, lo:hi]
             item["ref"] = torch.nn.functional.pad(ref, (0, self.ref_width - ref.shape[1]))
             item["ref_len"] = torch.tensor(hi - lo)
-            if self.scoring["novelty"] == "series":
+            if self.scoring.novelty == "series":
                 item["ref_start"] = torch.tensor(lo)
         return item
+
+
+# ----------------------------------------------------------------------------- a split's scores, per series
+
+
+@dataclass
+class ScoredSeries:
+    """A series' scores over the steps ``[start, end)`` one split scores (validation part
+    first), with the calibration from its validation part: ``scores [end - start]`` and
+    ``sq [end - start]``, the squared error per step (mean over channels)."""
+
+    series: PreparedSeries
+    start: int
+    end: int
+    scores: np.ndarray
+    sq: np.ndarray
+    calibration: Calibration
+
+    def part(self, split: str) -> PartScores:
+        """The scores of the split's own part (``val`` or ``test``), as the metrics take them."""
+        lo, hi = getattr(self.series.parts, split)
+        labels = None if self.series.labels is None else self.series.labels[lo:hi]
+        sq = self.sq[lo - self.start:hi - self.start]
+        return PartScores(self.series.name, lo, hi, self.scores[lo - self.start:hi - self.start], labels,
+                          self.calibration.threshold,
+                          float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"))
+
+
+def score_series(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray,
+                 scoring: Scoring) -> ScoredSeries:
+    """Calibrate ``errors [L, C]`` of the steps ``[start, start + L)`` of ``s`` on its
+    validation part and score them (``sq [L, C]``: the squared errors; ``scoring.novelty``:
+    the last column of ``errors`` is that novelty)."""
+    lo, hi = s.parts.val
+    labels = calibration_labels(s.source, s.parts.val)
+    cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring.combine, s.smooth,
+                       scoring.threshold, scoring.quantile, scoring.novelty)
+    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring.combine, s.smooth)
+    return ScoredSeries(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
+
+
+def score_split(collected: dict[str, Tensor], dataset: ScoreChunks) -> list[ScoredSeries]:
+    """Reassemble the flattened evaluation outputs of a split (``err [S, C]``, ``sq [S, C]``,
+    ``series [S]``, ``step [S]``) into each series' errors, calibrate on its validation part
+    and score what the split scores of it (:meth:`ScoreChunks.span`)."""
+    series_of, step = collected["series"].numpy(), collected["step"].numpy()
+    err, sq = collected["err"].double().numpy(), collected["sq"].double().numpy()
+    order = np.argsort(series_of, kind="stable")
+    bounds = np.searchsorted(series_of[order], np.arange(len(dataset.series) + 1))
+    out = []
+    for i, s in enumerate(dataset.series):
+        start, end = dataset.span(i)
+        rows = order[bounds[i]:bounds[i + 1]]
+        e = np.full((end - start, err.shape[1]), np.nan)
+        q = np.full((end - start, sq.shape[1]), np.nan)
+        e[step[rows] - start], q[step[rows] - start] = err[rows], sq[rows]
+        out.append(score_series(s, start, e, q, dataset.scoring))
+    return out

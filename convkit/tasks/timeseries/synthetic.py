@@ -1,8 +1,10 @@
-"""The embedded default for time series: multivariate sensor-like data with labelled anomalies.
+"""The embedded defaults of time series, offline and deterministic by seed: the sensor series
+of anomaly mode (:func:`make_sensor_series`) and the waveforms of classify mode
+(:func:`make_shape_series`).
 
-Offline and deterministic by seed. Each channel mixes shared latent factors (a
-daily profile with an evening peak, a weekly cycle, a slow shared wander), so
-channels are correlated, plus its own fast cycle, a slow trend and noise; then
+Sensor series: multivariate sensor-like data with labelled anomalies. Each channel mixes
+shared latent factors (a daily profile with an evening peak, a weekly cycle, a slow shared
+wander), so channels are correlated, plus its own fast cycle, a slow trend and noise; then
 anomalies of six kinds are injected after the training part, which stays clean.
 Everything is vectorised numpy over the whole series.
 
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convkit.data.timeseries import SeriesData
+from convkit.tasks.timeseries.data import ClassificationData, SeriesData
 from convkit.errors import ConfigError
 
 ANOMALY_KINDS: tuple[str, ...] = (
@@ -78,6 +80,11 @@ def min_sensor_length(train_fraction: float = 0.5, anomaly_kinds: Sequence[str] 
     while length > 1 and (length - 1) - int(round(train_fraction * (length - 1))) >= need:
         length -= 1
     return length
+
+
+def sensor_channel_names(channels: int) -> list[str]:
+    """The channel names of a sensor series of ``channels`` channels: ``sensor_0``, ``sensor_1``, ..."""
+    return [f"sensor_{c}" for c in range(channels)]
 
 
 def make_sensor_series(
@@ -146,7 +153,7 @@ def make_sensor_series(
         values=values.astype(np.float32),
         labels=labels,
         timestamps=START_TIME + np.arange(length) * STEP.astype("timedelta64[ns]"),
-        channel_names=[f"sensor_{c}" for c in range(channels)],
+        channel_names=sensor_channel_names(channels),
         train_end=train_end,
         name="synthetic_sensors",
         kinds=sorted(segments),
@@ -276,3 +283,41 @@ def _inject(
             values[s:e, chosen] += burst * rng.standard_normal((e - s, len(chosen)))
         elif kind == "flatline":
             values[s:e, chosen] = values[s, chosen]
+
+
+# ----------------------------------------------------------------------------- classify mode's waveforms
+
+
+SHAPES: tuple[str, ...] = ("sine", "square", "sawtooth", "bump")
+"""The classes of the embedded waveforms, in label order."""
+
+SHAPE_LENGTH = 128
+"""The length of each embedded waveform (what classify mode's input declares without making them)."""
+
+
+def make_shape_series(n: int = 600, length: int = SHAPE_LENGTH, seed: int = 0,
+                      noise: float = 0.3) -> ClassificationData:
+    """``n`` univariate series ``[n, 1, length]`` of the four :data:`SHAPES` (balanced, shuffled).
+
+    Waveforms have 2-6 periods per series, a random phase, amplitude 0.5-2 and offset
+    in [-1, 1]; the bump class is Gaussian noise plus one bump (width 3-8% of the series)
+    at a random place. ``noise`` is the standard deviation of the added white noise.
+    """
+    if n < len(SHAPES) or length < 16:
+        raise ConfigError(f"shape series need n >= {len(SHAPES)} and length >= 16; got n={n}, length={length}")
+    from scipy import signal
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % len(SHAPES))
+    t = np.linspace(0.0, 1.0, length, endpoint=False)[None, :]
+    periods = rng.uniform(2.0, 6.0, (n, 1))
+    phase = 2 * np.pi * (periods * t + rng.uniform(0, 1, (n, 1)))
+    amplitude = rng.uniform(0.5, 2.0, (n, 1))
+    wave = np.select([y[:, None] == 0, y[:, None] == 1, y[:, None] == 2],
+                     [np.sin(phase), signal.square(phase), signal.sawtooth(phase)], default=0.0)
+    centre, width = rng.uniform(0.1, 0.9, (n, 1)), rng.uniform(0.03, 0.08, (n, 1))
+    bump = 2.5 * np.exp(-0.5 * ((t - centre) / width) ** 2)
+    wave = np.where(y[:, None] == 3, bump, wave)
+    x = amplitude * wave + rng.uniform(-1, 1, (n, 1)) + noise * rng.standard_normal((n, length))
+    return ClassificationData(X=x[:, None, :].astype(np.float32), y=y.astype(np.int64),
+                              class_names=list(SHAPES), name="shapes")

@@ -1,10 +1,12 @@
-"""Time series from disk: CSV, the UCR anomaly archive, NAB, and UCR/UEA classification files.
+"""Time series from disk: CSV, the UCR anomaly archive, NAB, and UCR/UEA classification
+files, and the classification splits made of them.
 
 Every anomaly-detection loader returns one :class:`SeriesData` (values ``[T, C]``,
 per-step 0/1 labels ``[T]`` or ``None``, timestamps, channel names, the end of
 the training part); a folder of many series returns a list of them.
 Classification files (``.ts``, ``.tsv``) return :class:`ClassificationData`
-(``X [N, C, L]``, ``y [N]``, class names).
+(``X [N, C, L]``, ``y [N]``, class names); :func:`classification_splits` makes the
+train/val/test datasets of classify mode from them (or from series in memory).
 
 Bad input fails with a :class:`~convkit.errors.DataError` whose one line names
 the file, the column or line, and what was expected. Classification files are read line
@@ -32,10 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
+from convkit.data.splits import Splits, carve_validation, check_classes, check_split_parts, remap_labels, split_indices
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.nab import window_rows
+from convkit.tasks.timeseries.nab import PROBATIONARY_FRACTION, window_rows
 
 TIMESTAMP_COLUMN = "timestamp"
 """The CSV column read as time (matched case-insensitively); every other column but the label is a channel."""
@@ -48,9 +53,6 @@ MISSING_TOKENS: frozenset[str] = frozenset({"", "nan", "na", "n/a", "null", "non
 
 CSV_TRAIN_FRACTION = 0.5
 """Default share of a CSV series, from its start, used for training."""
-
-NAB_PROBATIONARY_FRACTION = 0.15
-"""NAB's probationary period: the first 15% of each file is for learning, never scored by NAB."""
 
 UCR_ANOMALY_NAME = re.compile(r"^(\d+)_UCR_Anomaly_(.+)_(\d+)_(\d+)_(\d+)\.txt$")
 """A UCR anomaly archive file name: number, dataset, training end, anomaly begin, anomaly end."""
@@ -164,8 +166,9 @@ def load_series(path: str | Path, train_fraction: float | None = None,
     - a folder holding ``*.csv`` files: a list, sorted by name.
 
     ``train_fraction`` overrides the share used for training (CSV default 0.5, NAB 0.15);
-    UCR files carry their own training end. ``keep_constant``: keep constant channels of a
-    CSV (detection scores a stuck sensor; training drops them).
+    UCR files carry their own training end.
+    ``keep_constant``: keep constant channels of a CSV (detection scores a stuck sensor;
+    training drops them).
     """
     p = Path(path)
     if not p.exists():
@@ -176,7 +179,7 @@ def load_series(path: str | Path, train_fraction: float | None = None,
     if suffix == ".csv":
         nab_root = _nab_root_of(p)
         if nab_root is not None:
-            fraction = NAB_PROBATIONARY_FRACTION if train_fraction is None else train_fraction
+            fraction = PROBATIONARY_FRACTION if train_fraction is None else train_fraction
             windows = _read_nab_windows(nab_root / "labels" / "combined_windows.json")
             return _load_nab_file(p, nab_root, windows, fraction, keep_constant)
         return load_csv(p, CSV_TRAIN_FRACTION if train_fraction is None else train_fraction,
@@ -196,7 +199,7 @@ def load_series(path: str | Path, train_fraction: float | None = None,
 
 def _load_series_folder(folder: Path, train_fraction: float | None) -> list[SeriesData]:
     if (folder / "labels" / "combined_windows.json").is_file() and (folder / "data").is_dir():
-        fraction = NAB_PROBATIONARY_FRACTION if train_fraction is None else train_fraction
+        fraction = PROBATIONARY_FRACTION if train_fraction is None else train_fraction
         return load_nab(folder, fraction)
     ucr_files = sorted((f for f in folder.rglob("*.txt") if UCR_ANOMALY_NAME.match(f.name)), key=lambda f: f.name)
     if ucr_files:
@@ -522,7 +525,7 @@ def load_ucr_anomaly(path: str | Path) -> SeriesData:
 # ----------------------------------------------------------------------------- NAB
 
 
-def load_nab(root: str | Path, train_fraction: float = NAB_PROBATIONARY_FRACTION) -> list[SeriesData]:
+def load_nab(root: str | Path, train_fraction: float = PROBATIONARY_FRACTION) -> list[SeriesData]:
     """Read the Numenta Anomaly Benchmark: ``root/data/<group>/<file>.csv`` (timestamp,value)
     labelled from ``root/labels/combined_windows.json``.
 
@@ -781,7 +784,7 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
                 return
             if len(line.rstrip("\r\n")) > limit:
                 raise DataError(f"{path}, line {number}: longer than {limit:,} characters, the most one series "
-                                "line may hold (convkit.data.timeseries.MAX_LINE_CHARS)")
+                                "line may hold (convkit.tasks.timeseries.data.MAX_LINE_CHARS)")
             if not line.isascii():
                 bad = _NOT_UTF8.search(line)
                 if bad is not None:
@@ -882,3 +885,132 @@ def _label_indices(labels: list[str], class_names: list[str], path: Path) -> np.
     if unknown:
         raise DataError(f"{path}: class label {unknown[0]!r} is not one of the declared classes {class_names}")
     return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- classification splits
+
+
+def znormalise(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Z-normalise each series of ``x [N, C, L]`` per channel over its own ``lengths [N]``
+    steps (all ``L`` when None); a constant one becomes 0, and padding after a series'
+    length stays 0.0 (the mean of the normalised series). Returns float32 ``[N, C, L]``."""
+    x = np.asarray(x, dtype=np.float64)
+    if lengths is None:
+        std = x.std(axis=2, keepdims=True)
+        return ((x - x.mean(axis=2, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    valid = (np.arange(x.shape[2])[None, :] < np.asarray(lengths)[:, None])[:, None, :]
+    count = valid.sum(axis=2, keepdims=True)
+    mean = np.where(valid, x, 0.0).sum(axis=2, keepdims=True) / count
+    std = np.sqrt(np.where(valid, (x - mean) ** 2, 0.0).sum(axis=2, keepdims=True) / count)
+    return np.where(valid, (x - mean) / np.where(std > 0, std, 1.0), 0.0).astype(np.float32)
+
+
+def _dataset(data: ClassificationData, index: np.ndarray, znorm: bool) -> TensorDataset:
+    """``(X [n, C, L] float32, y [n] int64)`` of the series at ``index``."""
+    x = data.X[index]
+    lengths = None if data.lengths is None else data.lengths[index]
+    return TensorDataset(torch.from_numpy(znormalise(x, lengths) if znorm else np.ascontiguousarray(x)),
+                         torch.from_numpy(data.y[index]))
+
+
+def describe_lengths(*datas: ClassificationData) -> str:
+    """``"length 1460"`` or ``"lengths 29..361, zero-padded to 361 after z-normalisation
+    (never truncated)"`` over ``datas``."""
+    longest = max(d.X.shape[2] for d in datas)
+    lengths = np.concatenate([d.lengths if d.lengths is not None else np.full(len(d.y), d.X.shape[2])
+                              for d in datas])
+    if (lengths == longest).all():
+        return f"length {longest}"
+    return f"lengths {lengths.min()}..{longest}, zero-padded to {longest} after z-normalisation (never truncated)"
+
+
+def classification_splits(source: str | Path | ClassificationData, znorm: bool = True, seed: int = 0,
+                          holdout: bool = False) -> Splits:
+    """The classification splits of ``source``: series in memory (the embedded waveforms: a
+    stratified 80/10/10 split), a ``<Problem>_TRAIN/_TEST`` folder or one file of such a
+    pair (the official split), or one ``.ts``/``.tsv`` file alone (stratified 80/10/10).
+    TensorDatasets of ``(X [N, C, L] float32, y [N] int64)``, each series z-normalised over
+    its own length when ``znorm``; ``extras["name"]`` is the problem's name,
+    ``extras["train_file"]`` the number of series the training data came from (a pair),
+    ``extras["protocol"]`` one line saying how it was split. An official pair trains on all
+    of TRAIN and validates on TRAIN itself, as Wang et al. 2017 and Ismail Fawaz et al. keep
+    the checkpoint with the lowest training loss; ``holdout``: a tenth of TRAIN is held out
+    for validation instead (never the TEST file either way).
+
+    Raises:
+        DataError: before any model or baseline is fitted, training data with fewer than
+            two classes, or a stratified split that would leave a part empty (the message
+            names the file and the classes).
+    """
+    if isinstance(source, ClassificationData):
+        train, val, test = split_indices(source.y, seed=seed)
+        splits = _splits(source, source, (train, val, test), znorm)
+        splits.extras["protocol"] = (f"the embedded waveforms, a stratified {len(train)}/{len(val)}/{len(test)} "
+                                     f"split, {describe_lengths(source)}")
+        return splits
+    p = Path(source)
+    if p.is_dir() or (p.is_file() and p.stem.upper().endswith(("_TRAIN", "_TEST")) and _partner(p).is_file()):
+        # a folder or one file of an official pair: the pair, its TEST file the test split
+        pair = load_classification_splits(p)
+        labels, names, where = pair["train"].y, pair["train"].class_names, pair["train"].source
+        check_classes(labels, names, where)
+        if holdout:
+            train, val = carve_validation(labels, seed=seed)
+            check_split_parts((train, val), labels, names, where, ("train", "val"))
+            checked = f"validation {len(val)} of TRAIN"
+        else:
+            train = val = np.arange(len(pair["train"].y))
+            checked = "all of TRAIN trains; the best checkpoint has the lowest loss on TRAIN"
+        everything = np.arange(len(pair["test"].y))
+        splits = _splits(pair["train"], pair["test"], (train, val, everything), znorm)
+        splits.extras["train_file"] = len(pair["train"].y)
+        splits.extras["protocol"] = (f"{splits.extras['name']}: the official TRAIN/TEST split ({len(pair['train'].y)}"
+                                     f"/{len(pair['test'].y)} series; {checked}), "
+                                     f"{pair['train'].X.shape[1]} channel(s), {describe_lengths(*pair.values())}")
+        return splits
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    data = load_classification(p)
+    train, val, test = split_indices(data.y, seed=seed)
+    check_classes(data.y[train], data.class_names, data.source)
+    check_split_parts((train, val, test), data.y, data.class_names, data.source)
+    splits = _splits(data, data, (train, val, test), znorm)
+    splits.extras["protocol"] = (f"{splits.extras['name']}: one file, a stratified {len(train)}/{len(val)}/{len(test)} "
+                                 f"split, {data.X.shape[1]} channel(s), {describe_lengths(data)}")
+    return splits
+
+
+def _partner(path: Path) -> Path:
+    """The ``_TEST`` file of a ``_TRAIN`` file and the other way round."""
+    stem = path.stem
+    other = stem[:-6] + "_TEST" if stem.upper().endswith("_TRAIN") else stem[:-5] + "_TRAIN"
+    return path.with_name(other + path.suffix)
+
+
+def _splits(data: ClassificationData, test_data: ClassificationData, index: tuple[np.ndarray, ...],
+            znorm: bool) -> Splits:
+    """Train and val from ``data``, test from ``test_data``, at the given indices."""
+    train, val, test = index
+    return Splits(_dataset(data, train, znorm), _dataset(data, val, znorm), _dataset(test_data, test, znorm),
+                  list(data.class_names), {"name": data.name})
+
+
+def classification_eval_set(path: str | Path, class_names: list[str], znorm: bool = True) -> TensorDataset:
+    """All of ``path`` (the ``_TEST`` file of a folder) labelled in the trained model's class
+    order: ``(X [N, C, L] float32, y [N] int64)``."""
+    p = Path(path)
+    if p.is_dir():
+        test = load_classification_splits(p)["test"]
+        data = ClassificationData(test.X, remap_labels(test.y, test.class_names, class_names, str(p)),
+                                  list(class_names), test.name)
+    else:
+        data = load_classification(p, class_names=class_names)
+    return _dataset(data, np.arange(len(data.y)), znorm)
+
+
+def classification_inputs(path: str | Path, znorm: bool = True) -> tuple[torch.Tensor, list[str]]:
+    """One ``.ts``/``.tsv`` file to classify: ``(X [N, C, L] float32, the label written for
+    each series)``; the labels may be classes the model does not know."""
+    data = load_classification(path)
+    x = znormalise(data.X, data.lengths) if znorm else data.X
+    return torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y]

@@ -1,4 +1,4 @@
-"""Time-series loaders (convkit.data.timeseries), the synthetic sensor generator and the
+"""Time-series loaders (convkit.tasks.timeseries.data), the synthetic sensor generator and the
 UCR-anomaly / NAB recipes, on tiny fixtures written in tmp_path."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convkit.data.timeseries import (
+from convkit.tasks.timeseries.data import (
     ConstantSeriesError,
     SeriesData,
     fill_missing,
@@ -26,7 +26,7 @@ from convkit.data.timeseries import (
     load_series,
     load_ucr_anomaly,
 )
-from convkit.data.timeseries_synth import ANOMALY_KINDS, STEPS_PER_DAY, make_sensor_series
+from convkit.tasks.timeseries.synthetic import ANOMALY_KINDS, STEPS_PER_DAY, make_sensor_series
 from convkit.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -386,7 +386,7 @@ def test_ts_bad_rows_fail_naming_the_line(tmp_path: Path, body: str, message: st
 
 
 def test_ts_unequal_lengths_are_padded_never_truncated_and_percent_comments_skipped(tmp_path: Path) -> None:
-    from convkit.tasks.timeseries.classify import znormalise
+    from convkit.tasks.timeseries.data import znormalise
 
     body = "% aeon's comment style\n%\n@problemName Uneq\n@equalLength false\n@classLabel true up down\n@data\n"
     path = write(tmp_path / "Uneq_TRAIN.ts", body + "1,2,3,4,5:up\n5,?,1:down\n")
