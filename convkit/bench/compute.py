@@ -1,7 +1,9 @@
 """Compute efficiency side by side: ``python -m convkit.bench.compute``.
 
-Times one training step (forward, cross-entropy, backward, SGD with momentum) of zoo
-models on random inputs under every setting the engine offers, all in one process and
+Times the engine's own training step (``convkit.train.engine.train_step``: forward,
+cross-entropy, backward, SGD with momentum, under the autocast, memory format, loss scaler
+and ``torch.compile`` of ``convkit.train.runtime``) of zoo models on random inputs under
+every setting the engine offers, all in one process and
 interleaved round by round (so a load change on a shared machine hits every setting
 alike), and reports each setting's milliseconds per step, its ratio to plain fp32, its
 achieved GFLOP/s and that as a fraction of the matrix-multiply peak of the dtype it
@@ -9,7 +11,7 @@ computes in (measured in the same run):
 
 * ``fp32``: plain (contiguous, eager); ``cl``: channels-last memory format (2D and 3D);
 * ``bf16``: bf16 autocast, only where the device has bf16 units (:func:`bf16_units`:
-  on a CPU without them a bf16 matmul is emulated and over 100x slower than fp32);
+  on a CPU without them a bf16 matmul is emulated and far slower than fp32);
 * ``compile``: ``torch.compile`` of the fp32 model; its warm-up (the first steps, which
   compile) is reported apart from its step time.
 
@@ -26,7 +28,6 @@ beside them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import math
@@ -45,6 +46,9 @@ from torch import nn
 
 from convkit.analysis import flop_counter
 from convkit.bench.perf import matmul_peak_gflops, synchronize
+from convkit.train.engine import train_step
+from convkit.train.runtime import Placement, compiled, device_defaults, grad_scaler, select_device, set_threads
+from convkit.train.task import Task
 
 PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -147,18 +151,6 @@ def settings_for(device: torch.device, spatial_dims: int, with_compile: bool, bf
     return out
 
 
-def _memory_format(spatial_dims: int, channels_last: bool) -> torch.memory_format:
-    if not channels_last:
-        return torch.contiguous_format
-    return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=PRECISION_DTYPES[precision])
-
-
 # --------------------------------------------------------------------------- timing
 
 
@@ -171,25 +163,41 @@ def train_step_flops(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch
     return int(counter.get_total_flops())
 
 
+class _LossOfOutput(Task):
+    """The adapter that lets the engine's ``train_step`` train a bare model: its batch is
+    one input tensor and its loss ``loss_fn(model(x))``."""
+
+    name = "compute"
+
+    def __init__(self, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.loss_fn = loss_fn
+
+    def training_step(self, model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        """``loss_fn(model(batch))``."""
+        return self.loss_fn(model(batch))
+
+
 class Candidate:
-    """A model and its SGD optimizer under one ``setting``, stepping on fixed inputs."""
+    """A model and its optimizer (SGD with momentum unless ``make_optimizer`` says
+    otherwise) under one ``setting``, stepping on fixed inputs through the engine's
+    ``train_step`` (placement, loss scaler and compilation from ``convkit.train.runtime``)."""
 
     def __init__(self, model: nn.Module, setting: Setting, spatial_dims: int, x: torch.Tensor,
-                 loss_fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> None:
-        fmt = _memory_format(spatial_dims, setting.channels_last)
-        self.setting, self.device, self.loss_fn = setting, device, loss_fn
-        self.model = copy.deepcopy(model).to(device=device, memory_format=fmt).train()
-        self.x = x.to(device).contiguous(memory_format=fmt)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
-        self.run = torch.compile(self.model) if setting.compile else self.model
+                 loss_fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
+                 make_optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None) -> None:
+        self.setting, self.device = setting, device
+        self.placement = Placement.of(device, spatial_dims, setting.precision, setting.channels_last)
+        self.model = self.placement.model(copy.deepcopy(model).train())
+        self.x = self.placement.batch(x)
+        self.optimizer = (make_optimizer(self.model) if make_optimizer is not None
+                          else torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9))
+        self.scaler = grad_scaler(device, setting.precision)
+        self.run = compiled(self.model, setting.compile)
+        self.task = _LossOfOutput(loss_fn)
 
     def step(self) -> None:
-        """One training step."""
-        with _autocast(self.device, self.setting.precision):
-            loss = self.loss_fn(self.run(self.x))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        """One training step (``train_step``)."""
+        train_step(self.task, self.run, self.x, self.optimizer, self.scaler, self.placement)
 
 
 def interleaved_seconds(steps: dict[str, Callable[[], None]], device: torch.device, rounds: int = 5,
@@ -409,17 +417,8 @@ def run_tcn(device: torch.device, peaks: dict[str, dict], shape: tuple[int, int,
 
     flops = {name: train_step_flops(m, x.cpu(), lambda o: (o.reshape(shape).float() - x.cpu()).pow(2).mean())
              for name, m in models.items()}
-    steps = {}
-    for name, model in models.items():
-        model = model.to(device).train()
-        optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
-
-        def step(model=model, optimizer=optimizer) -> None:
-            loss = loss_fn(model(x))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        steps[name] = step
+    adamw = lambda model: torch.optim.AdamW(model.parameters(), 1e-3)  # noqa: E731
+    steps = {name: Candidate(model, Setting(), 1, x, loss_fn, device, adamw).step for name, model in models.items()}
     rows = compare(steps, device, flops, peaks, dict.fromkeys(models, "fp32"), "convkit", rounds, max_seconds,
                    dict.fromkeys(models, 3))
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
@@ -513,8 +512,6 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
     refresh_peaks(out, device, sizes)
     measured = [w for w in out["workloads"] if "settings" in w]
     out["defaults"] = chosen_defaults(measured, bf16) if measured else None
-    from convkit.train.runtime import device_defaults
-
     out["engine_defaults"] = {f"{d}D": device_defaults(device, d) for d in (1, 2, 3)}
     out["torchvision"] = peer_status
     return out
@@ -590,8 +587,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workload names (default: all), or 'tcn'")
     parser.add_argument("--json", default="", help="write the section's figures to this file")
     args = parser.parse_args(argv)
-    from convkit.train.runtime import select_device, set_threads
-
     set_threads(args.threads)
     device = select_device(args.device)
     names = set(args.only.split(",")) if args.only else None

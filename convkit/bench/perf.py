@@ -9,9 +9,12 @@ for a CNN on images as for a GCN on one full graph:
 * **FLOPs per sample** (2 per multiply-add): ``convkit.analysis.flops_per_sample`` of one
   evaluation step on one test batch; the training step's FLOPs (forward and backward)
   are counted the same way, with ``convkit.analysis.flop_counter`` (torch's ``FlopCounterMode``);
-* **throughput**: samples per second over a few training steps (a fresh optimizer on a
-  copy of the trained model, the task's augmentation included) and a few evaluation
-  steps, after one warm-up step, synchronised on CUDA;
+* **throughput**: samples per second over a few training steps and a few evaluation
+  steps, after one warm-up step, synchronised on CUDA. A training step is the engine's
+  own (``convkit.train.engine.train_step``: a fresh optimizer on a copy of the trained
+  model, the task's augmentation, the run's autocast, GradScaler, memory format, gradient
+  clipping and ``torch.compile`` from ``convkit.train.runtime``); an evaluation step is
+  ``evaluation_step`` under the same autocast and memory format, as the engine evaluates;
 * **peak memory**: CUDA's ``max_memory_allocated``, or on CPU the process's resident-set
   high-water mark (``VmHWM``, reset per task through ``/proc/self/clear_refs`` where Linux
   allows it; else ``getrusage``, which never goes down);
@@ -23,7 +26,6 @@ for a CNN on images as for a GCN on one full graph:
 from __future__ import annotations
 
 import copy
-import contextlib
 import ctypes
 import platform
 import resource
@@ -39,28 +41,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from convkit.analysis import flop_counter, flops_per_sample
 from convkit.config import RunConfig
-from convkit.train.engine import make_optimizer
+from convkit.train.engine import make_optimizer, train_step
 from convkit.train.loaders import move_to_device
-from convkit.train.runtime import device_defaults
+from convkit.train.runtime import Placement, compiled, grad_scaler
 from convkit.train.task import Data, Task
-
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA); a no-op elsewhere."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """The engine's mixed-precision context for ``train.precision`` (``fp32``: none;
-    ``auto``: the device type's default, ``runtime.device_defaults``)."""
-    if precision == "auto":
-        precision = device_defaults(device, 0)["precision"]
-    if precision not in AUTOCAST_DTYPES:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
 
 
 def batch_size_of(batch: Any) -> int:
@@ -142,36 +132,37 @@ def _timed(run_step: Callable[[Any], None], batches: list[Any], device: torch.de
 
 def training_throughput(task: Task, cfg: RunConfig, data: Data, model: nn.Module, batches: list[Any],
                         device: torch.device, min_seconds: float = 1.0, max_steps: int = 50) -> float:
-    """Training samples per second: optimizer steps (``make_optimizer`` on a copy of
-    ``model``, the task's augmentation and ``train.precision``) on ``batches`` (already on
-    ``device``)."""
-    model = copy.deepcopy(model).train()
-    optimizer = make_optimizer(model, cfg.train)
+    """Training samples per second: the engine's optimizer steps (``train_step``, with
+    ``make_optimizer`` on a copy of ``model``, the task's augmentation and the run's
+    placement, loss scaler, clipping and compilation from ``cfg.train``) on ``batches``
+    (already on ``device``)."""
+    tcfg = cfg.train
+    placement = Placement.of(device, data.spatial_dims, tcfg.precision, tcfg.channels_last)
+    model = placement.model(copy.deepcopy(model).train())
+    optimizer = make_optimizer(model, tcfg)
+    scaler = grad_scaler(device, tcfg.precision)
+    run = compiled(model, tcfg.compile)
     augment = task.augmentation(cfg, data)
 
     def step(batch: Any) -> None:
-        if augment is not None:
-            batch = augment(batch)
-        with autocast(device, cfg.train.precision):
-            loss = task.training_step(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(task, run, batch, optimizer, scaler, placement, tcfg.clip_grad_norm, augment)
 
     samples, seconds = _timed(step, batches, device, min_seconds, max_steps)
     return samples / max(seconds, 1e-9)
 
 
-def inference_throughput(task: Task, cfg: RunConfig, model: nn.Module, batches: list[Any], device: torch.device,
-                         min_seconds: float = 1.0, max_steps: int = 100) -> float:
-    """Evaluation samples per second (``evaluation_step`` in eval mode without gradients)
+def inference_throughput(task: Task, cfg: RunConfig, data: Data, model: nn.Module, batches: list[Any],
+                         device: torch.device, min_seconds: float = 1.0, max_steps: int = 100) -> float:
+    """Evaluation samples per second (``evaluation_step`` in eval mode without gradients,
+    under the run's autocast and memory format, as ``inference.evaluate_split`` runs it)
     on ``batches`` (already on ``device``)."""
+    placement = Placement.of(device, data.spatial_dims, cfg.train.precision, cfg.train.channels_last)
     was_training = model.training
     model.eval()
 
     def step(batch: Any) -> None:
-        with torch.no_grad(), autocast(device, cfg.train.precision):
-            task.evaluation_step(model, batch)
+        with torch.no_grad(), placement.autocast():
+            task.evaluation_step(model, placement.batch(batch))
 
     try:
         samples, seconds = _timed(step, batches, device, min_seconds, max_steps)

@@ -221,7 +221,7 @@ def measure(task: Task, cfg: RunConfig, data: Any, model: torch.nn.Module, devic
     out: dict[str, Any] = {"flops_per_sample": perf.forward_flops_per_sample(task, model, test_batches[0])}
     out["train_flops_per_sample"] = perf.training_flops_per_sample(task, model, train_batches[0])
     out["train_samples_per_s"] = perf.training_throughput(task, cfg, data, model, train_batches, device, seconds)
-    out["infer_samples_per_s"] = perf.inference_throughput(task, cfg, model, test_batches, device, seconds)
+    out["infer_samples_per_s"] = perf.inference_throughput(task, cfg, data, model, test_batches, device, seconds)
     achieved = out["train_flops_per_sample"] * out["train_samples_per_s"] / 1e9
     out["achieved_gflops"] = achieved
     out["peak_fraction"] = achieved / peak_gflops if peak_gflops else None

@@ -206,7 +206,13 @@ def test_device_defaults_cpu_channels_last_in_2d_only_and_fp32():
     assert runtime.memory_format(2, False, CPU) == (None, 0) and runtime.memory_format(3, None, CPU) == (None, 0)
     assert runtime.memory_format(3, True, CPU) == (torch.channels_last_3d, 5)
     assert isinstance(runtime.autocast(CPU, "auto"), type(runtime.autocast(CPU, "fp32")))  # auto: no autocast
-    assert isinstance(perf.autocast(CPU, "auto"), type(perf.autocast(CPU, "fp32")))
+
+
+def test_the_bench_times_the_engines_own_step():
+    from convkit.train import engine
+
+    assert perf.train_step is engine.train_step and compute.train_step is engine.train_step
+    assert not hasattr(perf, "autocast") and not hasattr(compute, "_autocast")  # no copies of the policy
 
 
 def test_train_config_defaults_are_auto():
