@@ -17,7 +17,8 @@ computes in (measured in the same run):
 
 Peers with the same parameters and FLOPs are timed in the same rounds: torchvision's
 ResNets, EfficientNet-B0 and video ResNets (:func:`torchvision_models`: its model code
-also loads where its C extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC``), and
+also loads where its C extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC``, under
+a private module name), and
 ``pytorch-tcn`` beside the zoo's TCN on the time-series default's shape (optional: "not
 installed" when absent; ``pip install --no-deps pytorch-tcn``). :func:`chosen_defaults`
 says which settings the figures favour; the engine's per-device defaults
@@ -29,6 +30,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -333,20 +339,14 @@ def torchvision_models() -> tuple[Any, str]:
     (operators for detection) and registers meta kernels for them, which fails when the
     extension does not match this torch. So when ``import torchvision`` fails, the
     package's folder (the installed one, else ``$CONVKIT_TORCHVISION_SRC``: a folder
-    holding ``torchvision/``, e.g. an unpacked wheel) is mounted without running that
-    ``__init__`` and ``torchvision.models`` imported from it; the mount is removed from
-    ``sys.modules`` afterwards, so the rest of the process never sees it."""
-    import importlib
-    import importlib.util
-    import types
-
+    holding ``torchvision/``, e.g. an unpacked wheel) is loaded without running that
+    ``__init__``, under a private package name (:func:`_load_peer_models`): no module
+    named ``torchvision`` is added or replaced, so the rest of the process never sees it."""
     try:
         import torchvision.models as models
         return models, f"torchvision {getattr(sys.modules['torchvision'], '__version__', '?')}"
     except Exception as err:  # noqa: BLE001 - a broken C extension raises anything
         why = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:120] if str(err).strip() else ''}"
-    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-        del sys.modules[name]
     folders = []
     try:
         spec = importlib.util.find_spec("torchvision")
@@ -359,22 +359,85 @@ def torchvision_models() -> tuple[Any, str]:
     if not folders:
         return None, f"torchvision not importable ({why}); set CONVKIT_TORCHVISION_SRC to a folder holding " \
                      "torchvision/ (an unpacked wheel) to compare against its model code"
-    mount = types.ModuleType("torchvision")
-    mount.__path__ = [folders[0]]
-    sys.modules["torchvision"] = mount
     try:
-        models = importlib.import_module("torchvision.models")
-        importlib.import_module("torchvision.models.video")
+        models = _load_peer_models(Path(folders[0]))
     except Exception as err:  # noqa: BLE001
         return None, f"torchvision not importable ({why}), nor its model code from {folders[0]} " \
                      f"({type(err).__name__}: {str(err).strip()[:120]})"
-    finally:
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
     version = Path(folders[0]) / "version.py"
     found = re.search(r"__version__ = '([^']+)'", version.read_text()) if version.is_file() else None
     return models, f"torchvision {found.group(1) if found else '?'} model code from {folders[0]} " \
                    f"(import torchvision: {why})"
+
+
+_TORCHVISION_IMPORT = re.compile(r"^([ \t]*)(from|import)[ \t]+torchvision((?:\.\w+)*)\b(.*)$", re.MULTILINE)
+"""A line of torchvision's code that imports torchvision by its absolute name."""
+
+
+def _renamed_imports(source: str, package: str) -> str:
+    """``source`` with its absolute ``torchvision`` imports naming ``package`` instead
+    (``import torchvision`` still binds the name ``torchvision``, to ``package``)."""
+    def rename(match: re.Match) -> str:
+        indent, keyword, submodule, rest = match.groups()
+        if keyword == "from" or rest.lstrip().startswith("as "):
+            return f"{indent}{keyword} {package}{submodule}{rest}"
+        if rest.strip() and not rest.lstrip().startswith("#"):
+            return match.group(0)  # several modules on one line: left as written
+        if submodule:
+            return f"{indent}import {package}{submodule}; import {package} as torchvision{rest}"
+        return f"{indent}import {package} as torchvision{rest}"
+
+    return _TORCHVISION_IMPORT.sub(rename, source)
+
+
+class _RenamedSourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads a module of the private copy from its source with ``_renamed_imports`` (never
+    from a cached bytecode file, which holds the original imports)."""
+
+    def __init__(self, fullname: str, path: str, package: str) -> None:
+        super().__init__(fullname, path)
+        self.package = package
+
+    def get_code(self, fullname: str) -> Any:
+        source = importlib.util.decode_source(self.get_data(self.path))
+        return compile(_renamed_imports(source, self.package), self.path, "exec", dont_inherit=True)
+
+
+class _PeerFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of one private package (and nothing else), with
+    ``_RenamedSourceLoader``."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith(self.package + "."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            spec.loader = _RenamedSourceLoader(fullname, spec.origin, self.package)
+        return spec
+
+
+def _load_peer_models(folder: Path) -> Any:
+    """``models`` (with ``models.video``) of the torchvision package in ``folder``, loaded
+    under a private package name made from the folder (its ``__init__`` not run, its
+    absolute imports renamed to it). Loading the same folder again returns the same
+    modules."""
+    package = "_convkit_peer_torchvision_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
+    if f"{package}.models.video" in sys.modules:
+        return sys.modules[f"{package}.models"]
+    if not any(isinstance(f, _PeerFinder) and f.package == package for f in sys.meta_path):
+        sys.meta_path.insert(0, _PeerFinder(package))  # answers for the private name only
+    root = sys.modules.get(package)
+    if root is None:
+        spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        root = importlib.util.module_from_spec(spec)
+        sys.modules[package] = root
+    models = importlib.import_module(f"{package}.models")
+    importlib.import_module(f"{package}.models.video")
+    return models
 
 
 # --------------------------------------------------------------------------- TCN vs pytorch-tcn

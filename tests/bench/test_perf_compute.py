@@ -159,6 +159,25 @@ def test_torchvision_model_code_mounts_without_its_package_init(tmp_path, monkey
         assert models is None and "torchvision not importable" in how
 
 
+def test_torchvision_model_code_with_absolute_imports_loads_under_a_private_name(tmp_path, monkeypatch):
+    package = tmp_path / "torchvision"
+    (package / "models" / "video").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    (package / "utils.py").write_text("def scale(n):\n    return 2 * n\n")
+    (package / "models" / "__init__.py").write_text("from .resnet import *\n")
+    (package / "models" / "resnet.py").write_text(
+        "import torchvision\nimport torchvision.utils\nfrom torchvision.utils import scale\n"
+        "import torchvision.utils as tv_utils\n__all__ = ['resnet18']\n\n"
+        "def resnet18(num_classes=1000):\n"
+        "    return scale(num_classes) + tv_utils.scale(0) + torchvision.utils.scale(0)\n")
+    (package / "models" / "video" / "__init__.py").write_text("")
+    monkeypatch.setenv("CONVKIT_TORCHVISION_SRC", str(tmp_path))
+    models, how = compute.torchvision_models()
+    assert models.resnet18(7) == 14 and "model code from" in how
+    assert not any(n == "torchvision" or n.startswith("torchvision.") for n in sys.modules)
+    assert compute.torchvision_models()[0] is models  # loaded once
+
+
 def test_large_allocations_kept_in_the_heap_once(monkeypatch):
     calls = []
 
