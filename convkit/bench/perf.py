@@ -26,8 +26,6 @@ for a CNN on images as for a GCN on one full graph:
 from __future__ import annotations
 
 import copy
-import ctypes
-import platform
 import resource
 import sys
 import time
@@ -207,39 +205,6 @@ def peak_memory_mb(device: torch.device, how: str) -> float:
                 return int(line.split()[1]) / 1024
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / (2**20 if sys.platform == "darwin" else 1024)
-
-
-# --------------------------------------------------------------------------- the allocator
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters of glibc's malloc.h
-_heap_kept = False
-
-
-def keep_large_allocations_in_heap() -> bool:
-    """On glibc Linux, serve every allocation from malloc's heap and keep its freed top
-    (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)``), once per
-    process; returns whether it is in effect (False elsewhere: nothing is changed).
-
-    Why: glibc gives allocations of 32 MiB and more (its largest dynamic mmap threshold)
-    their own ``mmap`` and unmaps them on free, so every training step's large
-    activations (a TCN over 64k steps: 64 MiB each) are page-faulted in again, zero-filled
-    by the kernel: the 64k point of the TCN scaling curve took 28-30 s per step with it,
-    7.4-12 s without (loaded 2-core machine). Raising ``M_MMAP_THRESHOLD`` cannot help
-    there (glibc refuses values above 32 MiB). The cost: the process keeps its peak heap
-    (resident memory does not go down after a peak), so the bench calls it only after the
-    tasks' peak-memory figures are taken."""
-    global _heap_kept
-    if _heap_kept:
-        return True
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        _heap_kept = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-    except (OSError, AttributeError):
-        return False
-    return _heap_kept
 
 
 # --------------------------------------------------------------------------- matmul peak

@@ -17,7 +17,7 @@ curve           size                                 expected exponent
 ==============  ===================================  ==================================
 
 A model that is not in the zoo is skipped with a note. On glibc Linux the curves run with
-large allocations kept in malloc's heap (``perf.keep_large_allocations_in_heap``), so the
+large allocations kept in malloc's heap (``runtime.keep_large_allocations_in_heap``), so the
 largest sizes are not dominated by page faults of freshly mmapped activations.
 """
 
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from convkit.bench.perf import keep_large_allocations_in_heap, synchronize
+from convkit.bench.perf import synchronize
+from convkit.train.runtime import keep_large_allocations_in_heap
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def run_curve(curve: Curve, device: torch.device, min_seconds: float) -> dict:
 def run_scaling(profile: str, device: torch.device, min_seconds: float | None = None) -> list[dict]:
     """Every curve of ``profile`` on ``device``; a curve that fails is reported with its
     error (``"skipped"``) and the others run. Outside ``smoke`` (whose sizes are small)
-    large CPU allocations are kept in the heap first (``perf.keep_large_allocations_in_heap``:
+    large CPU allocations are kept in the heap first (``runtime.keep_large_allocations_in_heap``:
     linear costs stay linear at 64k steps)."""
     in_heap = keep_large_allocations_in_heap() if device.type == "cpu" and profile != "smoke" else False
     min_seconds = min_seconds if min_seconds is not None else (0.1 if profile == "smoke" else 1.0)

@@ -1,9 +1,9 @@
 """How many CPU threads to train with, measured: ``python -m convkit.bench.threads``.
 
 Times a TCN training step (batch 16, 4 channels, 256 steps; the time-series default's
-model) with 1 .. N threads, with OpenMP's idle threads spinning (its default) and sleeping
-(``OMP_WAIT_POLICY=PASSIVE``, convkit's default), on the machine as it is and with a
-busy-loop process holding one core. Each setting runs in a fresh process (the OpenMP wait
+model) with 1 .. N threads, with OpenMP's idle threads spinning (its default, which
+convkit keeps) and sleeping (``OMP_WAIT_POLICY=PASSIVE``), on the machine as it is and
+with a busy-loop process holding one core. Each setting runs in a fresh process (the OpenMP wait
 policy is read when torch loads) and reports the median of 40 steps after 10 warm-up
 steps. This is the measurement behind ``train.threads=0`` (one thread per idle core);
 it is a benchmark that prints figures, never a test.

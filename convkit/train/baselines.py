@@ -24,8 +24,8 @@ Array = Union[np.ndarray, torch.Tensor]  # features or labels, either kind
 
 def one_blas_thread() -> threadpool_limits:
     """Run scikit-learn's BLAS on one thread. Beside torch's OpenMP threads, multi-threaded
-    OpenBLAS can be 40x slower on these small problems (measured on two busy cores:
-    logistic regression on 1437 x 1024 digits, 0.4 s on one thread, 17 s on two)."""
+    OpenBLAS is many times slower on these small problems (its threads contend with
+    torch's for the same busy cores)."""
     return threadpool_limits(limits=1, user_api="blas")
 
 

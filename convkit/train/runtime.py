@@ -7,7 +7,8 @@
   an unset ``train.channels_last`` become on a device), :func:`autocast`,
   :func:`memory_format`, :func:`grad_scaler`, and :class:`Placement`, which holds the
   three for one run and moves its model and batches;
-* ``torch.compile``: :func:`compiled`.
+* ``torch.compile``: :func:`compiled`;
+* the allocator: :func:`keep_large_allocations_in_heap` (glibc's malloc, for long inputs).
 
 The engine (``convkit.train.engine``), evaluation (``convkit.train.inference``) and the
 benchmark (``convkit.bench``) take these from here, so a step the benchmark times computes
@@ -17,8 +18,11 @@ exactly as a training run does.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import platform
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,3 +225,34 @@ def compiled(model: nn.Module, enabled: bool) -> nn.Module:
     compiled module shares its parameters with ``model``, which is what a run saves."""
     return torch.compile(model) if enabled else model
 
+
+# --------------------------------------------------------------------------- the allocator
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters of glibc's malloc.h
+_heap_kept = False
+
+
+def keep_large_allocations_in_heap() -> bool:
+    """On glibc Linux, serve every allocation from malloc's heap and keep its freed top
+    (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)``), once per
+    process; returns whether it is in effect (False elsewhere: nothing is changed).
+
+    Why: glibc gives allocations of 32 MiB and more (its largest dynamic mmap threshold)
+    their own ``mmap`` and unmaps them on free, so every training step's large
+    activations (a TCN over 64k steps: 64 MiB each) are page-faulted in again, zero-filled
+    by the kernel, which then dominates the step's time. Raising ``M_MMAP_THRESHOLD``
+    cannot help there (glibc refuses values above 32 MiB). The cost: the process keeps
+    its peak heap (resident memory does not go down after a peak), so the bench calls it
+    only after the tasks' peak-memory figures are taken."""
+    global _heap_kept
+    if _heap_kept:
+        return True
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        _heap_kept = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+    return _heap_kept

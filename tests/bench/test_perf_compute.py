@@ -15,6 +15,7 @@ import torch
 
 from convkit.bench import compute, perf
 from convkit.bench.compute import Workload
+from convkit.train import runtime
 
 CPU = torch.device("cpu")
 
@@ -186,16 +187,16 @@ def test_large_allocations_kept_in_the_heap_once(monkeypatch):
             calls.append((param, value))
             return 1
 
-    monkeypatch.setattr(perf, "_heap_kept", False)
-    monkeypatch.setattr(perf.sys, "platform", "linux")
-    monkeypatch.setattr(perf.platform, "libc_ver", lambda: ("glibc", "2.36"))
-    monkeypatch.setattr(perf.ctypes, "CDLL", lambda name: _Libc())
-    assert perf.keep_large_allocations_in_heap() is True
-    assert perf.keep_large_allocations_in_heap() is True
+    monkeypatch.setattr(runtime, "_heap_kept", False)
+    monkeypatch.setattr(runtime.sys, "platform", "linux")
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: _Libc())
+    assert runtime.keep_large_allocations_in_heap() is True
+    assert runtime.keep_large_allocations_in_heap() is True
     assert calls == [(-4, 0), (-1, 2**31 - 1)]  # M_MMAP_MAX = 0, M_TRIM_THRESHOLD: once
-    monkeypatch.setattr(perf, "_heap_kept", False)
-    monkeypatch.setattr(perf.platform, "libc_ver", lambda: ("", ""))
-    assert perf.keep_large_allocations_in_heap() is False and len(calls) == 2  # musl, macOS: untouched
+    monkeypatch.setattr(runtime, "_heap_kept", False)
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
+    assert runtime.keep_large_allocations_in_heap() is False and len(calls) == 2  # musl, macOS: untouched
 
 
 def test_peaks_are_the_best_of_the_run_and_fractions_follow(monkeypatch):
@@ -215,8 +216,6 @@ def test_peaks_are_the_best_of_the_run_and_fractions_follow(monkeypatch):
 
 
 def test_device_defaults_cpu_channels_last_in_2d_only_and_fp32():
-    from convkit.train import runtime
-
     assert [runtime.device_defaults(CPU, d) for d in (1, 2, 3)] == [
         {"precision": "fp32", "channels_last": False}, {"precision": "fp32", "channels_last": True},
         {"precision": "fp32", "channels_last": False}]
