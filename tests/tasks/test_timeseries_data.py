@@ -300,9 +300,22 @@ def test_nab_windows_label_steps_inclusively(tmp_path: Path) -> None:
     assert [s.name for s in loaded] == ["artificialWithAnomaly/f0", "realTraffic/f0", "realTraffic/f1"]
     first = loaded[0]
     assert np.flatnonzero(first.labels).tolist() == [2, 3, 4]  # 00:10, 00:15, 00:20
-    assert first.train_end == round(0.15 * 12)
+    assert first.train_end == 1  # NAB's probationary period, min(floor(0.15 T), 750) rows (nab/util.py)
     assert loaded[2].labels.sum() == 0
     np.testing.assert_array_equal(first.values[:4, 0], [0.5, 2.5, 4.5, 6.5])
+
+
+def test_a_nab_file_trains_on_nabs_probationary_period(tmp_path: Path) -> None:
+    # NAB's own definition (nab/util.py getProbationPeriod): min(floor(0.15 T), 0.15 * 5000);
+    # the scorer never scores those rows, and the loader trains on exactly them
+    from convkit.tasks.timeseries.nab import probationary_rows
+
+    make_nab(tmp_path / "NAB", {"realTraffic": 1}, rows=6000)
+    (short,) = load_series(tmp_path / "NAB")
+    assert short.train_end == probationary_rows(6000) == 750  # capped: 15% of 6000 rows would be 900
+    assert load_series(tmp_path / "NAB", train_fraction=0.1)[0].train_end == 500  # 0.1 * 5000
+    make_nab(tmp_path / "small", {"realTraffic": 1}, rows=1001)
+    assert load_series(tmp_path / "small")[0].train_end == 150 == probationary_rows(1001)  # floor(150.15)
 
 
 def test_a_single_nab_file_is_labelled_from_its_tree(tmp_path: Path) -> None:

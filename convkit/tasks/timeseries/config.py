@@ -38,9 +38,10 @@ NOVELTY: tuple[str, ...] = ("auto", *NOVELTY_MODES, "none")
 @dataclass
 class SeriesDataConfig(DataConfig):
     """``path``: a series file or folder (empty: the embedded sensor series, or the
-    embedded waveforms in classify mode). ``train_fraction``: share of a CSV/NAB series used
-    for training (none: the loader's default, CSV 0.5, NAB 0.15; UCR names carry their
-    own). ``val_split``/``val_fraction``: where the validation part lies
+    embedded waveforms in classify mode). ``train_fraction``: share of a CSV series used
+    for training (none: the loader's default, CSV 0.5; a NAB file trains on its
+    probationary period, NAB's share 0.15 or this one, at most that share of 5000 rows; UCR
+    names carry their own). ``val_split``/``val_fraction``: where the validation part lies
     (``after_train``: the first ``val_fraction`` after the training part; ``train_tail``:
     the last ``val_fraction`` of the training part). ``length``/``channels``: the embedded
     sensor series (``length`` at least

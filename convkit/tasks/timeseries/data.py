@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from convkit.data.splits import Splits, carve_validation, check_classes, check_split_parts, remap_labels, split_indices
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.nab import PROBATIONARY_FRACTION, window_rows
+from convkit.tasks.timeseries.nab import PROBATIONARY_FRACTION, probationary_rows, window_rows
 
 TIMESTAMP_COLUMN = "timestamp"
 """The CSV column read as time (matched case-insensitively); every other column but the label is a channel."""
@@ -165,8 +165,9 @@ def load_series(path: str | Path, train_fraction: float | None = None,
     - a folder holding UCR anomaly ``.txt`` files (searched recursively): a list, sorted by name.
     - a folder holding ``*.csv`` files: a list, sorted by name.
 
-    ``train_fraction`` overrides the share used for training (CSV default 0.5, NAB 0.15);
-    UCR files carry their own training end.
+    ``train_fraction`` overrides the share used for training (CSV default 0.5; a NAB file
+    trains on its probationary period, :func:`~convkit.tasks.timeseries.nab.probationary_rows`
+    of NAB's 0.15 or of this share); UCR files carry their own training end.
     ``keep_constant``: keep constant channels of a CSV (detection scores a stuck sensor;
     training drops them).
     """
@@ -530,9 +531,11 @@ def load_nab(root: str | Path, train_fraction: float = PROBATIONARY_FRACTION) ->
     labelled from ``root/labels/combined_windows.json``.
 
     A step is labelled 1 when its timestamp lies inside one of its file's windows
-    (both ends included). The first ``train_fraction`` of each file (NAB's 15%
-    probationary period by default) is the training part. A file whose values never
-    change (NAB's ``art_flatline.csv``) is skipped with a warning: there is nothing to model.
+    (both ends included). Each file's probationary period is its training part: NAB's
+    :func:`~convkit.tasks.timeseries.nab.probationary_rows` with ``train_fraction`` as NAB's
+    ``probationPercent`` (0.15 by default: ``min(floor(0.15 T), 750)`` rows), the rows NAB's
+    scorer never scores. A file whose values never change (NAB's ``art_flatline.csv``) is
+    skipped with a warning: there is nothing to model.
 
     Returns:
         One SeriesData per data file (values ``[T, 1]``), sorted by ``group/file``, named ``group/file``.
@@ -602,6 +605,7 @@ def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train
     for first, last in window_rows(series.timestamps, windows[key]):  # NAB's rows: first equal to each bound
         labels[first : last + 1] = 1
     series.labels = labels
+    series.train_end = probationary_rows(series.length, train_fraction)  # NAB's probationary period
     series.name = key.removesuffix(".csv")
     series.archive = "nab"
     return series

@@ -2,7 +2,7 @@
 and the ``nab``/``nab_opt`` metrics a split of series reports with it.
 
 For one file: the rows of the probationary period (:func:`probationary_rows`: the first
-``min(floor(0.15 T), 750)``) are never scored.
+``min(floor(0.15 T), 750)``; it is also the training part of a NAB file) are never scored.
 Every other row is a detection when its score reaches the threshold.
 Each labelled window earns the weighted scaled sigmoid of its *earliest* detection
 (``tp_weight`` at the window's start, falling towards 0 at its end), or ``-fn_weight`` when
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PROBATIONARY_FRACTION = 0.15
-"""NAB's probationary share of each file (capped at 15% of 5000 rows)."""
+"""NAB's probationary share of each file (``probationPercent``; capped at that share of 5000 rows)."""
 
 PROFILES: dict[str, dict[str, float]] = {
     "standard": {"tp": 1.0, "fn": 1.0, "fp": 0.11, "tn": 1.0},
@@ -36,9 +36,11 @@ PROFILES: dict[str, dict[str, float]] = {
 """NAB's application profiles: the weights of true positives, misses, false positives."""
 
 
-def probationary_rows(length: int) -> int:
-    """NAB's probationary period of a file of ``length`` rows: ``min(floor(0.15 T), 750)``."""
-    return int(min(math.floor(PROBATIONARY_FRACTION * length), PROBATIONARY_FRACTION * 5000))
+def probationary_rows(length: int, fraction: float = PROBATIONARY_FRACTION) -> int:
+    """NAB's probationary period of a file of ``length`` rows, as NAB's own
+    ``getProbationPeriod(probationPercent, fileLength)`` computes it: ``min(floor(fraction *
+    T), fraction * 5000)`` (``min(floor(0.15 T), 750)`` at NAB's share)."""
+    return int(min(math.floor(fraction * length), fraction * 5000))
 
 
 def scaled_sigmoid(position: float) -> float:
