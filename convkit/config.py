@@ -121,7 +121,7 @@ class TrainConfig:
     it) multiplies the rate by ``plateau_factor`` after ``plateau_patience`` epochs
     without a lower training loss, down to ``min_lr``; it steps once per epoch.
     ``precision`` "auto" and ``channels_last`` none take the device type's measured
-    default (``convkit.train.engine.device_defaults``); ``compile`` is off unless set.
+    default (``convkit.train.runtime.device_defaults``); ``compile`` is off unless set.
     ``patience`` stops after that many epochs without a better validation metric
     (0: off); ``max_minutes`` is a wall-clock budget for training (0: off);
     ``checkpoint_every`` also writes ``last.pt`` every N optimizer steps inside an epoch
@@ -133,7 +133,7 @@ class TrainConfig:
     ``seeds``: train that many runs with seeds ``seed, seed+1, ...`` and report the mean and
     standard deviation of each test metric (the literature's protocol for small data).
     ``threads``: CPU threads for torch's kernels (0: one per available core, see
-    ``convkit.train.engine.set_threads``). ``name`` names the run folder (default: model +
+    ``convkit.train.runtime.set_threads``). ``name`` names the run folder (default: model +
     timestamp).
     """
 

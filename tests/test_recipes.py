@@ -25,9 +25,8 @@ def test_every_recipe_loads_and_validates_and_default_equals_the_defaults(name: 
         assert isinstance(cfg, runner.config_class), recipe
     _, default = resolve_task_config(task, [recipes["default"]])
     _, plain = resolve_task_config(task)
-    if name != "timeseries":  # its default recipe pins the mode and the model the defaults leave to auto
-        # a recipe may spell out the model's own option defaults ({} in the plain config)
-        assert dataclasses.replace(default, model=dataclasses.replace(default.model, options={})) == plain
+    # a recipe may spell out the model's own option defaults ({} in the plain config)
+    assert dataclasses.replace(default, model=dataclasses.replace(default.model, options={})) == plain
     assert f"recipes (--recipe NAME):\n  {', '.join(recipes)}" in info_text(task)
 
 

@@ -4,7 +4,7 @@ A non-strict loader skips a file it cannot use (corrupt, not the expected format
 infinite values) and collects one message per file (``"<path>: <reason>"``). After
 loading it calls :func:`warn_skipped` once: ONE warning line with the count and the first
 few messages, never a line per file. The full list goes into ``Splits.extras["skipped"]``;
-the task keeps it in ``Data.info["skipped_files"]`` and writes it to the run folder as
+the task keeps it in the ``skipped_files`` of its ``Data.info`` record and writes it to the run folder as
 ``skipped_files.txt``. :func:`require_every_class` turns a class whose files were all
 skipped into a DataError naming it (instead of a model with an empty class).
 """

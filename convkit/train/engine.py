@@ -535,7 +535,7 @@ class _Run:
                    "train_seconds": round(progress.train_seconds, 2), "val": progress.best["val"], "test": test,
                    "baselines": self.baselines}
         if env.is_main:
-            self._plots(collected)
+            self._plots(collected, metrics)
             with self._writing(self.run_path / "metrics.json"):
                 rundir.write_text_atomic(self.run_path / "metrics.json", json.dumps(metrics) + "\n")
             summary = ", ".join(f"{k} {v:.4f}" for k, v in to_float_dict(test).items())
@@ -543,16 +543,17 @@ class _Run:
         distributed.barrier(env)
         return FitResult(self.raw, metrics, self.run_path, task_state)
 
-    def _plots(self, collected: dict) -> None:
-        """``curves.png`` and the task's plots. They are written in place, not atomically:
-        when the disk fills, every file they wrote or changed is removed again (a run
-        resumed from its last checkpoint writes them anew)."""
+    def _plots(self, collected: dict, metrics: dict) -> None:
+        """``curves.png``, the task's plots and its files from the final ``metrics``. They
+        are written in place, not atomically: when the disk fills, every file they wrote or
+        changed is removed again (a run resumed from its last checkpoint writes them anew)."""
         with rundir.undone_on_disk_full(self.run_path):
             if self.progress.history:
                 with self._writing(self.run_path / "curves.png"):
                     plot_curves(self.progress.history, self.run_path / "curves.png", self.monitor)
             with self._writing(f"the plots in {self.run_path}"):
                 self.task.plots(self.run_path, collected, self.data)
+                self.task.write_run_files(self.run_path, metrics)
 
 
 class _LossWindow:

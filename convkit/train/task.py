@@ -209,7 +209,7 @@ class Task:
     def repeats(self, cfg: RunConfig) -> tuple[str, list[tuple[str, RunConfig]]] | None:
         """Whole runs ``cfg`` stands for besides itself, e.g. the folds of a cross-validation
         (``("folds", [("fold0", cfg0), ...])``): ``train`` runs each and reports the mean and
-        standard deviation (``engine.fit_repeats``). Default: none."""
+        standard deviation (``convkit.train.repeats.fit_repeats``). Default: none."""
         return None
 
     def monitor_of(self, data: Data) -> tuple[str, str]:
@@ -229,7 +229,7 @@ class Task:
         that ``spec`` (the checkpoint's ``Data`` without datasets) describes: its label
         names, channels, input shape and the task's record in ``spec.info``;
         ``train``/``val`` may be None. ``cfg`` is the run's config."""
-        return self.build_data(cfg, path, spec)  # transitional: tasks not yet split
+        raise NotImplementedError
 
     def input_spec(self, cfg: RunConfig) -> Data:
         """What ``build_data(cfg)`` would declare, without its datasets (``train``/``val``/
@@ -322,6 +322,11 @@ class Task:
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """Write the task's own plots (from the test split's collected outputs)."""
+
+    def write_run_files(self, run_dir: Path, metrics: dict) -> None:
+        """Write the task's own files derived from the run's final ``metrics`` (the
+        ``metrics.json`` contents, e.g. a per-series table); called after the plots and
+        before ``metrics.json``, which marks a complete run. Default: none."""
 
 
 def resolve_task_config(task: Task, config_files: Sequence[str | Path | Traversable] = (),

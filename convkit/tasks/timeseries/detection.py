@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,11 +373,14 @@ class SeriesDetectionTask(TimeSeriesBase):
             out.append(row)
         return out
 
+    def write_run_files(self, run_dir: Path, metrics: dict) -> None:
+        """``ucr_series.csv`` when the run scored UCR anomaly archive series
+        (:func:`write_ucr_series_csv`)."""
+        write_ucr_series_csv(Path(run_dir), metrics)
+
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """``anomalies.png``: the first series' validation and test parts with scores,
-        threshold, labelled and flagged regions; ``ucr_series.csv`` when the run scored UCR
-        anomaly archive series (:func:`write_ucr_series_csv`)."""
-        write_ucr_series_csv(Path(run_dir))
+        threshold, labelled and flagged regions."""
         scored = score_split(collected, data.test)[0]
         s = data.test.series[0]
         start, end = scored.start, scored.end
@@ -533,16 +535,12 @@ def output_stems(paths: list[str], folder: Path) -> list[str]:
     return stems
 
 
-def write_ucr_series_csv(run_dir: Path) -> Path | None:
-    """``ucr_series.csv`` in ``run_dir`` from its ``metrics.json`` (written just before): per
+def write_ucr_series_csv(run_dir: Path, metrics: dict) -> Path | None:
+    """``ucr_series.csv`` in ``run_dir`` from the run's final ``metrics``: per
     UCR anomaly archive series, ``series, length, anomaly_begin, anomaly_end`` (0-based,
     inclusive), the model's ``tcn_argmax``/``tcn_hit``, then each baseline's
     ``<name>_argmax``/``<name>_hit``. None (nothing written) when the test block has no
     ``ucr_series``."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return None
-    metrics = json.loads(path.read_text(encoding="utf-8"))
     rows = metrics.get("test", {}).get("ucr_series")
     if not rows:
         return None
