@@ -49,8 +49,7 @@ def knn(x: Tensor, k: int, query: Tensor | None = None) -> tuple[Tensor, Tensor]
     squared Euclidean and carry no gradient (a neighbourhood is a choice, not a
     function to differentiate). Memory is one dense ``[B, M, P]`` float32 distance
     matrix, squared in place: per cloud 4 MiB for 1024 points, 64 MiB for 4096
-    (measured extra peak RSS for one cloud on CPU: 4.0 MiB and 64.2 MiB on xyz, 4.1 and
-    68.5 MiB on 64 features; ``tests/nn/test_points.py`` holds it to the matrix size).
+    (``tests/nn/test_points.py`` holds the extra peak memory to the matrix size).
     """
     _check_points(x, "knn")
     query = x if query is None else query
