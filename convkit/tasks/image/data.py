@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
