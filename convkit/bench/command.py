@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from convkit.bench import compute, frontend, perf, report, scaling, suite
 from convkit.errors import ConfigError, Interrupted
@@ -54,7 +54,7 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
     out.mkdir(parents=True, exist_ok=True)
     peak = perf.matmul_peak_gflops(torch_device)
     rows = []
-    bar = tqdm(tasks, desc="bench", unit="task", disable=None)  # quiet when stderr is not a terminal
+    bar = tqdm(tasks, desc="bench", unit="task")
     for name in bar:
         bar.set_postfix_str(name)
         task_start = time.perf_counter()

@@ -2,7 +2,9 @@
 
 Shared by every task's data loaders: a folder with split subfolders is split
 exactly as its subfolders say; anything else gets a seeded, stratified
-80/10/10 split from :func:`split_indices`.
+80/10/10 split from :func:`split_indices`, or, when examples come in groups (a
+speaker, a patient, a video's clips), from :func:`group_split_indices`, which keeps
+each group on one side.
 """
 
 from __future__ import annotations
@@ -103,13 +105,15 @@ def check_split_parts(parts: Sequence[np.ndarray], labels: Sequence[int] | np.nd
                             f"and every class has fewer: {shown}")
 
 
-_SPLIT_DIR_ALIASES: dict[str, str] = {
+SPLIT_ALIASES: dict[str, str] = {
     "train": "train",
     "val": "val",
     "valid": "val",
     "validation": "val",
     "test": "test",
 }
+"""Split names as folders and manifests may spell them (lower case) -> the split."""
+_SPLIT_DIR_ALIASES = SPLIT_ALIASES
 
 
 def split_indices(
@@ -194,6 +198,78 @@ def carve_validation(
         raise ConfigError(f"validation fraction must be between 0 and 1; got {fraction}")
     train, val = split_indices(labels, (1.0 - fraction, fraction), seed)
     return train, val
+
+
+def group_split_indices(
+    labels: Sequence[int] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+    where: str = "data",
+    part_names: Sequence[str] = SPLIT_NAMES,
+) -> tuple[np.ndarray, ...]:
+    """Split sample indices into seeded parts that never split a group.
+
+    Every sample of a group (a speaker, a patient, a video's clips, a recording session)
+    lands in the same part. Groups are placed one at a time, largest first (equal sizes
+    in a seeded random order), each into the part where it brings the per-class counts
+    closest to their targets (``fraction * class total``; the sum of squared
+    differences), so the parts are stratified by label as far as whole groups allow;
+    the last groups go to parts that would otherwise stay empty, so every part gets at
+    least one group.
+
+    Args:
+        labels: class of each sample ``[N]``.
+        groups: group of each sample ``[N]`` (any hashable values).
+        fractions: the share of each part (positive, summing to 1).
+        seed: the same labels, groups, fractions and seed always give the same split.
+        where: names the data in errors (a file or folder, and the grouping field).
+        part_names: the parts' names, for the error (``("train", "val", "test")``).
+
+    Returns:
+        One sorted ``int64`` index array per fraction, together a partition of ``range(N)``.
+
+    Raises:
+        ConfigError: bad fractions.
+        DataError: fewer groups than parts (one line naming ``where``, the groups and
+            how many are needed), or ``labels`` and ``groups`` of different lengths.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) < 1 or any(not np.isfinite(f) or f <= 0 for f in fractions):
+        raise ConfigError(f"split fractions must be positive numbers; got {fractions}")
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(f"split fractions must sum to 1; got {fractions} (sum {sum(fractions):g})")
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if labels.ndim != 1 or groups.shape != labels.shape:
+        raise DataError(f"{where}: labels and groups must both be [N]; got shapes {list(labels.shape)} "
+                        f"and {list(groups.shape)}")
+    names, group_of = np.unique(groups, return_inverse=True)
+    parts = len(fractions)
+    if len(names) < parts:
+        shown = ", ".join(repr(str(n)) for n in names[:5])
+        raise DataError(f"{where}: {len(names)} group{'s' if len(names) != 1 else ''} ({shown}) cannot fill a "
+                        f"{'/'.join(part_names)} split that keeps each group on one side; need at least {parts}")
+    _, label_of = np.unique(labels, return_inverse=True)
+    counts = np.zeros((len(names), int(label_of.max()) + 1 if labels.size else 0))
+    np.add.at(counts, (group_of, label_of), 1)  # [groups, classes]
+    target = np.outer(fractions, counts.sum(0))  # [parts, classes]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    order = order[np.argsort(-counts[order].sum(1), kind="stable")]  # largest first, ties seeded
+    have = np.zeros_like(target)
+    filled = np.zeros(parts, dtype=np.int64)
+    part_of = np.empty(len(names), dtype=np.int64)
+    for placed, g in enumerate(order):
+        empty = np.flatnonzero(filled == 0)
+        choices = empty if len(names) - placed <= len(empty) else np.arange(parts)
+        cost = ((have[choices] + counts[g] - target[choices]) ** 2).sum(1) - \
+            ((have[choices] - target[choices]) ** 2).sum(1)
+        best = int(choices[int(np.argmin(cost))])
+        part_of[g] = best
+        have[best] += counts[g]
+        filled[best] += 1
+    sample_part = part_of[group_of]
+    return tuple(np.flatnonzero(sample_part == p).astype(np.int64) for p in range(parts))
 
 
 def find_split_dirs(path: str | Path) -> dict[str, Path] | None:

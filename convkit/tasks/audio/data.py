@@ -18,6 +18,9 @@ never decodes again. Formats, detected in this order:
 - ``<class>/<file>`` folders of WAV/FLAC/OGG at any rate; ``train/``, ``val/``,
   ``test/`` subfolders are the splits exactly (a missing val/test is carved from train),
   otherwise a seeded stratified 80/10/10 split.
+- A manifest (``path,label[,split][,group]`` CSV) or a folder whose file names give the
+  labels (``label_pattern``, e.g. FSDD's ``{label}_{speaker}_{index}``), split by
+  ``convkit.data.manifest`` (``group_by``: whole speakers on one side of every split).
 
 A ``_background_noise_`` folder (Speech Commands ships one; a ``<class>/<file>`` folder
 may have one too) becomes the noise bank ``Splits.extras["noise"]`` ``[M, T]`` for augmentation.
@@ -32,16 +35,25 @@ from __future__ import annotations
 import csv
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
+from convkit.data.manifest import (
+    Listing,
+    check_listing_options,
+    eval_listing,
+    listing_for,
+    split_groups,
+    split_listing,
+)
 from convkit.data.paths import listed_path
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
@@ -51,6 +63,7 @@ from convkit.data.splits import (
     carve_validation,
     existing_dir,
     find_split_dirs,
+    remap_labels,
     split_indices,
 )
 from convkit.data.skipped import require_every_class, warn_skipped
@@ -77,10 +90,13 @@ _MODE_DEFAULTS = {
     "test_fold": 5,          # ESC-50
     "val_fold": 4,           # ESC-50
     "esc10": False,          # ESC-50: only the ESC-10 subset
-    "allow_outside_paths": False,  # ESC-50: table rows may name files outside audio/
+    "allow_outside_paths": False,  # ESC-50 tables, manifests: rows may name files outside their folder
+    "label_pattern": "",     # a folder of files named by a pattern, e.g. {label}_{speaker}_{index}
+    "group_by": "",          # manifests, patterns: the field whose groups stay on one side of every split
 }
 _FORMAT_HELP = ("<class>/<file> folders of .wav/.flac/.ogg, a Speech Commands folder "
-                "(validation_list.txt, testing_list.txt) or ESC-50 (meta/esc50.csv)")
+                "(validation_list.txt, testing_list.txt), ESC-50 (meta/esc50.csv), a manifest .csv "
+                "or a folder with data.label_pattern")
 
 
 # --------------------------------------------------------------------------- single files
@@ -164,7 +180,7 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
     """Load an on-disk audio dataset (format detected; see the module docstring).
 
     Args:
-        path: dataset folder.
+        path: dataset folder, or a manifest ``.csv``.
         sample_rate: every clip is resampled to this rate (Hz).
         duration: every clip is padded/cropped (centred) to this many seconds.
         strict: a corrupt file (or one with NaN/infinite samples) raises DataError instead
@@ -173,12 +189,16 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
             carving a missing val/test split. Speech Commands and ESC-50 splits are fixed.
         **mode: ``layout`` (auto|folder|speech_commands|esc50); Speech Commands: ``words``
             (all|12), ``unknown_ratio``, ``silence_ratio``; ESC-50: ``test_fold``,
-            ``val_fold``, ``esc10``, ``allow_outside_paths``.
+            ``val_fold``, ``esc10``; ESC-50 and manifests: ``allow_outside_paths``;
+            manifests and pattern folders: ``label_pattern``, ``group_by``
+            (``convkit.data.manifest``).
 
     Returns:
         Splits: waves ``[N, T]`` float32 with ``T = round(sample_rate * duration)``,
         labels int64, label names, ``extras["noise"]``: the ``_background_noise_`` bank
-        ``[M, T]`` or None, and ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``.
+        ``[M, T]`` or None, ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``,
+        and for a listing split by group ``extras["group_by"]`` (the field) and
+        ``extras["split_groups"]`` (``{split: [groups]}``).
 
     Raises:
         DataError: missing path, no audio, one class, a class whose every file is
@@ -188,6 +208,15 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
+    listing = _listing(path, options, strict)
+    if listing is not None:
+        listed = split_listing(listing, _decoder(sample_rate, num_samples, strict), seed, options["group_by"])
+        data = {s: (listed.decoded[i], listed.labels[i]) for s, i in listed.parts.items()}
+        noise = (_noise_for(listing.source, sample_rate, num_samples, strict, None)
+                 if listing.source.is_dir() else None)
+        splits = make_splits(data, listed.label_names, noise, listed.source, listed.skipped)
+        splits.extras.update(group_by=listed.group_by or "", split_groups=split_groups(listed))
+        return splits
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
     skipped: list[str] = []
@@ -208,12 +237,18 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
     """The data to score a trained model on, with labels mapped onto ``label_names`` by name.
 
     Speech Commands: the official testing list; ESC-50: the test fold; folders: the
-    ``test/`` subfolder, else every file. Only those files are decoded. Returns
+    ``test/`` subfolder, else every file; a manifest: its test rows, else every row (a
+    pattern folder: every file). Only those files are decoded. Returns
     ``TensorDataset(waves float32 [N, T], labels int64 [N])``. Raises DataError for a
     class the model does not know.
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
+    listing = _listing(path, options, strict)
+    if listing is not None:
+        listed = eval_listing(listing, _decoder(sample_rate, num_samples, strict))
+        labels = remap_labels(listed.labels, listed.label_names, label_names, listed.source)
+        return TensorDataset(listed.decoded.float(), torch.from_numpy(labels))
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
     skipped: list[str] = []
@@ -236,6 +271,22 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
         raise DataError(f"{root}: classes {unknown} are not among the model's classes {list(label_names)}")
     mapping = np.array([index.get(name, -1) for name in names], dtype=np.int64)
     return TensorDataset(waves.float(), torch.from_numpy(mapping[labels]))
+
+
+def _listing(path: str | Path, options: dict, strict: bool) -> Listing | None:
+    """The manifest or pattern listing ``path`` and the options ask for (None: a layout)."""
+    return listing_for(path, options["label_pattern"], options["group_by"], _is_audio_file,
+                       "audio files (" + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")",
+                       options["allow_outside_paths"], strict)
+
+
+def _decoder(sample_rate: int, num_samples: int, strict: bool) -> Callable[[list[Path], list[str]], Any]:
+    """``convkit.data.manifest``'s decode function: the listed files as waves ``[K, T]``."""
+    return lambda paths, skipped: load_audio_files(paths, sample_rate, num_samples, strict, skipped)
+
+
+def _is_audio_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
 
 
 def detect_layout(root: Path) -> str:
@@ -355,7 +406,7 @@ def _audio_files(folder: Path, recursive: bool = False) -> list[Path]:
 
 
 def _noise_for(root: Path, sample_rate: int, num_samples: int, strict: bool,
-               skipped: list[str]) -> torch.Tensor | None:
+               skipped: list[str] | None) -> torch.Tensor | None:
     folder = root / NOISE_DIR
     if not folder.is_dir() or not _audio_files(folder):
         return None
@@ -568,6 +619,7 @@ def _check_mode(mode: dict) -> dict:
                           f"got {options['layout']!r}")
     if not isinstance(options["allow_outside_paths"], bool):
         raise ConfigError(f"allow_outside_paths must be true or false; got {options['allow_outside_paths']!r}")
+    check_listing_options(options["label_pattern"], options["group_by"])
     options["words"] = str(options["words"])
     if options["words"] not in ("all", "12"):
         raise ConfigError(f"Speech Commands words must be 'all' or '12'; got {options['words']!r}")

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry
@@ -49,8 +50,13 @@ class AudioDataConfig(DataConfig):
     """``path``: a dataset folder (empty: the synthetic sound events, ``n_per_class`` clips
     per class); every clip is resampled to ``sample_rate`` and padded/cropped to
     ``duration`` seconds. Speech Commands: ``words`` ("all" or "12"); ESC-50:
-    ``test_fold``, ``val_fold``, ``allow_outside_paths`` (table rows may name files outside
-    ``audio/``). ``layout``: auto | folder | speech_commands | esc50."""
+    ``test_fold``, ``val_fold``; ``allow_outside_paths``: ESC-50 table rows and manifest
+    rows may name files outside their folder. ``layout``: auto | folder | speech_commands
+    | esc50. ``path`` may be a manifest ``.csv`` (``path,label``, optional ``split``,
+    ``group``) or a flat folder whose file names give the labels by ``label_pattern``
+    (e.g. ``{label}_{speaker}_{index}``); ``group_by`` names the field whose groups (a
+    speaker) stay on one side of every split (empty: ``group`` if present; ``none``: off).
+    See ``convkit.data.manifest``."""
 
     sample_rate: Annotated[int, Range(ge=1000, note="Hz")] = 16000
     duration: Annotated[float, Range(gt=0, note="seconds")] = 1.0
@@ -60,11 +66,18 @@ class AudioDataConfig(DataConfig):
     test_fold: int = 5
     val_fold: int = 4
     allow_outside_paths: bool = False
+    label_pattern: str = ""
+    group_by: str = ""
+
+    def validate(self) -> None:
+        """Raise ConfigError for a bad ``label_pattern`` or a ``group_by`` it lacks."""
+        check_listing_options(self.label_pattern, self.group_by)
 
     def mode(self) -> dict:
         """The loader's format options."""
         return dict(layout=self.layout, words=self.words, test_fold=self.test_fold, val_fold=self.val_fold,
-                    allow_outside_paths=self.allow_outside_paths)
+                    allow_outside_paths=self.allow_outside_paths, label_pattern=self.label_pattern,
+                    group_by=self.group_by)
 
 
 @dataclass
@@ -162,13 +175,17 @@ class AudioInfo:
     """What the audio task records of the data it built (``Data.info``; stored in
     checkpoints): ``source``; ``features``, what the backbone reads (``logmel`` or
     ``waveform``); ``logmel``, the front end's settings (``sample_rate``, ``n_fft``,
-    ``hop_length``, ``n_mels``: the keyword arguments of ``LogMelSpectrogram``); and
-    ``skipped_files``, every training file left out as ``"<path>: <reason>"``."""
+    ``hop_length``, ``n_mels``: the keyword arguments of ``LogMelSpectrogram``);
+    ``skipped_files``, every training file left out as ``"<path>: <reason>"``; and, for a
+    manifest or pattern split by ``group_by`` (e.g. speaker), ``split_groups``: the groups
+    each split holds (``{"train": [...], "val": [...], "test": [...]}``)."""
 
     source: str = ""
     features: str = "logmel"
     logmel: dict = field(default_factory=dict)
     skipped_files: list[str] = field(default_factory=list)
+    group_by: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,7 +208,9 @@ class AudioTask(ClassificationTask):
     data_formats = ("<class>/<file> folders of .wav/.flac/.ogg at any rate (resampled, mono, padded/cropped "
                     "to data.duration); Speech Commands v1/v2 (validation_list.txt, testing_list.txt, "
                     "_background_noise_; data.words=all|12); ESC-50 (meta/esc50.csv; data.test_fold, "
-                    "data.val_fold). train/ val/ test/ subfolders are the splits; otherwise a seeded "
+                    "data.val_fold); a manifest .csv (path,label[,split][,group]) or a flat folder with "
+                    "data.label_pattern (e.g. {label}_{speaker}_{index}), data.group_by keeping a speaker on one "
+                    "side. train/ val/ test/ subfolders are the splits; otherwise a seeded "
                     "stratified 80/10/10 split. Corrupt files and files with NaN/Inf samples are skipped: one summary "
                     "warning, all listed in the run folder's skipped_files.txt (data.strict=true: an error); a class "
                     "with no usable file is an error.")
@@ -211,7 +230,8 @@ class AudioTask(ClassificationTask):
             splits = load_sound_events_dataset(dc.n_per_class, dc.sample_rate, dc.duration, cfg.train.seed)
             source = SOUND_EVENTS_SOURCE
         info = AudioInfo(source=source, features=features, logmel=self._logmel_settings(cfg),
-                         skipped_files=list(splits.extras.get("skipped") or []))
+                         skipped_files=list(splits.extras.get("skipped") or []),
+                         group_by=splits.extras.get("group_by", ""), split_groups=splits.extras.get("split_groups", {}))
         return AudioData(splits.train, splits.val, splits.test, label_names=list(splits.label_names),
                          spatial_dims=1 if features == "waveform" else 2, in_channels=1,
                          input_shape=splits.input_shape, noise=splits.extras.get("noise"), info=info)
@@ -346,14 +366,15 @@ class AudioTask(ClassificationTask):
         return out
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
-        """The confusion matrix, and ``examples.png``: a few test log-mel spectrograms with
-        their true and predicted labels."""
+        """The confusion matrix, ``examples.png`` (a few test log-mel spectrograms with
+        their true and predicted labels), ``skipped_files.txt`` and ``split_groups.json``."""
         super().plots(run_dir, collected, data)
         if data.test is not None and data.info.logmel:
             logmel = LogMelSpectrogram(**data.info.logmel)
             plot_examples(Path(run_dir) / "examples.png", data.test, collected, data.label_names, logmel)
         if data.info.skipped_files:
             (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info.skipped_files) + "\n")
+        write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
 
 
 BASELINE_MFCC = 20

@@ -10,6 +10,9 @@ On-disk formats, detected from the folder's contents (DESIGN.md "On-disk data fo
   ``cifar-10-batches-bin/`` subfolder). Not the pickled Python version.
 * ``<class>/<image>`` folders of PNG/JPEG (anything Pillow decodes), optionally
   under ``train/``, ``val/``, ``test/`` subfolders.
+* A manifest ``.csv`` (``path,label``, optional ``split``, ``group``) or a folder whose
+  file names give the labels (``label_pattern``), read and split by
+  ``convkit.data.manifest`` (``group_by``: a patient's images on one side of every split).
 
 Split subfolders (or the IDX/CIFAR test files) are the splits exactly; a missing
 val (or test) split is carved from train (10%, seeded, stratified); a dataset with
@@ -24,14 +27,16 @@ import re
 import zlib
 import struct
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
+from convkit.data.manifest import Listing, eval_listing, listing_for, split_groups, split_listing
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
@@ -108,11 +113,14 @@ def load_image_dataset(
     channels: int | None = None,
     strict: bool = False,
     seed: int = 0,
+    label_pattern: str = "",
+    group_by: str = "",
+    allow_outside_paths: bool = False,
 ) -> Splits:
     """Load an on-disk image dataset (format detected; see the module docstring).
 
     Args:
-        path: dataset folder.
+        path: dataset folder, or a manifest ``.csv``.
         image_size: resize every image to ``image_size x image_size``; ``None`` keeps
             the native size (IDX/CIFAR) or uses the most common size (folders).
         channels: 1 (grayscale) or 3 (RGB); ``None`` keeps the data's own
@@ -121,18 +129,30 @@ def load_image_dataset(
             of being skipped; skipped files make ONE summary warning.
         seed: seed of the stratified 80/10/10 split, or of carving a missing val/test
             split (10% of train) when the dataset brings its own splits.
+        label_pattern, group_by, allow_outside_paths: a folder's labels from its file
+            names, the field whose groups stay on one side of every split, manifest rows
+            outside the manifest's folder (``convkit.data.manifest``).
 
     Returns:
-        Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``, and
-        ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``.
+        Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``,
+        ``extras["skipped"]``: every skipped file as ``"<path>: <reason>"``, and for a
+        listing split by group ``extras["group_by"]`` and ``extras["split_groups"]``.
 
     Raises:
         DataError: the path is missing or empty, has no images or only one class, a class
             whose every file is unreadable, or a file is malformed (bad IDX magic,
             truncated file, CIFAR size not a multiple of 3073).
     """
-    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
+    listing = _listing(path, label_pattern, group_by, allow_outside_paths, strict)
+    if listing is not None:
+        listed = split_listing(listing, _decoder(strict), seed, group_by)
+        images = _stack(listed.decoded, image_size, channels)
+        parts = {s: (images[i], listed.labels[i]) for s, i in listed.parts.items()}
+        return _make_splits(parts, listed.label_names, listed.source,
+                            {"skipped": listed.skipped, "group_by": listed.group_by or "",
+                             "split_groups": split_groups(listed)})
+    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     raw, names, skipped = _read_dataset(root, image_size, channels, strict)
     if "train" not in raw:
         raise DataError(
@@ -161,17 +181,21 @@ def load_image_eval_set(
     image_size: int,
     channels: int,
     strict: bool = False,
+    label_pattern: str = "",
+    allow_outside_paths: bool = False,
 ) -> TensorDataset:
     """Load the data to score a trained model on: the test split when the dataset has one, else all of it.
 
     Args:
         path: dataset folder in any supported format (its ``test/`` folder, ``t10k``
-            IDX files or ``test_batch.bin`` when present).
+            IDX files or ``test_batch.bin`` when present), or a manifest (its test rows
+            when it marks some); a folder with ``label_pattern``: every matching file.
         label_names: the trained model's classes; the data's class names are mapped
             onto these indices by name.
         image_size: resize every image to this size (the model's input size).
         channels: 1 or 3 (the model's input channels).
         strict: a corrupt image raises DataError instead of being skipped (one summary warning).
+        label_pattern, allow_outside_paths: as :func:`load_image_dataset`.
 
     Returns:
         ``TensorDataset(images [N, C, H, W] float32, labels [N] int64)``.
@@ -179,8 +203,14 @@ def load_image_eval_set(
     Raises:
         DataError: bad path/format, or a class the model does not know.
     """
-    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     _check_options(image_size, channels)
+    listing = _listing(path, label_pattern, "", allow_outside_paths, strict)
+    if listing is not None:
+        listed = eval_listing(listing, _decoder(strict))
+        images = _stack(listed.decoded, image_size, channels)
+        return TensorDataset(images, torch.from_numpy(
+            remap_labels(listed.labels, listed.label_names, label_names, listed.source)))
+    root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
     raw, names, skipped = _read_dataset(root, image_size, channels, strict)
     warn_skipped(skipped, str(root))
     if "test" in raw:
@@ -475,14 +505,54 @@ def _read_folder_dataset(
     require_every_class(names, np.array([label for _, label in every]), readable, [f for f, _ in every], str(root))
 
     all_arrays = [a for arrays, _ in decoded.values() for a in arrays]
-    if channels is None:
-        channels = 3 if any(a.shape[0] == 3 for a in all_arrays) else 1
-    size = image_size if image_size is not None else _most_common_size(all_arrays)
+    images = _stack(all_arrays, image_size, channels)
     raw: Raw = {}
+    start = 0
     for split, (arrays, labels) in decoded.items():
-        images = torch.cat([_finish(torch.from_numpy(a).unsqueeze(0), size, channels) for a in arrays])
-        raw[split] = (images, np.asarray(labels, dtype=np.int64))
+        raw[split] = (images[start:start + len(arrays)], np.asarray(labels, dtype=np.int64))
+        start += len(arrays)
     return raw, names, skipped
+
+
+def _stack(arrays: list[np.ndarray], image_size: int | None, channels: int | None) -> torch.Tensor:
+    """Decoded images ``[C, H, W]`` as one batch ``[N, C', S, S]``: ``channels`` (None: 3 if
+    any has colour, else 1) at ``image_size`` (None: the most common size)."""
+    if channels is None:
+        channels = 3 if any(a.shape[0] == 3 for a in arrays) else 1
+    size = image_size if image_size is not None else _most_common_size(arrays)
+    return torch.cat([_finish(torch.from_numpy(a).unsqueeze(0), size, channels) for a in arrays])
+
+
+def _listing(path: str | Path, label_pattern: str, group_by: str, allow_outside: bool,
+             strict: bool) -> Listing | None:
+    """The manifest or pattern listing ``--data path`` asks for (None: a layout)."""
+    return listing_for(path, label_pattern, group_by, _is_image_file,
+                       "images (" + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")", allow_outside, strict)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _decoder(strict: bool) -> Callable[[list[Path], list[str]], tuple[list[np.ndarray], list[int]]]:
+    """``convkit.data.manifest``'s decode function: each listed file as ``[C, H, W]``,
+    a bad one skipped (or, ``strict``, an error)."""
+
+    def decode(paths: list[Path], skipped: list[str]) -> tuple[list[np.ndarray], list[int]]:
+        arrays, kept = [], []
+        for i, file in enumerate(tqdm(paths, desc="decoding images", unit="file", leave=False,
+                                      disable=True if len(paths) < 2000 else None)):
+            try:
+                arrays.append(_decode_image(file))
+            except DataError as err:
+                if strict:
+                    raise
+                skipped.append(str(err))
+                continue
+            kept.append(i)
+        return arrays, kept
+
+    return decode
 
 
 def _list_class_images(folder: Path) -> list[tuple[Path, str]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.data.splits import Splits
 from convkit.models.sizes import require_min_size
@@ -37,13 +38,26 @@ class ImageDataConfig(DataConfig):
     """``path``: a dataset folder (empty: the bundled digits); ``image_size``: every image
     is resized to this square size (none: the data's own size); ``channels``: 1 or 3
     (none: the data's own); ``augment``: random shift by up to ``shift`` pixels and, if
-    ``flip``, horizontal flips (off for digits, whose mirror images are other symbols)."""
+    ``flip``, horizontal flips (off for digits, whose mirror images are other symbols).
+    ``path`` may be a manifest ``.csv`` (``path,label``, optional ``split``, ``group``) or a
+    folder whose file names give the labels by ``label_pattern`` (e.g.
+    ``{label}_{patient}_{index}``); ``group_by`` names the field whose groups stay on one
+    side of every split (empty: ``group`` if present; ``none``: off);
+    ``allow_outside_paths``: manifest rows may name files outside the manifest's folder.
+    See ``convkit.data.manifest``."""
 
     image_size: Annotated[int | None, Range(ge=1, note="or none")] = 32
     channels: Literal[1, 3] | None = None
     augment: bool = True
     shift: Annotated[int, Range(ge=0, note="pixels")] = 2
     flip: bool = False
+    label_pattern: str = ""
+    group_by: str = ""
+    allow_outside_paths: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError for a bad ``label_pattern`` or a ``group_by`` it lacks."""
+        check_listing_options(self.label_pattern, self.group_by)
 
 
 @dataclass
@@ -71,11 +85,15 @@ class ImageRunConfig(RunConfig):
 @dataclass
 class ImageInfo:
     """What the image task records of the data it built (``Data.info``; stored in
-    checkpoints): ``source``, the dataset folder (or ``DIGITS_SOURCE``), and
-    ``skipped_files``, every training file left out as ``"<path>: <reason>"``."""
+    checkpoints): ``source``, the dataset folder (or ``DIGITS_SOURCE``),
+    ``skipped_files``, every training file left out as ``"<path>: <reason>"``, and for a
+    manifest or pattern split by ``group_by``, ``split_groups``: the groups each split
+    holds (``{"train": [...], "val": [...], "test": [...]}``)."""
 
     source: str = ""
     skipped_files: list[str] = field(default_factory=list)
+    group_by: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 class ImageTask(ClassificationTask):
@@ -90,6 +108,8 @@ class ImageTask(ClassificationTask):
                     "summary warning, all listed in the run folder's skipped_files.txt, or an error with "
                     "data.strict=true; a class with no usable file is an error; mixed sizes resized to data.image_size); MNIST IDX files "
                     "(train-images-idx3-ubyte ...); CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin). "
+                    "A manifest .csv (path,label[,split][,group]) or a folder with data.label_pattern; "
+                    "data.group_by keeps a group on one side of every split. "
                     "train/ val/ test/ subfolders are the splits; otherwise a seeded stratified 80/10/10 split.")
 
     def build_data(self, cfg: ImageRunConfig) -> Data:
@@ -100,8 +120,11 @@ class ImageTask(ClassificationTask):
         if size is not None:  # known before decoding: refuse a size the model cannot take now
             require_min_size(name, 2, cfg.model.options, {"data.image_size": size}, "raise data.image_size")
         if dc.path:
-            splits = load_image_dataset(dc.path, dc.image_size, dc.channels, dc.strict, cfg.train.seed)
-            info = ImageInfo(source=dc.path, skipped_files=list(splits.extras.get("skipped") or []))
+            splits = load_image_dataset(dc.path, dc.image_size, dc.channels, dc.strict, cfg.train.seed,
+                                        dc.label_pattern, dc.group_by, dc.allow_outside_paths)
+            info = ImageInfo(source=dc.path, skipped_files=list(splits.extras.get("skipped") or []),
+                             group_by=splits.extras.get("group_by", ""),
+                             split_groups=splits.extras.get("split_groups", {}))
         else:
             splits = load_digits_dataset(size, cfg.train.seed)
             info = ImageInfo(source=DIGITS_SOURCE)
@@ -118,7 +141,8 @@ class ImageTask(ClassificationTask):
         """The test split (or all) of ``path``, resized to the trained model's input
         ``[C, H, W]`` (``spec.input_shape``) and labelled by its classes."""
         channels, size = spec.input_shape[0], spec.input_shape[1]
-        test = load_image_eval_set(path, spec.label_names, size, channels, cfg.data.strict)
+        test = load_image_eval_set(path, spec.label_names, size, channels, cfg.data.strict,
+                                   cfg.data.label_pattern, cfg.data.allow_outside_paths)
         return self._data(None, None, test, spec.label_names, ImageInfo(source=str(path)))
 
     def input_spec(self, cfg: ImageRunConfig) -> Data:
@@ -167,10 +191,12 @@ class ImageTask(ClassificationTask):
                 "scaling": "8-bit pixels / 255, 16-bit / 65535; no mean or std normalisation", "layout": "NCHW"}
 
     def plots(self, run_dir: Path, collected: dict, data: Data) -> None:
-        """The shared plots, and ``skipped_files.txt``: every training file that was skipped."""
+        """The shared plots, ``skipped_files.txt`` (every training file that was skipped)
+        and ``split_groups.json`` (a run split by group)."""
         super().plots(run_dir, collected, data)
         if data.info.skipped_files:
             (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info.skipped_files) + "\n")
+        write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
 
 
 def _with_channels(splits: Splits, channels: int) -> Splits:

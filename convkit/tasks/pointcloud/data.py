@@ -16,6 +16,10 @@ On-disk formats (DESIGN.md "On-disk data formats"), detected from the folder:
 * ``train/``, ``val/``, ``test/`` subfolders around ``<class>/`` folders.
 * One ``.npz`` with ``points [S, P, 3+]`` and ``labels [S]`` (optional ``label_names
   [K]`` and ``split [S]`` of "train"/"val"/"test").
+* A manifest ``.csv`` (``path,label``, optional ``split``, ``group``) or a folder whose
+  file names give the labels (``label_pattern``), read and split by
+  ``convkit.data.manifest`` (``group_by``: the scans of one object or one session on one
+  side of every split); not cached.
 
 Given splits are used as they are (a missing val split is carved from train, 10%,
 stratified); otherwise a seeded stratified 80/10/10 split. A folder load is cached as
@@ -34,7 +38,7 @@ import re
 import tempfile
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +47,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from convkit.data import cache
+from convkit.data.manifest import Listing, eval_listing, listing_for, split_groups, split_listing
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
@@ -354,11 +359,12 @@ def normalize(points: np.ndarray) -> np.ndarray:
 
 def load_pointcloud_dataset(path: str | Path, num_points: int = 1024, channels: int = 3,
                             sample_points: int | None = None, cache_dir: str | Path | None = None,
-                            strict: bool = False, seed: int = 0) -> Splits:
+                            strict: bool = False, seed: int = 0, label_pattern: str = "", group_by: str = "",
+                            allow_outside_paths: bool = False) -> Splits:
     """Load an on-disk point-cloud dataset (format detected; see the module docstring).
 
     Args:
-        path: a dataset folder, or one ``.npz`` file.
+        path: a dataset folder, one ``.npz`` file, or a manifest ``.csv``.
         num_points: points per cloud the model sees.
         channels: values per point (3: xyz; 6: xyz + normals where the files have them).
         sample_points: points stored per cloud (default ``num_points``); when larger,
@@ -366,15 +372,26 @@ def load_pointcloud_dataset(path: str | Path, num_points: int = 1024, channels: 
         cache_dir: where the folder's sampled arrays are cached (None: the default).
         strict: a bad file is an error instead of being skipped with a warning.
         seed: surface sampling, resampling and the split.
+        label_pattern, group_by, allow_outside_paths: a folder's labels from its file
+            names, the field whose groups stay on one side of every split, manifest rows
+            outside the manifest's folder (``convkit.data.manifest``).
 
     Returns:
-        ``Splits`` of :class:`PointCloudDataset` (items ``([channels, num_points], label)``).
+        ``Splits`` of :class:`PointCloudDataset` (items ``([channels, num_points], label)``);
+        for a listing split by group, ``extras["group_by"]`` and ``extras["split_groups"]``.
 
     Raises:
         DataError: missing path, no clouds, only one class, a bad ``.npz``, or (strict) a bad file.
     """
     _check_counts(num_points, channels, sample_points)
     stored = max(num_points, sample_points or num_points)
+    listing = _listing(path, label_pattern, group_by, allow_outside_paths, strict)
+    if listing is not None:
+        listed = split_listing(listing, _decoder(stored, channels, strict, seed), seed, group_by)
+        parts = {s: (listed.decoded[i], listed.labels[i]) for s, i in listed.parts.items()}
+        splits = cloud_splits(parts, listed.label_names, num_points, seed, listed.source)
+        splits.extras.update(group_by=listed.group_by or "", split_groups=split_groups(listed))
+        return splits
     root = Path(path)
     if root.is_file() and root.suffix.lower() == ".npz":
         parts, names = _read_npz(root, stored, channels, seed)
@@ -401,10 +418,17 @@ def load_pointcloud_dataset(path: str | Path, num_points: int = 1024, channels: 
 
 def load_pointcloud_eval_set(path: str | Path, label_names: Sequence[str], num_points: int = 1024,
                              channels: int = 3, cache_dir: str | Path | None = None,
-                             strict: bool = False, seed: int = 0) -> PointCloudDataset:
-    """The data to score a trained model on: the test split when ``path`` has one, else
-    all of it, with labels mapped onto the model's ``label_names`` by name."""
+                             strict: bool = False, seed: int = 0, label_pattern: str = "",
+                             allow_outside_paths: bool = False) -> PointCloudDataset:
+    """The data to score a trained model on: the test split when ``path`` has one (a
+    manifest's test rows), else all of it, with labels mapped onto the model's
+    ``label_names`` by name."""
     _check_counts(num_points, channels, None)
+    listing = _listing(path, label_pattern, "", allow_outside_paths, strict)
+    if listing is not None:
+        listed = eval_listing(listing, _decoder(num_points, channels, strict, seed))
+        labels = remap_labels(listed.labels, listed.label_names, label_names, listed.source)
+        return PointCloudDataset(torch.from_numpy(listed.decoded), torch.from_numpy(labels), num_points)
     root = Path(path)
     if root.is_file() and root.suffix.lower() == ".npz":
         parts, names = _read_npz(root, num_points, channels, seed)
@@ -427,6 +451,40 @@ def load_point_files(paths: Sequence[str | Path], num_points: int, channels: int
             raise DataError(f"{p}: no such file; expected a point cloud ({', '.join(sorted(CLOUD_EXTENSIONS))})")
         clouds.append(read_cloud(p, num_points, channels, np.random.default_rng(_mix(seed, i)))[0])
     return torch.from_numpy(np.stack(clouds)).transpose(1, 2).contiguous()
+
+
+def _listing(path: str | Path, label_pattern: str, group_by: str, allow_outside: bool,
+             strict: bool) -> Listing | None:
+    """The manifest or pattern listing ``--data path`` asks for (None: a layout)."""
+    return listing_for(path, label_pattern, group_by, _is_cloud_file,
+                       "point clouds (" + ", ".join(sorted(CLOUD_EXTENSIONS)) + ")", allow_outside, strict)
+
+
+def _is_cloud_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in CLOUD_EXTENSIONS
+
+
+def _decoder(num_points: int, channels: int, strict: bool,
+             seed: int) -> Callable[[list[Path], list[str]], tuple[np.ndarray, list[int]]]:
+    """``convkit.data.manifest``'s decode function: the listed files as clouds
+    ``[K, num_points, channels]`` (each file's draws seeded by ``seed`` and its path)."""
+
+    def decode(paths: list[Path], skipped: list[str]) -> tuple[np.ndarray, list[int]]:
+        clouds, kept = [], []
+        for i, path in enumerate(paths):
+            rng = np.random.default_rng(_mix(seed, zlib.crc32(path.as_posix().encode())))
+            try:
+                clouds.append(read_cloud(path, num_points, channels, rng)[0])
+            except DataError as err:
+                if strict:
+                    raise
+                skipped.append(str(err))
+                continue
+            kept.append(i)
+        empty = np.zeros((0, num_points, channels), dtype=np.float32)
+        return (np.stack(clouds) if clouds else empty), kept
+
+    return decode
 
 
 def _check_counts(num_points: int, channels: int, sample_points: int | None) -> None:

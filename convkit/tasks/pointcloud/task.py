@@ -16,6 +16,7 @@ parameter-matched MLP on flattened coordinates (which point order confuses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.errors import ConfigError
 from convkit.models import create_model, get_entry, list_models
 from convkit.tasks.pointcloud.augment import Axis, PointAugment, Rotation
@@ -45,7 +47,12 @@ class PointCloudDataConfig(DataConfig):
     sees; ``sample_points``: points stored per cloud (0: ``num_points``; more: training
     draws a fresh subset each epoch); ``channels``: 3 (xyz) or more (e.g. 6 with
     normals, from files that have them); ``cache_dir``: where sampled meshes are cached
-    (empty: ``convkit.data.cache.cache_dir("pointcloud")``)."""
+    (empty: ``convkit.data.cache.cache_dir("pointcloud")``). ``path`` may be a manifest
+    ``.csv`` (``path,label``, optional ``split``, ``group``) or a folder whose file names
+    give the labels by ``label_pattern`` (e.g. ``{label}_{object}_{scan}``); ``group_by``
+    names the field whose groups stay on one side of every split (empty: ``group`` if
+    present; ``none``: off); ``allow_outside_paths``: manifest rows may name files outside
+    the manifest's folder. See ``convkit.data.manifest``."""
 
     num_points: Annotated[int, Range(ge=8)] = 64
     sample_points: int = 0
@@ -53,10 +60,15 @@ class PointCloudDataConfig(DataConfig):
     n_per_class: Annotated[int, Range(ge=3)] = 100
     pose: Pose = "upright"
     cache_dir: str = ""
+    label_pattern: str = ""
+    group_by: str = ""
+    allow_outside_paths: bool = False
 
     def validate(self) -> None:
-        """Raise ConfigError when ``sample_points`` is neither 0 nor at least ``num_points``
-        (the field types state the other constraints)."""
+        """Raise ConfigError when ``sample_points`` is neither 0 nor at least ``num_points``,
+        or for a bad ``label_pattern`` or a ``group_by`` it lacks (the field types state
+        the other constraints)."""
+        check_listing_options(self.label_pattern, self.group_by)
         if self.sample_points and self.sample_points < self.num_points:
             raise ConfigError(f"data.sample_points must be 0 or >= data.num_points ({self.num_points}); "
                               f"got {self.sample_points}")
@@ -112,9 +124,12 @@ class PointCloudRunConfig(RunConfig):
 @dataclass
 class PointCloudInfo:
     """The point-cloud task's ``Data.info``: ``source``, where the clouds came from (the
-    layout, points and channels are the ``Data``'s own ``input_shape``)."""
+    layout, points and channels are the ``Data``'s own ``input_shape``); for a manifest or
+    pattern split by ``group_by``, ``split_groups``: the groups each split holds."""
 
     source: str = ""
+    group_by: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 class PointCloudTask(ClassificationTask):
@@ -140,14 +155,16 @@ class PointCloudTask(ClassificationTask):
         dc = cfg.data
         if dc.path:
             splits = load_pointcloud_dataset(dc.path, dc.num_points, dc.channels, dc.sample_points or None,
-                                             dc.cache_dir or None, dc.strict, cfg.train.seed)
+                                             dc.cache_dir or None, dc.strict, cfg.train.seed, dc.label_pattern,
+                                             dc.group_by, dc.allow_outside_paths)
         else:
             if dc.channels != 3:
                 raise ConfigError(f"the generated solids have xyz only: data.channels must be 3; got {dc.channels}")
             splits = load_solids_dataset(dc.n_per_class, dc.num_points, cfg.train.seed, dc.sample_points or None,
                                          dc.pose)
-        return self._data(splits.train, splits.val, splits.test, splits.label_names,
-                          PointCloudInfo(source=splits.extras.get("source", dc.path)))
+        info = PointCloudInfo(source=splits.extras.get("source", dc.path), group_by=splits.extras.get("group_by", ""),
+                              split_groups=splits.extras.get("split_groups", {}))
+        return self._data(splits.train, splits.val, splits.test, splits.label_names, info)
 
     def build_eval_data(self, cfg: PointCloudRunConfig, path: str, spec: Data) -> Data:
         """The test split (or all) of ``path`` as ``test``, at the model's channels and
@@ -155,7 +172,7 @@ class PointCloudTask(ClassificationTask):
         dc = cfg.data
         channels, num_points = spec.input_shape
         test = load_pointcloud_eval_set(path, spec.label_names, num_points, channels, dc.cache_dir or None, dc.strict,
-                                        cfg.train.seed)
+                                        cfg.train.seed, dc.label_pattern, dc.allow_outside_paths)
         return self._data(None, None, test, spec.label_names, PointCloudInfo(source=str(path)))
 
     def input_spec(self, cfg: PointCloudRunConfig) -> Data:
@@ -221,6 +238,11 @@ class PointCloudTask(ClassificationTask):
         """Point or mesh files -> clouds ``[N, C, P]`` at the model's channels and points."""
         channels, num_points = spec.input_shape
         return load_point_files(inputs, num_points, channels, cfg.train.seed)
+
+    def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
+        """The shared plots, and ``split_groups.json`` for a run split by group."""
+        super().plots(run_dir, collected, data)
+        write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
 
 
 def mean_class_accuracy(predictions: Tensor, targets: Tensor) -> float:

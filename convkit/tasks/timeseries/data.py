@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from convkit.data.splits import Splits, carve_validation, check_classes, check_split_parts, remap_labels, split_indices
 from convkit.errors import ConfigError, DataError
@@ -222,7 +222,7 @@ def _load_series_folder(folder: Path, train_fraction: float | None) -> list[Seri
 
 def _progress(files: list[Path], description: str):
     """A progress bar over many files (none for a handful)."""
-    return tqdm(files, desc=description, unit="file", disable=True if len(files) < 20 else None, leave=False)
+    return tqdm(files, desc=description, unit="file", disable=len(files) < 20, leave=False)
 
 
 # ----------------------------------------------------------------------------- CSV

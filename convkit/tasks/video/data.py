@@ -15,7 +15,10 @@ splits; otherwise a seeded stratified 80/10/10 split); UCF101 (``ucfTrainTestlis
 ``classInd.txt``, ``trainlistNN.txt``, ``testlistNN.txt``; videos in ``UCF-101/`` or the
 root) and HMDB51 (``*_test_splitN.txt`` lists; 1 = train, 2 = test), whose official split
 ``split`` (1-3) is the test set; validation is carved from train by GROUP (UCF101's
-``gNN`` clips of one actor never straddle train and val).
+``gNN`` clips of one actor never straddle train and val). A manifest ``.csv``
+(``path,label``, optional ``split``, ``group``) or a folder whose clip names give the
+labels (``label_pattern``) is read and split by ``convkit.data.manifest`` (``group_by``:
+a video's clips or an actor on one side of every split).
 
 Clip sampling (``VideoClips``): ``clip_len`` frames ``stride`` apart; in training one
 random start and random crop per video per epoch, drawn from (seed, epoch, index)
@@ -36,7 +39,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, get_args
@@ -46,9 +49,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from convkit.data.manifest import Listing, eval_listing, listing_for, split_groups, split_listing
 from convkit.data.paths import listed_path
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
+    SPLIT_NAMES,
     Splits,
     carve_validation,
     check_classes,
@@ -224,10 +229,13 @@ def prepare_video(path: str | Path, resize=None, frame_step: int = 1, max_frames
     return video
 
 
-def load_videos(paths: Sequence[str | Path], strict: bool = False, **prepare) -> tuple[list[np.ndarray], list[int]]:
+def load_videos(paths: Sequence[str | Path], strict: bool = False, skipped: list[str] | None = None,
+                **prepare) -> tuple[list[np.ndarray], list[int]]:
     """Prepare many clip sources at once (a thread pool; FFmpeg releases the GIL):
     ``(videos, kept)`` with ``kept`` the indices into ``paths`` that decoded. A bad source
-    is skipped with a warning naming it, or raises DataError when ``strict``."""
+    is skipped with a warning naming it (with ``skipped``: its ``"<path>: <reason>"``
+    appended there instead, for the caller's one summary), or raises DataError when
+    ``strict``."""
 
     def one(path):
         try:
@@ -241,7 +249,10 @@ def load_videos(paths: Sequence[str | Path], strict: bool = False, **prepare) ->
             if isinstance(result, DataError):
                 if strict:
                     raise result
-                warnings.warn(f"skipping {result}", stacklevel=2)
+                if skipped is not None:
+                    skipped.append(str(result))
+                else:
+                    warnings.warn(f"skipping {result}", stacklevel=2)
                 continue
             videos.append(result)
             kept.append(i)
@@ -357,17 +368,28 @@ def detect_layout(root: Path) -> str:
 
 
 def load_video_dataset(path: str | Path, layout: str = "auto", split: int = 1, strict: bool = False,
-                       seed: int = 0, allow_outside_paths: bool = False, **prepare) -> Splits:
+                       seed: int = 0, allow_outside_paths: bool = False, label_pattern: str = "",
+                       group_by: str = "", **prepare) -> Splits:
     """An on-disk video dataset as ``Splits`` of ``DecodedVideos`` (see the module
     docstring). ``prepare``: ``resize``, ``frame_step``, ``max_frames``, ``cache_dir``.
-    ``allow_outside_paths``: UCF101/HMDB51 list lines may name clips outside the folder
-    they are listed against (else such a line is an error).
+    ``allow_outside_paths``: UCF101/HMDB51 list lines and manifest rows may name clips
+    outside the folder they are listed against (else such a line is an error).
+    ``label_pattern``, ``group_by``: a folder's labels from its clip names and the field
+    whose groups stay on one side of every split (``convkit.data.manifest``; ``extras``
+    then hold ``group_by`` and ``split_groups``).
 
     Raises:
         DataError: no clips, none readable, a list line outside the data folder, or
             training data of fewer than two classes (before and after decoding; the
             message names the list, folder or file and the class).
     """
+    listing = _listing(path, label_pattern, group_by, allow_outside_paths, strict)
+    if listing is not None:
+        listed = split_listing(listing, _decoder(strict, prepare), seed, group_by)
+        data = DecodedVideos(listed.decoded, listed.labels, [str(e.path) for e in listed.entries])
+        return Splits(*(data.subset(listed.parts[s]) for s in SPLIT_NAMES), listed.label_names,
+                      {"source": listed.source, "group_by": listed.group_by or "",
+                       "split_groups": split_groups(listed)})
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = detect_layout(root) if layout == "auto" else layout
     if layout in ("ucf101", "hmdb51"):
@@ -407,9 +429,16 @@ def load_video_dataset(path: str | Path, layout: str = "auto", split: int = 1, s
 
 
 def load_video_eval_set(path: str | Path, label_names: Sequence[str], layout: str = "auto", split: int = 1,
-                        strict: bool = False, allow_outside_paths: bool = False, **prepare) -> DecodedVideos:
+                        strict: bool = False, allow_outside_paths: bool = False, label_pattern: str = "",
+                        **prepare) -> DecodedVideos:
     """The videos to score a trained model on (the official test list, the ``test/``
-    folder, or every clip), labelled by name onto ``label_names``."""
+    folder, a manifest's test rows, or every clip), labelled by name onto ``label_names``."""
+    listing = _listing(path, label_pattern, "", allow_outside_paths, strict)
+    if listing is not None:
+        listed = eval_listing(listing, _decoder(strict, prepare))
+        return DecodedVideos(listed.decoded, remap_labels(listed.labels, listed.label_names, label_names,
+                                                          listed.source),
+                             [str(e.path) for e in listed.entries])
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = detect_layout(root) if layout == "auto" else layout
     if layout in ("ucf101", "hmdb51"):
@@ -434,6 +463,18 @@ def list_clip_folders(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     if not paths:
         raise DataError(f"{root}: no clips found; expected {_FORMAT_HELP}")
     return paths, np.asarray(labels, dtype=np.int64), names
+
+
+def _listing(path: str | Path, label_pattern: str, group_by: str, allow_outside: bool,
+             strict: bool) -> Listing | None:
+    """The manifest or pattern listing ``--data path`` asks for (None: a layout)."""
+    return listing_for(path, label_pattern, group_by, is_clip_source,
+                       "clips (video files, .npy clips, folders of frames)", allow_outside, strict)
+
+
+def _decoder(strict: bool, prepare: dict) -> Callable[[list[Path], list[str]], tuple[list[np.ndarray], list[int]]]:
+    """``convkit.data.manifest``'s decode function: the listed clip sources, prepared."""
+    return lambda paths, skipped: load_videos(paths, strict, skipped, **prepare)
 
 
 def _decode(root: Path, paths: list[Path], labels: np.ndarray, strict: bool, prepare: dict) -> DecodedVideos:

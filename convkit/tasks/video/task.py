@@ -22,6 +22,7 @@ trained on single frames whose predictions are averaged over the clip's frames.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from convkit.config import (
     TaskConfig,
     TrainConfig,
 )
+from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.errors import ConfigError
 from convkit.models import create_model
 from convkit.tasks.video.data import (
@@ -69,7 +71,12 @@ class VideoDataConfig(DataConfig):
     ``cache_dir`` (decoded videos as memory-mapped files there; empty: in memory).
     ``layout``: auto | folder | ucf101 | hmdb51; ``split``: the official split 1-3;
     ``allow_outside_paths``: UCF101/HMDB51 list lines may name clips outside the data
-    folder (off: such a line is an error naming the list, line and path).
+    folder (off: such a line is an error naming the list, line and path), as may
+    manifest rows. ``path`` may be a manifest ``.csv`` (``path,label``, optional
+    ``split``, ``group``) or a folder whose clip names give the labels by
+    ``label_pattern`` (e.g. ``{label}_{video}_{clip}``); ``group_by`` names the field
+    whose groups (a video's clips, an actor) stay on one side of every split (empty:
+    ``group`` if present; ``none``: off); see ``convkit.data.manifest``.
     ``motions``: the generated classes, comma-separated (empty: all nine of
     ``synthetic.MOTIONS``)."""
 
@@ -88,11 +95,15 @@ class VideoDataConfig(DataConfig):
     layout: Layout = "auto"
     split: int = 1
     allow_outside_paths: bool = False
+    label_pattern: str = ""
+    group_by: str = ""
     motions: str = ""
 
     def validate(self) -> None:
         """Raise ConfigError when ``motions`` names an unknown motion, a motion twice or
-        fewer than two (the field types state the other constraints)."""
+        fewer than two, or for a bad ``label_pattern`` or a ``group_by`` it lacks (the
+        field types state the other constraints)."""
+        check_listing_options(self.label_pattern, self.group_by)
         motions = self.motion_list()
         if any(m not in MOTIONS for m in motions) or len(set(motions)) < 2 or len(set(motions)) != len(motions):
             raise ConfigError(f"data.motions must be empty or at least two distinct of {','.join(MOTIONS)}; "
@@ -155,7 +166,8 @@ class VideoInfo:
     checkpoints, so evaluation and ``predict`` sample as training did). ``source``: where
     the videos came from; ``clip_len`` frames ``stride`` apart, a ``crop``×``crop`` window,
     ``clips_per_video`` uniform clips per video in evaluation, random horizontal ``flip``
-    in training, ``seed`` of the per-epoch random clips."""
+    in training, ``seed`` of the per-epoch random clips; for a manifest or pattern split
+    by ``group_by``, ``split_groups``: the groups each split holds."""
 
     source: str = ""
     clip_len: int = 16
@@ -164,6 +176,8 @@ class VideoInfo:
     clips_per_video: int = 3
     flip: bool = False
     seed: int = 0
+    group_by: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 class VideoTask(ClassificationTask):
@@ -191,7 +205,7 @@ class VideoTask(ClassificationTask):
         dc = cfg.data
         if dc.path:
             splits = load_video_dataset(dc.path, dc.layout, dc.split, dc.strict, cfg.train.seed,
-                                        dc.allow_outside_paths, **dc.prepare())
+                                        dc.allow_outside_paths, dc.label_pattern, dc.group_by, **dc.prepare())
         else:
             splits = load_motion_dataset(dc.n_per_class, dc.frames, dc.size, cfg.train.seed, dc.motion_list())
         crop = dc.crop or min(min(v.shape[1:3]) for part in (splits.train, splits.val, splits.test)
@@ -199,7 +213,8 @@ class VideoTask(ClassificationTask):
         if not dc.path and not dc.crop:
             crop = dc.size
         info = VideoInfo(source=splits.extras.get("source", dc.path), clip_len=dc.clip_len, stride=dc.stride,
-                         crop=int(crop), clips_per_video=dc.clips_per_video, flip=dc.flip, seed=cfg.train.seed)
+                         crop=int(crop), clips_per_video=dc.clips_per_video, flip=dc.flip, seed=cfg.train.seed,
+                         group_by=splits.extras.get("group_by", ""), split_groups=splits.extras.get("split_groups", {}))
         return self._data(self._clips(splits.train, info, train=True), self._clips(splits.val, info, train=False),
                           self._clips(splits.test, info, train=False), list(splits.label_names), info)
 
@@ -209,7 +224,7 @@ class VideoTask(ClassificationTask):
         per video)."""
         dc = cfg.data
         videos = load_video_eval_set(path, spec.label_names, dc.layout, dc.split, dc.strict,
-                                     dc.allow_outside_paths, **dc.prepare())
+                                     dc.allow_outside_paths, dc.label_pattern, **dc.prepare())
         return self._data(None, None, self._clips(videos, spec.info, train=False), spec.label_names, spec.info)
 
     def input_spec(self, cfg: VideoRunConfig) -> Data:
@@ -304,6 +319,11 @@ class VideoTask(ClassificationTask):
             rows.append({"input": source, "label": names[int(top[0])],
                          "top": [{"label": names[int(k)], "probability": round(float(p[k]), 6)} for k in top]})
         return rows
+
+    def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
+        """The shared plots, and ``split_groups.json`` for a run split by group."""
+        super().plots(run_dir, collected, data)
+        write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
 
 
 def _centre_clips(data: Data, limit: int, seed: int) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
