@@ -173,11 +173,17 @@ def discord_scores(values: np.ndarray, m: int) -> np.ndarray:
         raise DataError(f"the discord baseline needs at least 2 subsequences of {m} steps; the series has "
                         f"{x.shape[0]} steps")
     profile = np.zeros(x.shape[0] - m + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # stumpy warns about constant subsequences (they are scored)
-        for c in range(x.shape[1]):
-            p = np.asarray(stumpy.stump(x[:, c], m)[:, 0], dtype=np.float64)
-            profile += np.nan_to_num(p, nan=0.0, posinf=0.0) / (2 * np.sqrt(m))
+    # numba's OpenMP threads, started by the first stump of a process, reset the OpenMP
+    # thread count torch shares: keep train.threads for the training that follows
+    threads = torch.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # stumpy warns about constant subsequences (they are scored)
+            for c in range(x.shape[1]):
+                p = np.asarray(stumpy.stump(x[:, c], m)[:, 0], dtype=np.float64)
+                profile += np.nan_to_num(p, nan=0.0, posinf=0.0) / (2 * np.sqrt(m))
+    finally:
+        torch.set_num_threads(threads)
     profile /= x.shape[1]
     half = m // 2
     return np.concatenate([np.full(half, profile[0]), profile, np.full(x.shape[0] - len(profile) - half,
