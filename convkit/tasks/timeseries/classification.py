@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from convkit.data.splits import Splits
 from convkit.errors import DataError
 from convkit.models import create_model
 from convkit.tasks.timeseries.base import TimeSeriesBase, series_data
@@ -70,6 +71,12 @@ class SeriesClassificationTask(TimeSeriesBase, ClassificationTask):
         floor on the training length (:func:`_floor_steps`, which changes ``cfg.train``)."""
         source = cfg.data.path or make_shape_series(seed=cfg.train.seed)
         splits = classification_splits(source, cfg.data.znorm, cfg.train.seed, cfg.task.holdout)
+        return self.splits_data(cfg, splits, cfg.data.path or EMBEDDED)
+
+    def splits_data(self, cfg: TimeSeriesRunConfig, splits: Splits, source: str) -> Data:
+        """The run's ``Data`` of classification splits (``build_data``'s, or the series in
+        memory of the scikit-learn classifier, :mod:`~convkit.tasks.timeseries.estimators`),
+        ``source`` naming them in the info; the training length's floor changes ``cfg.train``."""
         _, channels, length = splits.train.tensors[0].shape
         print(f"classification: {splits.extras['protocol']}", file=sys.stderr, flush=True)
         _floor_steps(cfg, len(splits.train), splits.extras.get("train_file", len(splits.train) + len(splits.val)))
@@ -79,7 +86,7 @@ class SeriesClassificationTask(TimeSeriesBase, ClassificationTask):
         # which the best accuracy would keep; the loss keeps improving after.
         return series_data(splits.train, splits.val, splits.test, channels=channels, length=length,
                            label_names=list(splits.label_names), monitor=("loss", "min"),
-                           info=ClassificationInfo(source=cfg.data.path or EMBEDDED, name=splits.extras["name"]))
+                           info=ClassificationInfo(source=source, name=splits.extras["name"]))
 
     def build_eval_data(self, cfg: TimeSeriesRunConfig, path: str, spec: Data) -> Data:
         """All of ``path`` (the ``_TEST`` file of a folder) labelled in the model's class order."""

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit.data.splits import Splits, carve_validation, check_classes, check_split_parts, remap_labels, split_indices
 from convkit.errors import ConfigError, DataError
@@ -222,7 +222,7 @@ def _load_series_folder(folder: Path, train_fraction: float | None) -> list[Seri
 
 def _progress(files: list[Path], description: str):
     """A progress bar over many files (none for a handful)."""
-    return tqdm(files, desc=description, unit="file", disable=len(files) < 20, leave=False)
+    return tqdm(files, desc=description, unit="file", disable=True if len(files) < 20 else None, leave=False)
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -271,16 +271,28 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, stric
         raise DataError(f"{path}: no value columns; expected at least one numeric column besides timestamp/label")
     names = [header[i] for i in channel_indices]
     raw = np.stack([_parse_numeric(list(columns[i]), lines, path, header[i]) for i in channel_indices], axis=1)
-    values, missing = fill_missing(raw, names, str(path))
+    return series_from_values(raw, names, train_fraction, path.stem, str(path), labels, timestamps, keep_constant)
+
+
+def series_from_values(values: np.ndarray, names: list[str], train_fraction: float, name: str, source: str,
+                       labels: np.ndarray | None = None, timestamps: np.ndarray | None = None,
+                       keep_constant: bool = False) -> SeriesData:
+    """One series from its channels' values ``[T, C]`` (NaN: missing), as :func:`load_csv`
+    makes it from a file's columns (and the scikit-learn detector from an array): missing
+    values interpolated, a constant channel dropped (unless ``keep_constant``), values
+    float32, the first ``round(train_fraction * T)`` steps the training part. ``names``:
+    the ``C`` channel names; ``source`` names the series in messages."""
+    _check_fraction(train_fraction)
+    values, missing = fill_missing(values, names, source)
     if not keep_constant:
-        values, names = _drop_constant_channels(values, names, str(path))
+        values, names = _drop_constant_channels(values, names, source)
 
     train_end = int(round(train_fraction * len(values)))
     if labels is not None and labels[:train_end].any():
         warnings.warn(
-            f"{path}: {int(labels[:train_end].sum())} labelled anomalous steps lie in the training part "
+            f"{source}: {int(labels[:train_end].sum())} labelled anomalous steps lie in the training part "
             f"(first {train_end} steps); the model will learn from them as if normal",
-            stacklevel=2,
+            stacklevel=3,
         )
     return SeriesData(
         values=values.astype(np.float32),
@@ -288,7 +300,7 @@ def load_csv(path: str | Path, train_fraction: float = CSV_TRAIN_FRACTION, stric
         timestamps=timestamps,
         channel_names=names,
         train_end=train_end,
-        name=path.stem,
+        name=name,
         missing=missing,
     )
 
@@ -956,22 +968,7 @@ def classification_splits(source: str | Path | ClassificationData, znorm: bool =
     if p.is_dir() or (p.is_file() and p.stem.upper().endswith(("_TRAIN", "_TEST")) and _partner(p).is_file()):
         # a folder or one file of an official pair: the pair, its TEST file the test split
         pair = load_classification_splits(p)
-        labels, names, where = pair["train"].y, pair["train"].class_names, pair["train"].source
-        check_classes(labels, names, where)
-        if holdout:
-            train, val = carve_validation(labels, seed=seed)
-            check_split_parts((train, val), labels, names, where, ("train", "val"))
-            checked = f"validation {len(val)} of TRAIN"
-        else:
-            train = val = np.arange(len(pair["train"].y))
-            checked = "all of TRAIN trains; the best checkpoint has the lowest loss on TRAIN"
-        everything = np.arange(len(pair["test"].y))
-        splits = _splits(pair["train"], pair["test"], (train, val, everything), znorm)
-        splits.extras["train_file"] = len(pair["train"].y)
-        splits.extras["protocol"] = (f"{splits.extras['name']}: the official TRAIN/TEST split ({len(pair['train'].y)}"
-                                     f"/{len(pair['test'].y)} series; {checked}), "
-                                     f"{pair['train'].X.shape[1]} channel(s), {describe_lengths(*pair.values())}")
-        return splits
+        return pair_splits(pair["train"], pair["test"], znorm, seed, holdout)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     data = load_classification(p)
@@ -981,6 +978,35 @@ def classification_splits(source: str | Path | ClassificationData, znorm: bool =
     splits = _splits(data, data, (train, val, test), znorm)
     splits.extras["protocol"] = (f"{splits.extras['name']}: one file, a stratified {len(train)}/{len(val)}/{len(test)} "
                                  f"split, {data.X.shape[1]} channel(s), {describe_lengths(data)}")
+    return splits
+
+
+def pair_splits(train_data: ClassificationData, test_data: ClassificationData, znorm: bool = True, seed: int = 0,
+                holdout: bool = False) -> Splits:
+    """The splits of an official TRAIN/TEST pair (:func:`classification_splits`' protocol;
+    the scikit-learn classifier hands its series in memory here too): all of TRAIN trains
+    and validates, or with ``holdout`` a tenth of it validates; all of TEST tests. Both
+    share one class order and one padded length ``L``
+    (:func:`load_classification_splits`).
+
+    Raises:
+        DataError: TRAIN with fewer than two classes, or a hold-out that leaves a part empty.
+    """
+    labels, names, where = train_data.y, train_data.class_names, train_data.source
+    check_classes(labels, names, where)
+    if holdout:
+        train, val = carve_validation(labels, seed=seed)
+        check_split_parts((train, val), labels, names, where, ("train", "val"))
+        checked = f"validation {len(val)} of TRAIN"
+    else:
+        train = val = np.arange(len(train_data.y))
+        checked = "all of TRAIN trains; the best checkpoint has the lowest loss on TRAIN"
+    everything = np.arange(len(test_data.y))
+    splits = _splits(train_data, test_data, (train, val, everything), znorm)
+    splits.extras["train_file"] = len(train_data.y)
+    splits.extras["protocol"] = (f"{splits.extras['name']}: the official TRAIN/TEST split ({len(train_data.y)}"
+                                 f"/{len(test_data.y)} series; {checked}), "
+                                 f"{train_data.X.shape[1]} channel(s), {describe_lengths(train_data, test_data)}")
     return splits
 
 

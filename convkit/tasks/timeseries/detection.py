@@ -192,8 +192,16 @@ class SeriesDetectionTask(TimeSeriesBase):
         hold labelled anomalies, else the validation ``loss`` (min)."""
         _check_novelty(cfg)
         series, where = _load(cfg)
-        prepared, info, chunks = _prepare(cfg, series, where, str(cfg.data.path or "embedded sensor series"),
-                                          announce=True)
+        return self.series_run_data(cfg, series, where, str(cfg.data.path or "embedded sensor series"))
+
+    def series_run_data(self, cfg: TimeSeriesRunConfig, series: list[SeriesData], where: list[str],
+                        source: str) -> Data:
+        """The run's ``Data`` of ``series`` (``build_data``'s, or a series in memory of the
+        scikit-learn detector, :mod:`~convkit.tasks.timeseries.estimators`): each prepared
+        by its protocol, training windows, validation and test chunks; ``where`` names each
+        series in messages and ``source`` all of them in the info."""
+        _check_novelty(cfg)
+        prepared, info, chunks = _prepare(cfg, series, where, source, announce=True)
         monitor = _monitor(cfg, prepared, where)
         if cfg.task.window < info.min_fit:
             raise ConfigError(f"task.window ({cfg.task.window}) must be at least the receptive field plus horizon "
@@ -298,24 +306,29 @@ class SeriesDetectionTask(TimeSeriesBase):
         """Each input is one series file, checked against the model's channels and receptive
         field and normalised (with the run's normalisation when the run had one series, else
         on its own training part, whose validation part then calibrates it)."""
-        info: DetectionInfo = spec.info
-        norm = info.normaliser
         items = []
         for p in inputs:
             loaded = load_series(p, cfg.data.train_fraction, keep_constant=True)  # a stuck sensor is data
             if isinstance(loaded, list):
                 raise DataError(f"{p}: holds {len(loaded)} series; detect takes series files (one series each)")
-            check_channels([loaded], info.channels, [str(p)])
-            if loaded.length < info.receptive_field:
-                raise DataError(f"{p}: {loaded.length} steps, shorter than the model's receptive field "
-                                f"({info.receptive_field} steps)")
-            mean, std = ((np.asarray(norm.mean), np.asarray(norm.std)) if norm
-                         else normaliser(loaded.values[: max(loaded.train_end, 2)]))
-            protocol = series_protocol(loaded, cfg.data.val_split, cfg.data.val_fraction)
-            parts = split_parts(loaded.length, loaded.train_end, protocol.val_split, protocol.val_fraction, str(p))
-            items.append(DetectInput(str(p), loaded, normalise(loaded.values, mean, std),
-                                     None if norm else parts.val, parts.fit))
+            items.append(self.detect_input(cfg, spec, loaded, str(p)))
         return items
+
+    def detect_input(self, cfg: TimeSeriesRunConfig, spec: Data, series: SeriesData, where: str) -> DetectInput:
+        """One series to score (a file's, or an array of the scikit-learn detector), checked
+        against the model's channels and receptive field and normalised (see
+        ``load_inputs``); ``where`` names it in messages."""
+        info: DetectionInfo = spec.info
+        norm = info.normaliser
+        check_channels([series], info.channels, [where])
+        if series.length < info.receptive_field:
+            raise DataError(f"{where}: {series.length} steps, shorter than the model's receptive field "
+                            f"({info.receptive_field} steps)")
+        mean, std = ((np.asarray(norm.mean), np.asarray(norm.std)) if norm
+                     else normaliser(series.values[: max(series.train_end, 2)]))
+        protocol = series_protocol(series, cfg.data.val_split, cfg.data.val_fraction)
+        parts = split_parts(series.length, series.train_end, protocol.val_split, protocol.val_fraction, where)
+        return DetectInput(where, series, normalise(series.values, mean, std), None if norm else parts.val, parts.fit)
 
     def predict(self, trained: Trained, inputs: list[DetectInput]) -> list[dict]:
         """Per input: the number of steps and flagged steps, the threshold, the flagged
@@ -323,34 +336,14 @@ class SeriesDetectionTask(TimeSeriesBase):
         (``step[,timestamp],score,flag[,label]``) and plot written under ``trained.out_dir``
         (``detect --out``; default ``runs/timeseries/detect/``), never over an existing file
         (:func:`output_stems`)."""
-        cfg, info = trained.cfg, trained.spec.info
-        scoring = cfg.task.scoring()
+        info = trained.spec.info
         folder = Path(trained.out_dir) if trained.out_dir is not None else DETECT_DIR
         folder.mkdir(parents=True, exist_ok=True)
         stems = output_stems([item.path for item in inputs], folder)
         out = []
         for item, stem in zip(inputs, stems):
             series = item.series
-            errors = series_errors(trained.model, item.x, info.halo_left, info.halo_right,
-                                   cfg.task.score_chunk, cfg.train.batch_size, info.align, info.warmup)
-            cal = None
-            if item.val is None:  # the run's own source: the calibration saved with these weights
-                if not trained.task_state or not trained.task_state.get("calibration"):
-                    raise CheckpointError("the checkpoint holds no calibration (task_state) for its series; "
-                                          "use a best.pt or last.pt written by training")
-                cal = Calibration.from_dict(trained.task_state["calibration"])
-            novelty = cal.novelty if cal is not None else info.novelty
-            if novelty:  # the novelty column, as the run scored it
-                column = series_novelty(trained.model, item.x, item.fit, cfg.task.score_chunk, novelty)
-                errors = np.concatenate([errors, column[:, None]], axis=1)
-            if cal is None:
-                lo, hi = item.val
-                labels = calibration_labels(series, (lo, hi))
-                smooth = smoothing_window(scoring.smooth, series.values[: series.train_end])
-                cal, _ = calibrate(errors[lo:hi], labels, scoring.combine, smooth, scoring.threshold,
-                                   scoring.quantile, novelty)
-            scores = errors_to_scores(errors, cal.centre, cal.scale, scoring.combine, cal.smooth or scoring.smooth)
-            flagged = (scores >= cal.threshold).astype(np.int64)
+            scores, flagged, cal = self.score_input(trained, item)
             csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
             write_scores_csv(csv_path, scores, flagged, series)
             plot_anomalies(png_path, series.values, scores, cal.threshold, series.labels,
@@ -372,6 +365,35 @@ class SeriesDetectionTask(TimeSeriesBase):
                     row["metrics"] = {k: round(v, 6) for k, v in metrics.items()}
             out.append(row)
         return out
+
+    def score_input(self, trained: Trained, item: DetectInput) -> tuple[np.ndarray, np.ndarray, Calibration]:
+        """``(scores [T], flags [T], calibration)`` of one input, as ``predict`` writes them:
+        the model's per-step errors (and novelty column), calibrated with the run's
+        calibration (the run's own source) or on the input's own validation part; a step is
+        flagged when its score is at least the threshold."""
+        cfg, info = trained.cfg, trained.spec.info
+        scoring = cfg.task.scoring()
+        series = item.series
+        errors = series_errors(trained.model, item.x, info.halo_left, info.halo_right,
+                               cfg.task.score_chunk, cfg.train.batch_size, info.align, info.warmup)
+        cal = None
+        if item.val is None:  # the run's own source: the calibration saved with these weights
+            if not trained.task_state or not trained.task_state.get("calibration"):
+                raise CheckpointError("the checkpoint holds no calibration (task_state) for its series; "
+                                      "use a best.pt or last.pt written by training")
+            cal = Calibration.from_dict(trained.task_state["calibration"])
+        novelty = cal.novelty if cal is not None else info.novelty
+        if novelty:  # the novelty column, as the run scored it
+            column = series_novelty(trained.model, item.x, item.fit, cfg.task.score_chunk, novelty)
+            errors = np.concatenate([errors, column[:, None]], axis=1)
+        if cal is None:
+            lo, hi = item.val
+            labels = calibration_labels(series, (lo, hi))
+            smooth = smoothing_window(scoring.smooth, series.values[: series.train_end])
+            cal, _ = calibrate(errors[lo:hi], labels, scoring.combine, smooth, scoring.threshold,
+                               scoring.quantile, novelty)
+        scores = errors_to_scores(errors, cal.centre, cal.scale, scoring.combine, cal.smooth or scoring.smooth)
+        return scores, (scores >= cal.threshold).astype(np.int64), cal
 
     def write_run_files(self, run_dir: Path, metrics: dict) -> None:
         """``ucr_series.csv`` when the run scored UCR anomaly archive series
