@@ -133,23 +133,27 @@ class Listed:
 
 
 def is_manifest(path: str | Path) -> bool:
-    """Whether ``--data path`` names a manifest (an existing ``.csv``/``.tsv`` file)."""
+    """Whether ``--data path`` names a manifest (a ``.csv``/``.tsv`` file, or such a
+    name that is missing: :func:`read_manifest` then says so); a folder is never one."""
     path = Path(path)
-    return path.suffix.lower() in MANIFEST_SUFFIXES and path.is_file()
+    return path.suffix.lower() in MANIFEST_SUFFIXES and not path.is_dir()
 
 
 def read_manifest(path: str | Path, allow_outside: bool = False) -> Listing:
     """Read a manifest (see the module docstring) into a :class:`Listing`.
 
     Raises:
-        DataError: one line naming the manifest (and the line, from 1): unreadable, no
-            header, a header without ``path``/``label`` or with a column twice, a row of
+        DataError: one line naming the manifest (and the line, from 1): missing,
+            unreadable, no header, a header without ``path``/``label`` or with a column twice, a row of
             the wrong width, an empty path or label, an unknown split, a path outside
             the manifest's folder (unless ``allow_outside``), a missing file, a file
             listed twice, or no rows.
     """
     manifest = Path(path)
     base = manifest.parent
+    if not manifest.is_file():
+        raise DataError(f"{manifest}: no such manifest file; expected a CSV with columns path,label "
+                        "(optional split, group)")
     try:
         text = manifest.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:

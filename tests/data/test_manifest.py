@@ -336,6 +336,8 @@ def test_a_manifest_without_a_label_column_or_rows_is_one_line(tmp_path: Path) -
     manifest.write_text("path,label\n")
     with pytest.raises(DataError, match=r"list.csv: lists no examples"):
         read_manifest(manifest)
+    with pytest.raises(DataError, match=r"gone.csv: no such manifest file; expected a CSV with columns path,label"):
+        _load("image", tmp_path / "gone.csv")
 
 
 @pytest.mark.parametrize("sets, message", [
