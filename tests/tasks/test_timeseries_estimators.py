@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,15 +80,19 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
-def test_every_skipped_check_is_one_scikit_learn_runs():
-    # a skip names a check scikit-learn yields for that estimator (none stale or misspelt)
+def test_every_skipped_check_is_one_scikit_learn_runs_and_the_docstring_names():
+    # a skip names a check scikit-learn yields for that estimator (none stale or misspelt),
+    # and the estimator's docstring lists it with the reason
     if not NEW_CHECKS:
         pytest.skip("scikit-learn < 1.6")
     from sklearn.utils.estimator_checks import estimator_checks_generator
 
     for estimator in (SeriesClassifier(), SeriesAnomalyDetector()):
         names = {getattr(c, "func", c).__name__ for _, c in estimator_checks_generator(estimator, legacy=True)}
-        assert set(SKIPPED[type(estimator).__name__]) <= names
+        skipped = SKIPPED[type(estimator).__name__]
+        assert set(skipped) <= names
+        documented = set(re.findall(r"``(check_\w+)``", type(estimator).__doc__))
+        assert documented == set(skipped)
 
 
 # ----------------------------------------------------------------------------- the CLI beside the estimator

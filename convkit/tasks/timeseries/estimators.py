@@ -272,7 +272,10 @@ class SeriesClassifier(ClassifierMixin, _RunEstimator):
     number ``predict`` does not fix: series of any length are classified, and
     ``n_features_in_`` is not set), ``check_classifiers_train`` (it asks ``predict`` to
     refuse ``X.T``, which is two series of other lengths, and for accuracy on tabular
-    blobs whose rows, z-normalised as series, keep only their shape).
+    blobs whose rows, z-normalised as series, keep only their shape),
+    ``check_fit2d_1feature`` (ten series of one step: the batch-size rule makes batches of
+    one series, and batch normalisation needs more than one value per channel; the
+    ``ValueError`` says so, not "1 feature").
     """
 
     _mode = "classify"
@@ -401,9 +404,7 @@ class SeriesAnomalyDetector(OutlierMixin, _RunEstimator):
     convention, predict -1/1 and a ``decision_function`` negative for outliers, where this
     detector follows PyOD's, 0/1 and higher = more anomalous),
     ``check_methods_subset_invariance`` and ``check_methods_sample_order_invariance``
-    (rows are time steps: a step's score depends on the steps before it),
-    ``check_fit2d_1feature`` (ten rows are a series too short for the forecaster's
-    receptive field).
+    (rows are time steps: a step's score depends on the steps before it).
     """
 
     _mode = "anomaly"
