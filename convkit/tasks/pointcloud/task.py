@@ -145,7 +145,9 @@ class PointCloudTask(ClassificationTask):
     data_formats = ("ModelNet10/40 (<class>/train|test/*.off meshes, surface-sampled with area weighting and "
                     "cached under data.cache_dir); <class>/<sample> point files .npy/.txt/.xyz/.ply [P, 3+] of "
                     "any P (resampled to data.num_points); one .npz with points [S, P, 3+], labels [S] (optional "
-                    "label_names, split). train/ val/ test/ subfolders are the splits; otherwise a seeded "
+                    "label_names, split); a manifest .csv (path,label[,split][,group]) or a folder with "
+                    "data.label_pattern, data.group_by keeping a group on one side of every split. "
+                    "train/ val/ test/ subfolders are the splits; otherwise a seeded "
                     "stratified 80/10/10 split. Bad files (wrong header, faces indexing missing vertices, no faces, "
                     "NaN coordinates, identical points) are skipped and named (data.strict=true: error).")
 

@@ -193,7 +193,9 @@ class VideoTask(ClassificationTask):
                                          "task.baseline_max_train=200"]}
     data_formats = ("<class>/<clip> folders of video files (.mp4/.avi/.mkv/.mov/.webm, decoded with PyAV: "
                     "pip install convkit[video]), .npy clips [T,H,W,C] uint8, or folders of frames (.png/.jpg); "
-                    "UCF101 (ucfTrainTestlist/, data.split=1-3) and HMDB51 (*_test_splitN.txt). train/ val/ "
+                    "UCF101 (ucfTrainTestlist/, data.split=1-3) and HMDB51 (*_test_splitN.txt); a manifest .csv "
+                    "(path,label[,split][,group]) or a folder with data.label_pattern, data.group_by keeping a "
+                    "group on one side of every split. train/ val/ "
                     "test/ subfolders are the splits; otherwise a seeded stratified 80/10/10 split. Bad videos "
                     "are skipped with a warning (data.strict=true: error); short videos are looped.")
 
