@@ -149,6 +149,11 @@ class Trained:
     out_dir: Path | None = None
 
 
+NOT_PREPROCESSING: frozenset[str] = frozenset({"skipped_files", "split_groups"})
+"""``Data.info`` fields that describe the training data (files skipped, which groups went to
+which split), not how an input is prepared: left out of export metadata."""
+
+
 class Task:
     """A task definition handed to the engine. Subclasses set the class attributes and
     implement the data, step and metric methods; the defaults here serve most tasks.
@@ -192,7 +197,10 @@ class Task:
     def recipes(self) -> dict[str, Traversable]:
         """The recipes installed with the task's package, by name: ``<package>/recipes/
         <name>.toml`` (``--recipe NAME``; ``default`` is the defaults written out)."""
-        folder = importlib.resources.files(type(self).__module__.rpartition(".")[0]) / "recipes"
+        package = type(self).__module__.rpartition(".")[0]
+        if not package:  # a task in a top-level module (a plug-in or an import path) has no package folder
+            return {}
+        folder = importlib.resources.files(package) / "recipes"
         if not folder.is_dir():
             return {}
         return {entry.name.removesuffix(".toml"): entry
@@ -317,8 +325,9 @@ class Task:
     def export_preprocessing(self, spec: Data) -> dict:
         """What is done to raw input before the model sees it, as plain JSON-able values, so
         a program can use an exported model without convkit (``export`` writes it into the
-        model's metadata). Default: the spec's ``info`` without the list of skipped files."""
-        return {key: value for key, value in spec.spec()["info"].items() if key != "skipped_files"}
+        model's metadata). Default: the spec's ``info`` without what records the training
+        data rather than the input (:data:`NOT_PREPROCESSING`)."""
+        return {key: value for key, value in spec.spec()["info"].items() if key not in NOT_PREPROCESSING}
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """Write the task's own plots (from the test split's collected outputs)."""
