@@ -1,0 +1,212 @@
+"""The image task: classify images ``[N, C, H, W]`` with any 2D zoo model.
+
+Default, offline: LeNet-5 on scikit-learn's bundled 8x8 digits upsampled to 32x32
+(one channel, seeded stratified 80/10/10 split). ``--data PATH`` reads ``<class>/<image>``
+folders, MNIST IDX files or CIFAR-10 binary batches (``convkit.tasks.image.data``).
+Augmentation: random shift (zero-padded crop) and optional horizontal flip.
+Baselines: logistic regression on pixels and a parameter-matched MLP.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.manifest import check_listing_options, write_split_groups
+from convkit.data.skipped import SKIPPED_FILE
+from convkit.data.splits import Splits
+from convkit.models.sizes import require_min_size
+from convkit.tasks.image.augment import augment_batch
+from convkit.tasks.image.data import (
+    DIGITS_LABEL_NAMES,
+    DIGITS_SOURCE,
+    convert_channels,
+    load_digits_dataset,
+    load_image_dataset,
+    load_image_eval_set,
+    load_image_files,
+)
+from convkit.train.baselines import BaselineFeatures
+from convkit.train.task import ClassificationTask, Data
+
+
+@dataclass
+class ImageDataConfig(DataConfig):
+    """``path``: a dataset folder (empty: the bundled digits); ``image_size``: every image
+    is resized to this square size (none: the data's own size); ``channels``: 1 or 3
+    (none: the data's own); ``augment``: random shift by up to ``shift`` pixels and, if
+    ``flip``, horizontal flips (off for digits, whose mirror images are other symbols).
+    ``path`` may be a manifest ``.csv`` (``path,label``, optional ``split``, ``group``) or a
+    folder whose file names give the labels by ``label_pattern`` (e.g.
+    ``{label}_{patient}_{index}``); ``group_by`` names the field whose groups stay on one
+    side of every split (empty: ``group`` if present; ``none``: off);
+    ``allow_outside_paths``: manifest rows may name files outside the manifest's folder.
+    See ``convkit.data.manifest``."""
+
+    image_size: Annotated[int | None, Range(ge=1, note="or none")] = 32
+    channels: Literal[1, 3] | None = None
+    augment: bool = True
+    shift: Annotated[int, Range(ge=0, note="pixels")] = 2
+    flip: bool = False
+    label_pattern: str = ""
+    group_by: str = ""
+    allow_outside_paths: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError for a bad ``label_pattern`` or a ``group_by`` it lacks."""
+        check_listing_options(self.label_pattern, self.group_by)
+
+
+@dataclass
+class ImageTaskConfig(TaskConfig):
+    """``baseline_max_train``: the pixel baselines train on at most this many images."""
+
+    baseline_max_train: AtLeastOne = 20000
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(epochs=20, batch_size=32, lr=0.05, optimizer="sgd", momentum=0.9,
+                       weight_decay=5e-4, schedule="cosine")
+
+
+@dataclass
+class ImageRunConfig(RunConfig):
+    """The image task's run config (``train``, ``model``, ``data``, ``task``)."""
+
+    train: TrainConfig = field(default_factory=_default_train)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="lenet5"))
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    task: ImageTaskConfig = field(default_factory=ImageTaskConfig)
+
+
+@dataclass
+class ImageInfo:
+    """What the image task records of the data it built (``Data.info``; stored in
+    checkpoints): ``source``, the dataset folder (or ``DIGITS_SOURCE``),
+    ``skipped_files``, every training file left out as ``"<path>: <reason>"``, and for a
+    manifest or pattern split by ``group_by``, ``split_groups``: the groups each split
+    holds (``{"train": [...], "val": [...], "test": [...]}``)."""
+
+    source: str = ""
+    skipped_files: list[str] = field(default_factory=list)
+    group_by: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ImageTask(ClassificationTask):
+    """Image classification (batches ``(images [N, C, H, W] in [0, 1], labels [N])``)."""
+
+    name = "image"
+    config_class = ImageRunConfig
+    info_class = ImageInfo
+    default_model = "lenet5"
+    profiles = {"default": [], "smoke": ["train.epochs=2", "task.baseline_max_train=500"]}
+    data_formats = ("<class>/<image> folders (PNG/JPEG/float TIFF...; corrupt files and NaN/Inf pixels skipped with one "
+                    "summary warning, all listed in the run folder's skipped_files.txt, or an error with "
+                    "data.strict=true; a class with no usable file is an error; mixed sizes resized to data.image_size); MNIST IDX files "
+                    "(train-images-idx3-ubyte ...); CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin). "
+                    "A manifest .csv (path,label[,split][,group]) or a folder with data.label_pattern; "
+                    "data.group_by keeps a group on one side of every split. "
+                    "train/ val/ test/ subfolders are the splits; otherwise a seeded stratified 80/10/10 split.")
+
+    def build_data(self, cfg: ImageRunConfig) -> Data:
+        """The bundled digits (no ``data.path``) or an on-disk dataset, split in three."""
+        dc = cfg.data
+        name = cfg.model.name or self.default_model
+        size = dc.image_size if dc.path else dc.image_size or 32
+        if size is not None:  # known before decoding: refuse a size the model cannot take now
+            require_min_size(name, 2, cfg.model.options, {"data.image_size": size}, "raise data.image_size")
+        if dc.path:
+            splits = load_image_dataset(dc.path, dc.image_size, dc.channels, dc.strict, cfg.train.seed,
+                                        dc.label_pattern, dc.group_by, dc.allow_outside_paths)
+            info = ImageInfo(source=dc.path, skipped_files=list(splits.extras.get("skipped") or []),
+                             group_by=splits.extras.get("group_by", ""),
+                             split_groups=splits.extras.get("split_groups", {}))
+        else:
+            splits = load_digits_dataset(size, cfg.train.seed)
+            info = ImageInfo(source=DIGITS_SOURCE)
+            if dc.channels is not None:
+                splits = _with_channels(splits, dc.channels)
+        data = self._data(splits.train, splits.val, splits.test, splits.label_names, info)
+        if size is None:  # the data's own size
+            _, h, w = data.input_shape
+            require_min_size(name, 2, cfg.model.options, {"the images' height": h, "width": w},
+                             "set data.image_size")
+        return data
+
+    def build_eval_data(self, cfg: ImageRunConfig, path: str, spec: Data) -> Data:
+        """The test split (or all) of ``path``, resized to the trained model's input
+        ``[C, H, W]`` (``spec.input_shape``) and labelled by its classes."""
+        channels, size = spec.input_shape[0], spec.input_shape[1]
+        test = load_image_eval_set(path, spec.label_names, size, channels, cfg.data.strict,
+                                   cfg.data.label_pattern, cfg.data.allow_outside_paths)
+        return self._data(None, None, test, spec.label_names, ImageInfo(source=str(path)))
+
+    def input_spec(self, cfg: ImageRunConfig) -> Data:
+        """The digits' input ``[1 (or data.channels), S, S]`` with ``S = data.image_size``
+        (32 when none) and classes 0-9, without loading them; a dataset folder is read."""
+        dc = cfg.data
+        if dc.path:
+            return super().input_spec(cfg)
+        size, channels = dc.image_size or 32, dc.channels or 1
+        return Data(None, None, None, label_names=list(DIGITS_LABEL_NAMES), spatial_dims=2, in_channels=channels,
+                    input_shape=(channels, size, size), info=ImageInfo(source=DIGITS_SOURCE))
+
+    @staticmethod
+    def _data(train: Any, val: Any, test: Any, label_names: list[str], info: ImageInfo) -> Data:
+        c, h, w = (train or test).tensors[0].shape[1:]
+        return Data(train, val, test, label_names=list(label_names), spatial_dims=2, in_channels=int(c),
+                    input_shape=(int(c), int(h), int(w)), info=info)
+
+    def augmentation(self, cfg: ImageRunConfig, data: Data) -> Callable[[Any], Any] | None:
+        """Random shift (``data.shift`` pixels) and flip (``data.flip``) when ``data.augment``."""
+        if not cfg.data.augment or (cfg.data.shift == 0 and not cfg.data.flip):
+            return None
+        return functools.partial(augment_batch, max_shift=cfg.data.shift, flip=cfg.data.flip)
+
+    def baseline_features(self, cfg: ImageRunConfig, data: Data) -> BaselineFeatures:
+        """Raw pixels for logistic regression and the parameter-matched MLP."""
+        from convkit.tasks.image.baselines import pixel_features  # scikit-learn: not at start-up
+
+        return pixel_features(data.train, data.test, len(data.label_names), cfg.task.baseline_max_train,
+                              cfg.train.seed)
+
+    def load_inputs(self, cfg: ImageRunConfig, spec: Data, inputs: list[str]) -> Any:
+        """Image files -> ``[N, C, H, W]`` at the model's input size and channels."""
+        channels, size = spec.input_shape[0], spec.input_shape[1]
+        return load_image_files(inputs, size, channels)
+
+    def export_preprocessing(self, spec: Data) -> dict:
+        """How ``predict`` turns an image file into one ``[C, H, W]`` float32 input: the
+        channels, the size, the resize and the value scale."""
+        channels, height, width = spec.input_shape
+        return {"channels": "grayscale" if channels == 1 else "rgb",
+                "channel_conversion": "RGB to grayscale by the ITU-R 601-2 luma weights (Pillow's 'L'); grayscale "
+                                      "to RGB repeats the plane",
+                "size": [int(height), int(width)], "resize": "bilinear",
+                "antialias": "when shrinking", "scale": [0.0, 1.0],
+                "scaling": "8-bit pixels / 255, 16-bit / 65535; no mean or std normalisation", "layout": "NCHW"}
+
+    def plots(self, run_dir: Path, collected: dict, data: Data) -> None:
+        """The shared plots, ``skipped_files.txt`` (every training file that was skipped)
+        and ``split_groups.json`` (a run split by group)."""
+        super().plots(run_dir, collected, data)
+        if data.info.skipped_files:
+            (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info.skipped_files) + "\n")
+        write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
+
+
+def _with_channels(splits: Splits, channels: int) -> Splits:
+    from torch.utils.data import TensorDataset
+
+    def convert(ds: TensorDataset) -> TensorDataset:
+        return TensorDataset(convert_channels(ds.tensors[0], channels), ds.tensors[1])
+
+    return Splits(convert(splits.train), convert(splits.val), convert(splits.test), splits.label_names)
+
+
+TASK = ImageTask()
+"""The image task instance handed to the CLI and the engine."""
