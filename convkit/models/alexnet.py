@@ -48,6 +48,13 @@ class AlexNet(Classifier):
         )
         self._init_head(cfg.hidden, num_classes)
 
+    def torchvision_prefixes(self) -> list[tuple[str, str]]:
+        """torchvision's ``alexnet.py`` layout: the convs keep their ``features`` indices;
+        its ``classifier.1``/``.4`` are the dense layers here after the pool and flatten
+        (``features.16``/``.19``), ``classifier.6`` the head."""
+        return [(f"features.{i}.", f"features.{i}.") for i in (0, 3, 6, 8, 10)] + \
+            [("features.16.", "classifier.1."), ("features.19.", "classifier.4."), ("head.1.", "classifier.6.")]
+
 
 @register_model(domain="image")
 def alexnet(spatial_dims: int = 2, in_channels: int = 3, num_classes: int = 1000, **options) -> AlexNet:

@@ -53,6 +53,13 @@ class Classifier(nn.Module):
         """``[N, C, *S] -> [N, num_classes]``."""
         return self.forward_head(self.forward_features(x))
 
+    def torchvision_prefixes(self) -> list[tuple[str, str]] | None:
+        """This model's key map to torchvision's layout of the same network, as
+        ``(convkit prefix, torchvision prefix)`` pairs (the longest matching prefix
+        renames a key: ``("head.1.", "fc.")``), or None when torchvision has no such
+        network. ``convkit.models.weights`` loads torchvision's files through it."""
+        return None
+
 
 def init_weights(module: nn.Module) -> None:
     """The usual CNN initialisation (torchvision's ResNet/VGG): Kaiming-normal (fan-out,

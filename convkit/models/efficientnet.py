@@ -116,6 +116,11 @@ class EfficientNet(Classifier):
         self._init_head(4 * last_in, num_classes, cfg.dropout)
         self._init_weights()
 
+    def torchvision_prefixes(self) -> list[tuple[str, str]]:
+        """torchvision's ``efficientnet.py`` layout: ``features`` as here (stem, the seven
+        stages of ``MBConv.block``, the last 1-wide conv), ``classifier.1`` the head."""
+        return [("features.", "features."), ("head.1.", "classifier.1.")]
+
     def _init_weights(self) -> None:
         """torchvision's EfficientNet initialisation (nothing on the meta device: no values)."""
         if any(p.is_meta for p in self.parameters()):

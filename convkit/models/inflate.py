@@ -1,5 +1,7 @@
 """Inflation (Carreira & Zisserman 2017, I3D): build the 3D (or 1D) twin of a 2D model and
-carry its weights over, so image-trained weights start a video (or sequence) model.
+carry its weights over, so image-trained weights start a video (or sequence) model. The
+weights go over by name with ``convkit.models.weights``' rules (the same that load a 2D
+weights file into a 3D model: ``create_model(..., spatial_dims=3, pretrained=FILE)``).
 
 2D → 3D: each ``k×k`` kernel is repeated ``t`` times along the new leading (time) axis and
 divided by ``t``. On a constant-in-time input every frame then sees exactly what the 2D
@@ -15,12 +17,12 @@ models such as LeNet-5; away from the top/bottom border otherwise).
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from convkit.errors import ConfigError
 from convkit.models.registry import create_model
+from convkit.models.weights import Weights, load_weights
 
 
 class _ReplicateTimePad:
@@ -49,22 +51,7 @@ def inflate(model_2d: nn.Module, spatial_dims: int = 3, time_padding: str = "rep
     name = args.pop("name")
     args["spatial_dims"] = spatial_dims
     twin = create_model(name, **args)
-    source = model_2d.state_dict()
-    target = twin.state_dict()
-    for key, value in target.items():
-        w = source[key]
-        if w.shape == value.shape:
-            target[key] = w.clone()
-        elif w.dim() == 4 and value.dim() == 5:  # [O, I, kh, kw] -> [O, I, t, kh, kw]
-            t = value.shape[2]
-            target[key] = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
-        elif w.dim() == 4 and value.dim() == 3:  # [O, I, kh, kw] -> [O, I, kw]
-            target[key] = w.sum(dim=2)
-        elif w.dim() == 2 and value.dim() == 2:  # a dense layer after flattening a pooled grid
-            target[key] = _inflate_flattened(w, value.shape, spatial_dims)
-        else:
-            raise ConfigError(f"cannot inflate {key}: {tuple(w.shape)} -> {tuple(value.shape)}")
-    twin.load_state_dict(target)
+    load_weights(twin, Weights(model_2d.state_dict(), f"the 2D {name}"))  # inflate_kernel, inflate_flattened
     if spatial_dims == 3 and time_padding == "replicate":
         for m in twin.modules():
             if isinstance(m, nn.Conv3d) and m.padding[0] > 0:
@@ -72,18 +59,3 @@ def inflate(model_2d: nn.Module, spatial_dims: int = 3, time_padding: str = "rep
                 m.padding = (0, *m.padding[1:])
     return twin.train(model_2d.training)
 
-
-def _inflate_flattened(w: torch.Tensor, shape: torch.Size, spatial_dims: int) -> torch.Tensor:
-    """Carry a linear layer that reads a flattened ``[C, P, P]`` grid (AlexNet/VGG) over to
-    a flattened ``[C, P, P, P]`` (3D: spread over time, divided by P) or ``[C, P]`` (1D:
-    summed over height) grid."""
-    out_f, in_f = w.shape
-    for c in range(1, in_f + 1):  # find C and P with C * P * P == in_f and C * P**d == new
-        p2 = in_f // c
-        p = int(round(p2 ** 0.5))
-        if c * p * p == in_f and c * p ** spatial_dims == shape[1]:
-            grid = w.reshape(out_f, c, p, p)
-            if spatial_dims == 3:
-                return (grid.unsqueeze(2).repeat(1, 1, p, 1, 1) / p).reshape(shape)
-            return grid.sum(dim=2).reshape(shape)
-    raise ConfigError(f"cannot inflate a dense layer of shape {tuple(w.shape)} to {tuple(shape)}")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from torch import nn
 
 from convkit import plugins
 from convkit.errors import ConfigError
+from convkit.models.weights import Weights, load_weights
 from convkit.nn.layers import check_spatial_dims
 
 
@@ -90,12 +92,20 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def create_model(name: str, spatial_dims: int | None = None, in_channels: int | None = None,
-                 num_classes: int | None = None, **options) -> nn.Module:
+                 num_classes: int | None = None, pretrained: str | Path | Weights | None = None,
+                 **options) -> nn.Module:
     """Build a registered model. Arguments that are ``None`` are dropped (so callers can
     pass optional overrides straight through, as in timm) and the builder's defaults
     apply: 2D, 3 channels and 1000 classes for the classic image families, 1D for
     sequence models, LeNet-5's 1 channel and 10 classes. The model remembers how it was
-    built in ``model.build_args`` (used by ``inflate`` and by checkpoints)."""
+    built in ``model.build_args`` (used by ``inflate`` and by checkpoints).
+
+    ``pretrained``: a weights file (a torchvision or convkit state dict ``.pth``, a
+    ``.safetensors``) or :class:`~convkit.models.weights.Weights` (a convkit run's, from
+    ``convkit.train.transfer``), loaded by name with the transfer rules of
+    ``convkit.models.weights`` (a fresh head for other classes, the first conv adapted to
+    other input channels, 2D weights inflated to 3D or 1D); empty or None: none. A file
+    that does not fit is a ConfigError naming it and the keys."""
     entry = get_entry(name)
     kwargs = {k: v for k, v in dict(spatial_dims=spatial_dims, in_channels=in_channels,
                                     num_classes=num_classes, **options).items() if v is not None}
@@ -114,6 +124,8 @@ def create_model(name: str, spatial_dims: int | None = None, in_channels: int | 
         if key not in kwargs and hasattr(model, key):
             kwargs[key] = getattr(model, key)
     model.build_args = {"name": name, **kwargs}
+    if pretrained:
+        load_weights(model, pretrained)
     return model
 
 

@@ -122,6 +122,28 @@ class ResNet(Classifier):
                 last_bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2
                 nn.init.zeros_(last_bn.weight)
 
+    def torchvision_prefixes(self) -> list[tuple[str, str]] | None:
+        """torchvision's ``resnet.py`` layout (``conv1``, ``bn1``, ``layer1``-``layer4``,
+        ``fc``) for the image stem, or its ``video/resnet.py`` layout for the video stems of
+        ``r3d_18``/``mc3_18``/``r2plus1d_18`` (``stem.N``, blocks whose ``conv1`` is
+        ``Sequential(conv, bn, relu)``: ``conv1.0``/``conv1.1``, ``fc``)."""
+        first = len(self.features) - len(self.cfg.layers) - 1  # the index of layer1 in features
+        if self.cfg.stem is None or self.cfg.stem == IMAGE_STEM:
+            pairs = [("features.0.", "conv1."), ("features.1.", "bn1.")]
+            return pairs + [(f"features.{first + i}.", f"layer{i + 1}.") for i in range(len(self.cfg.layers))] \
+                + [("head.1.", "fc.")]
+        if self.cfg.stem not in (VIDEO_STEM, R2PLUS1D_STEM):
+            return None
+        pairs = [(f"features.{j}.", f"stem.{j}.") for j in range(first)]
+        for i, blocks in enumerate(self.cfg.layers):
+            stage = f"features.{first + i}."
+            pairs.append((stage, f"layer{i + 1}."))
+            for b in range(blocks):
+                for n in (1, 2):
+                    pairs += [(f"{stage}{b}.conv{n}.", f"layer{i + 1}.{b}.conv{n}.0."),
+                              (f"{stage}{b}.bn{n}.", f"layer{i + 1}.{b}.conv{n}.1.")]
+        return pairs + [("head.1.", "fc.")]
+
     def _make_layer(self, planes: int, blocks: int, stride: int, conv_type: ConvType) -> nn.Sequential:
         cfg = self.cfg
         kw = dict(groups=cfg.groups, base_width=cfg.width_per_group, norm=cfg.norm, conv_type=conv_type)

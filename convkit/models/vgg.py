@@ -42,7 +42,7 @@ class VGG(Classifier):
     def __init__(self, cfg: VGGConfig, spatial_dims: int = 2, in_channels: int = 3,
                  num_classes: int = 1000) -> None:
         super().__init__()
-        self.spatial_dims, self.in_channels = spatial_dims, in_channels
+        self.spatial_dims, self.in_channels, self.cfg = spatial_dims, in_channels, cfg
         d, layers, cin = spatial_dims, [], in_channels
         for channels, repeats in cfg.stages:
             channels = max(1, int(channels * cfg.width_mult))
@@ -59,6 +59,23 @@ class VGG(Classifier):
         )
         self._init_head(cfg.hidden, num_classes)
         init_weights(self)
+
+    def torchvision_prefixes(self) -> list[tuple[str, str]]:
+        """torchvision's ``vgg.py`` layout: its ``features`` is a flat list (conv, [bn,]
+        ReLU per conv, a max-pool per stage) where each conv here is one ``ConvNormAct``;
+        its ``classifier.0``/``.3`` are the dense layers after the flattened pool, and
+        ``classifier.6`` the head."""
+        pairs, tv, ck = [], 0, 0
+        for _, repeats in self.cfg.stages:
+            for _ in range(repeats):
+                pairs.append((f"features.{ck}.0.", f"features.{tv}."))
+                if self.cfg.batch_norm:
+                    pairs.append((f"features.{ck}.1.", f"features.{tv + 1}."))
+                tv, ck = tv + (3 if self.cfg.batch_norm else 2), ck + 1
+            tv, ck = tv + 1, ck + 1  # the stage's max-pool
+        # then: adaptive pool (ck), Flatten, Linear, ReLU, Dropout, Linear, ReLU, Dropout
+        return pairs + [(f"features.{ck + 2}.", "classifier.0."), (f"features.{ck + 5}.", "classifier.3."),
+                        ("head.1.", "classifier.6.")]
 
 
 def _vgg(stages, batch_norm, spatial_dims, in_channels, num_classes, options) -> VGG:

@@ -265,7 +265,7 @@ class StochasticDepth(nn.Module):
             return x
         keep = 1.0 - self.p
         mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
+        return x * mask.div_(keep)  # torchvision's order of rounding: its EfficientNet's numbers exactly
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
