@@ -134,7 +134,9 @@ class TrainConfig:
     standard deviation of each test metric (the literature's protocol for small data).
     ``threads``: CPU threads for torch's kernels (0: one per available core, see
     ``convkit.train.runtime.set_threads``). ``name`` names the run folder (default: model +
-    timestamp).
+    timestamp). ``loggers``: what the run logs besides ``metrics.jsonl``, by name: ``csv``
+    (``steps.csv``, ``epochs.csv``), ``tensorboard`` (an event file), or a logger another
+    package installs (``convkit.train.loggers``); ``[]``: none.
     """
 
     epochs: AtLeastOne = 10
@@ -167,13 +169,19 @@ class TrainConfig:
     log_every: Annotated[int, Range(ge=0, note="0: off")] = 0
     baselines: bool = True
     name: str = ""
+    loggers: list[str] = field(default_factory=lambda: ["csv"])
 
     def validate(self) -> None:
-        """Raise ConfigError if ``name`` is not a plain folder name (the field types state
-        the other constraints)."""
+        """Raise ConfigError if ``name`` is not a plain folder name or ``loggers`` repeats
+        a name (the field types state the other constraints; which logger names exist is
+        checked when the run starts, ``convkit.train.loggers.make_loggers``)."""
         if re.fullmatch(r"[A-Za-z0-9._-]*", self.name) is None or self.name in (".", ".."):
             raise ConfigError(f"train.name must be a folder name of letters, digits, '.', '_' or '-'; "
                               f"got {self.name!r}")
+        repeated = sorted({n for n in self.loggers if self.loggers.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"train.loggers names {', '.join(map(repr, repeated))} more than once; "
+                              f"got {self.loggers!r}")
 
 
 @dataclass

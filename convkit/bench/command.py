@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit.bench import compute, frontend, perf, report, scaling, suite
 from convkit.errors import ConfigError, Interrupted
@@ -55,7 +55,7 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
     out.mkdir(parents=True, exist_ok=True)
     peak = perf.matmul_peak_gflops(torch_device)
     rows = []
-    bar = tqdm(tasks, desc="bench", unit="task")
+    bar = tqdm(tasks, desc="bench", unit="task", disable=None)  # quiet when stderr is not a terminal
     for name in bar:
         bar.set_postfix_str(name)
         task_start = time.perf_counter()

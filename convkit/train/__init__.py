@@ -6,6 +6,7 @@
 * ``rundir``: the run folder, its lock and its files; ``resume``: continuing a run;
 * ``repeats``: seeds and folds (``fit_seeds``, ``fit_repeats``);
 * ``inference``: ``evaluate_split``, ``load_trained``, ``evaluate_checkpoint``, ``predict_checkpoint``;
+* ``loggers``: what a run logs (``train.loggers``: csv, tensorboard) and the ``Logger`` callbacks;
 * ``checkpoint``: atomic, code-free checkpoints; ``distributed``: torchrun/DDP helpers;
 * ``loaders``: resumable and sharded samplers, device transfer; ``export``: ONNX/TorchScript;
 * ``metrics`` and ``plots``: shared metric helpers and run plots.
@@ -15,7 +16,7 @@ import importlib
 
 _EXPORTS = {"FitResult": "engine", "fit": "engine", "evaluate_checkpoint": "inference",
             "load_trained": "inference", "predict_checkpoint": "inference", "ClassificationTask": "task",
-            "Data": "task", "Task": "task"}
+            "Data": "task", "Task": "task", "Logger": "loggers"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -23,9 +23,14 @@ between saves is held in memory until the next save). The last epoch always vali
 and saves. ``metrics.jsonl`` gets one appended line per epoch.
 
 The host is not synchronised every step: losses accumulate on the device and are read
-every ``SYNC_EVERY`` steps, before every checkpoint and at the end of the epoch; a
-non-finite loss is then reported with the epoch and step where it first appeared, and
-no checkpoint after it is ever written.
+every ``SYNC_EVERY`` steps (every ``train.log_every`` steps when set), before every
+checkpoint and at the end of the epoch; a non-finite loss is then reported with the epoch
+and step where it first appeared, and no checkpoint after it is ever written.
+
+Loggers (``train.loggers``, and ``fit(..., callbacks=...)``; ``convkit.train.loggers``)
+are called on rank 0 at those reads (one logged step each), at every epoch end and
+checkpoint, and at the end of the run. Progress bars are ``tqdm.auto`` (a widget in
+notebooks) and stay quiet when stderr is not a terminal.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit import config as config_io
 from convkit import plugins
@@ -55,8 +60,10 @@ from convkit.errors import ConvkitError, Interrupted
 from convkit.train import checkpoint as checkpoints
 from convkit.train import distributed, rundir
 from convkit.train.distributed import DistEnv, log
+from convkit.train.export import example_input
 from convkit.train.inference import build_model, build_run_data, check_splits, evaluate_split
 from convkit.train.loaders import SkipSampler, seed_worker
+from convkit.train.loggers import Logger, Loggers, RunStart, make_loggers
 from convkit.train.metrics import to_float_dict
 from convkit.train.plots import plot_curves
 from convkit.train.resume import Progress, check_resume_overrides, restore
@@ -81,7 +88,8 @@ class FitResult:
 
 
 def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Path | None = None, *,
-        data: Data | None = None, model: nn.Module | None = None, run_dir: str | Path | None = None) -> FitResult:
+        data: Data | None = None, model: nn.Module | None = None, run_dir: str | Path | None = None,
+        callbacks: Sequence[Logger] = ()) -> FitResult:
     """Train ``task`` with ``cfg`` and write the run folder.
 
     Args:
@@ -93,6 +101,8 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
         model: a model to train instead of the one ``cfg`` names (``inference.build_model``:
             the task's zoo model, or a class's import path ``module:Class`` in ``model.name``).
         run_dir: write exactly here instead of a new folder under ``out_dir``.
+        callbacks: ``convkit.train.loggers.Logger`` instances called (on rank 0) besides
+            the loggers ``cfg.train.loggers`` names.
 
     Returns:
         FitResult with the best model (best validation monitor) and metrics.json.
@@ -103,6 +113,7 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
     """
     if resume is None:  # before any data is built: a bad --out fails at once
         rundir.check_can_create(Path(run_dir) if run_dir is not None else Path(out_dir), "the run folder (--out)")
+    loggers = make_loggers(cfg.train.loggers, callbacks)  # an unknown logger fails at once too
     device = select_device(cfg.train.device)
     threads = set_threads(cfg.train.threads)
     env = distributed.init_distributed(device.type)
@@ -112,6 +123,7 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
             lock = rundir.lock_to_resume(Path(resume))  # before the data is built: a second process is refused at once
         run = _Run(task.for_config(cfg), cfg, env, device, data, model)
         run.lock = lock
+        run.loggers = loggers if env.is_main else Loggers()
         if device.type == "cpu":
             how = "train.threads" if cfg.train.threads else "train.threads=0: one per idle core"
             log(f"using {threads} CPU thread(s) ({how})", env)
@@ -124,10 +136,12 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
                     break
         return run.finish()
     except BaseException:
+        loggers.close(failed=True)
         if run is not None and resume is None:
             run.discard_if_nothing_saved()
         raise
     finally:
+        loggers.close(failed=True)
         if lock is not None:
             lock.release()
         if run is not None:
@@ -248,6 +262,9 @@ class _Run:
         self.lock: rundir.RunLock | None = None  # held (on rank 0) from the start to the end of the run
         self.session_start = time.monotonic()
         self.seconds_before = 0.0
+        self.loggers = Loggers()  # (fit sets the run's, on rank 0)
+        self.steps_before = 0  # optimizer steps of the epochs already done
+        self.step_lr = tcfg.lr  # the learning rate of the last step
 
     # ---- start
 
@@ -263,6 +280,7 @@ class _Run:
             self.baselines = state.get("baselines") or {}
             self.epoch_state = state.get("task_state")
             self.saved_at = (self.progress.epoch, self.progress.step)
+            self.steps_before = sum(r.get("steps", self.steps_per_epoch) for r in self.progress.history)
         elif self.tcfg.baselines and self.env.is_main:
             log("fitting baselines ...", self.env)
             self.baselines = self.task.baselines(self.cfg, self.data, self.params)
@@ -284,11 +302,26 @@ class _Run:
                 with self._writing(self.run_path / "metrics.jsonl"):
                     rundir.write_text_atomic(self.run_path / "metrics.jsonl",
                                              "".join(json.dumps(r) + "\n" for r in self.progress.history))
+            if self.loggers:
+                self.loggers.start(RunStart(self.run_path, self.cfg, self.task.name, self.raw, self._example_input(),
+                                            self._global_step(), self.progress.epoch, resume is not None,
+                                            list(self.progress.history)), self._kept)
         log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
             f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
             + (f" x {self.env.world_size} processes" if self.env.enabled else "")
             + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
         self.session_start, self.seconds_before = time.monotonic(), self.progress.train_seconds
+
+    def _global_step(self) -> int:
+        """Optimizer steps done since the run began (the loggers' step axis)."""
+        return self.steps_before + self.progress.step
+
+    def _example_input(self) -> Tensor | None:
+        """Two inputs as the model takes them (``Data.input_shape``), on its device, for
+        loggers that trace the model; None when the input is not one tensor."""
+        if self.data.input_shape is None or self.data.input_kind == "graph":
+            return None
+        return self.placement.batch(example_input(tuple(self.data.input_shape), self.data.input_dtype))
 
     def release_run_dir(self) -> None:
         """Let go of the run folder's lock (at the end of ``fit``, however it ends)."""
@@ -355,6 +388,7 @@ class _Run:
         loss = train_step(self.task, self.train_model, batch, self.optimizer, self.scaler, self.placement,
                           self.tcfg.clip_grad_norm, self.augment)
         self.losses.add(loss, self.progress.step + 1)
+        self.step_lr = self.optimizer.param_groups[0]["lr"]
         if self.tcfg.schedule != "plateau":
             self.scheduler.step()
         self.progress.step += 1
@@ -409,6 +443,8 @@ class _Run:
         if self.tcfg.log_every and self.progress.step % self.tcfg.log_every == 0 and count:
             log(f"epoch {epoch + 1} step {self.progress.step}/{self.steps_per_epoch} loss {total / count:.4f}",
                 self.env)
+        if count and self.loggers:
+            self.loggers.step(self._global_step(), epoch + 1, {"loss": total / count, "lr": float(self.step_lr)})
 
     def _first_bad_everywhere(self, bad_step: int) -> int:
         """Under DDP: the first non-finite step on any rank (-1 if none), agreed by all."""
@@ -443,6 +479,7 @@ class _Run:
         })
         if tcfg.schedule == "plateau":  # the rate the next epoch trains at (after the logged one)
             self.scheduler.step(progress.history[-1]["train"]["loss"])
+        self.steps_before += progress.step
         progress.epoch, progress.step, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
         if improved:
             self.pending_best = _detached(self._snapshot())
@@ -451,6 +488,7 @@ class _Run:
         if self.env.is_main:
             with self._writing(self.run_path / "metrics.jsonl"):
                 rundir.append_line(self.run_path / "metrics.jsonl", json.dumps(progress.history[-1]))
+        self.loggers.epoch(epoch + 1, self._global_step(), progress.history[-1])
         log(_epoch_line(progress.history[-1], tcfg.epochs, self.monitor, improved), self.env)
         if self._stop_requested(True) and not last:
             if self.saved_at != (progress.epoch, 0) or self.pending_best is not None:
@@ -511,6 +549,7 @@ class _Run:
                 checkpoints.save_checkpoint(snapshot, self.run_path / "last.pt")
         self.pending_best = None
         self.saved_at = (self.progress.epoch, self.progress.step)
+        self.loggers.checkpoint(self._global_step())
 
     # ---- finish
 
@@ -540,6 +579,8 @@ class _Run:
                    "baselines": self.baselines}
         if env.is_main:
             self._plots(collected, metrics)
+            self.loggers.end(self._global_step(), metrics)
+            self.loggers.close()
             with self._writing(self.run_path / "metrics.json"):
                 rundir.write_text_atomic(self.run_path / "metrics.json", json.dumps(metrics) + "\n")
             summary = ", ".join(f"{k} {v:.4f}" for k, v in to_float_dict(test).items())

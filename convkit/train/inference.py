@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit import config as config_io
 from convkit.config import RunConfig, TrainConfig

@@ -21,7 +21,8 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert len(runs) == 1  # rank 1 made no folder of its own
     run = runs[0]
     assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "metrics.json", "best.pt", "last.pt",
-                                             "curves.png", "confusion_matrix.png"}
+                                             "curves.png", "confusion_matrix.png",
+                                             "steps.csv", "epochs.csv"}  # the csv logger, on by default
     assert [json.loads(line)["run_dir"] for line in proc.stdout.splitlines()] == [str(run)]  # rank 0 alone printed
 
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -36,7 +36,8 @@ def test_fit_learns_and_writes_the_run_folder(tmp_path):
     run = tmp_path / "runs" / "toy" / "run"
     assert result.run_dir == run
     assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "metrics.json", "best.pt",
-                                             "last.pt", "curves.png", "confusion_matrix.png"}
+                                             "last.pt", "curves.png", "confusion_matrix.png",
+                                             "steps.csv", "epochs.csv"}  # the csv logger, on by default
     metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics) == ["task", "model", "params", "train_seconds", "val", "test", "baselines"]
     assert metrics["task"] == "toy" and metrics["model"] == "toy_mlp" and metrics["params"] == 8 * 32 + 32 + 32 * 3 + 3

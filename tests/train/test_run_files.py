@@ -190,7 +190,8 @@ def test_a_run_folder_in_use_is_refused_naming_the_pid_and_kill_9_frees_it(tmp_p
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     assert checkpoints.load_checkpoint(last)["epoch"] == 3
     assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "metrics.json", "best.pt",
-                                             "last.pt", "curves.png", "confusion_matrix.png"}
+                                             "last.pt", "curves.png", "confusion_matrix.png",
+                                             "steps.csv", "epochs.csv"}  # the csv logger, on by default
 
 
 # --------------------------------------------------------------------------- a full disk

@@ -44,7 +44,7 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import TensorDataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit.data.manifest import (
     Listing,

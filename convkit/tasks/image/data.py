@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from convkit.data.manifest import Listing, eval_listing, listing_for, split_groups, split_listing
 from convkit.data.splits import (
