@@ -176,10 +176,10 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.in_channels, "BasicBlock")
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += x if self.downsample is None else self.downsample(x)  # in place, as torchvision: no extra tensor
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -213,11 +213,11 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.in_channels, "Bottleneck")
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += x if self.downsample is None else self.downsample(x)  # in place (see BasicBlock)
+        return self.relu(out)
 
 
 def _shortcut(spatial_dims: int, in_channels: int, out_channels: int, stride: Size,
@@ -245,7 +245,7 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.spatial_dims, self.channels, "SqueezeExcitation")
-        s = x.flatten(2).mean(-1).reshape(*x.shape[:2], *([1] * self.spatial_dims))
+        s = layers.spatial_mean(x, keepdim=True)  # no flattening copy of a channels-last x
         s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
         return x * s
 
@@ -305,7 +305,8 @@ class MBConv(nn.Module):
         check_input(x, self.spatial_dims, self.in_channels, "MBConv")
         out = self.block(x)
         if self.use_res_connect:
-            out = self.stochastic_depth(out) + x
+            out = self.stochastic_depth(out)
+            out += x  # in place, as torchvision's MBConv
         return out
 
 

@@ -147,6 +147,22 @@ def adaptive_pool(spatial_dims: int, kind: str, output_size: Size) -> nn.Module:
     return table[kind][spatial_dims](output_size)
 
 
+_ADAPTIVE_AVG_F = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+
+
+def spatial_mean(x: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
+    """The mean over every spatial axis: ``[N, C, *S] -> [N, C]`` (``[N, C, 1, ...]`` with
+    ``keepdim``). In 1-3 spatial dims it is adaptive average pooling to size 1, the op
+    torchvision's models pool with (the same numbers, and no copy of a channels-last
+    ``x``, which flattening the spatial axes would make)."""
+    pool = _ADAPTIVE_AVG_F.get(x.dim() - 2)
+    if pool is None:
+        out = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+    else:
+        out = pool(x, 1)
+    return out if keepdim else out.flatten(1)
+
+
 class GlobalPool(nn.Module):
     """Global pooling over every spatial axis: ``[N, C, *S] -> [N, C]`` (``[N, 2C]`` for
     "avgmax", the concatenation of both). Works for any number of spatial dims."""
@@ -158,12 +174,12 @@ class GlobalPool(nn.Module):
         self.kind = kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(2)
         if self.kind == "avg":
-            return flat.mean(-1)
+            return spatial_mean(x)
+        peak = x.amax(dim=tuple(range(2, x.dim())))
         if self.kind == "max":
-            return flat.amax(-1)
-        return torch.cat([flat.mean(-1), flat.amax(-1)], dim=1)
+            return peak
+        return torch.cat([spatial_mean(x), peak], dim=1)
 
 
 def global_pool(kind: str = "avg") -> GlobalPool:
