@@ -10,6 +10,11 @@ import os
 
 import pytest
 
+# No run in the tests measures its precision and memory layout (convkit.train.runtime's
+# probe: seconds per model, and a choice that differs between machines); a test that
+# checks the probe turns it on itself. Child processes inherit it.
+os.environ["CONVKIT_RUNTIME_PROBE"] = "0"
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"

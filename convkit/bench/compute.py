@@ -3,27 +3,31 @@
 Times the engine's own training step (``convkit.train.engine.train_step``: forward,
 cross-entropy, backward, SGD with momentum, under the autocast, memory format, loss scaler
 and ``torch.compile`` of ``convkit.train.runtime``) of zoo models on random inputs under
-every setting the engine offers, all in one process and
-interleaved round by round (so a load change on a shared machine hits every setting
-alike), and reports each setting's milliseconds per step, its ratio to plain fp32, its
-achieved GFLOP/s and that as a fraction of the matrix-multiply peak of the dtype it
-computes in (measured in the same run):
+every setting the engine offers, all in one process and interleaved round by round (one
+step of every setting per round, the order rotated; so a load change on a shared machine
+hits every setting alike), and reports each setting's median milliseconds per step over
+the rounds with their range, its ratio to plain fp32, its achieved GFLOP/s and that as a
+fraction of the peak of the dtype it computes in (``perf.matmul_peak_gflops``: the best
+of sizes and layouts, measured several times in the same run):
 
 * ``fp32``: plain (contiguous, eager); ``cl``: channels-last memory format (2D and 3D);
-* ``bf16``: bf16 autocast, only where the device has bf16 units (:func:`bf16_units`:
-  on a CPU without them a bf16 matmul is emulated and far slower than fp32);
+* ``bf16``: bf16 autocast, only where the device has bf16 units
+  (``convkit.train.runtime.bf16_units``: on a CPU without them a bf16 matmul is emulated
+  and far slower than fp32);
 * ``compile``: ``torch.compile`` of the fp32 model; its warm-up (the first steps, which
   compile) is reported apart from its step time.
 
-Peers with the same parameters and FLOPs are timed in the same rounds: torchvision's
-ResNets, EfficientNet-B0 and video ResNets (:func:`torchvision_models`: its model code
-also loads where its C extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC``, under
-a private module name), and
-``pytorch-tcn`` beside the zoo's TCN on the time-series default's shape (optional: "not
-installed" when absent; ``pip install --no-deps pytorch-tcn``). :func:`chosen_defaults`
-says which settings the figures favour; the engine's per-device defaults
-(``convkit.train.runtime.device_defaults``) are written from these figures and printed
-beside them.
+The setting a training run of the same model and batch takes on this machine
+(``train.precision=auto``, ``train.channels_last`` unset: the runtime's probe, its cache
+or its table, :func:`engine_default`) is marked ``default``. Peers with the same
+parameters and FLOPs are timed in the same rounds: torchvision's ResNets, EfficientNet-B0
+and video ResNets (:func:`torchvision_models`: its model code also loads where its C
+extension does not, e.g. from ``$CONVKIT_TORCHVISION_SRC``, under a private module name),
+and ``pytorch-tcn`` beside the zoo's TCN on the time-series default's shape (optional:
+"not installed" when absent; ``pip install --no-deps pytorch-tcn``).
+:func:`chosen_defaults` says which settings the figures favour for the runtime's fixed
+table (``convkit.train.runtime.device_defaults``, the fallback), printed beside them.
+``--summarize`` prints the median over several runs' ``--json`` files.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -53,40 +58,11 @@ from torch import nn
 from convkit.analysis import flop_counter
 from convkit.bench.perf import matmul_peak_gflops, synchronize
 from convkit.train.engine import train_step
-from convkit.train.runtime import Placement, compiled, device_defaults, grad_scaler, select_device, set_threads
+from convkit.train.runtime import (Choice, Placement, bf16_units, choose_settings, compiled, device_defaults,
+                                   grad_scaler, interleaved_rounds, probe_enabled, select_device, set_threads)
 from convkit.train.task import Task
 
 PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-# --------------------------------------------------------------------------- what the device has
-
-
-def cpu_flags() -> set[str]:
-    """The CPU feature flags of ``/proc/cpuinfo`` (empty where it does not exist)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def bf16_units(device: torch.device) -> tuple[bool, str]:
-    """Whether ``device`` computes bf16 natively, and why: CUDA's
-    ``is_bf16_supported(including_emulation=False)``; a CPU with ``avx512_bf16`` or
-    ``amx_bf16`` in ``/proc/cpuinfo``; no elsewhere (bf16 is then emulated)."""
-    if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported(including_emulation=False)
-        return ok, f"{torch.cuda.get_device_name(device)}: " + ("bf16 units" if ok else "no bf16 units")
-    if device.type != "cpu":
-        return False, f"{device.type}: not measured"
-    flags = cpu_flags() & {"avx512_bf16", "amx_bf16"}
-    if flags:
-        return True, "CPU flags " + ", ".join(sorted(flags))
-    return False, "no avx512_bf16/amx_bf16 in /proc/cpuinfo (torch capability " \
-                  f"{torch.backends.cpu.get_cpu_capability()})"
 
 
 # --------------------------------------------------------------------------- settings and workloads
@@ -206,26 +182,6 @@ class Candidate:
         train_step(self.task, self.run, self.x, self.optimizer, self.scaler, self.placement)
 
 
-def interleaved_seconds(steps: dict[str, Callable[[], None]], device: torch.device, rounds: int = 5,
-                        steps_per_round: int = 2, max_seconds: float = 60.0) -> dict[str, float]:
-    """The fastest mean seconds per step of each of ``steps`` over ``rounds`` rounds, each
-    round timing ``steps_per_round`` steps of every candidate in turn (after the caller's
-    warm-up); stops early after ``max_seconds`` (two rounds at least)."""
-    best = {name: math.inf for name in steps}
-    start = time.perf_counter()
-    for r in range(rounds):
-        for name, step in steps.items():
-            synchronize(device)
-            t0 = time.perf_counter()
-            for _ in range(steps_per_round):
-                step()
-            synchronize(device)
-            best[name] = min(best[name], (time.perf_counter() - t0) / steps_per_round)
-        if r >= 1 and time.perf_counter() - start > max_seconds:
-            break
-    return best
-
-
 def _warm_up(step: Callable[[], None], device: torch.device, steps: int) -> float:
     synchronize(device)
     t0 = time.perf_counter()
@@ -244,17 +200,26 @@ def compare(candidates: dict[str, Callable[[], None]], device: torch.device, flo
             peaks: dict[str, dict], precisions: dict[str, str], baseline: str, rounds: int,
             max_seconds: float, warmup_steps: dict[str, int] | None = None) -> list[dict]:
     """Warm every candidate up (``warmup_steps``, default 2; the seconds are reported),
-    time them interleaved, and describe each: ``{"setting", "ms", "vs_<baseline>",
-    "gflops", "peak_fraction", "warmup_s"}``; the fraction is of the peak of the dtype it
-    computes in (``peaks[precision]``)."""
+    time them in ``rounds`` interleaved rounds (``runtime.interleaved_rounds``: one step of
+    each per round, the order rotated; fewer after ``max_seconds``), and describe each:
+    ``{"setting", "precision", "ms" (the median over the rounds), "ms_min", "ms_max",
+    "rounds", "vs_baseline" (median over the baseline's median), "vs_baseline_range" (the
+    lowest and highest ratio of one round's steps), "gflops", "peak_fraction",
+    "warmup_s"}``; the fraction is of the peak of the dtype it computes in
+    (``peaks[precision]``)."""
     warm = {name: _warm_up(step, device, (warmup_steps or {}).get(name, 2)) for name, step in candidates.items()}
-    seconds = interleaved_seconds(candidates, device, rounds, 2, max_seconds)
+    times = interleaved_rounds(candidates, device, min_rounds=rounds, max_rounds=rounds, max_seconds=max_seconds,
+                               warm_up=False)
+    base = statistics.median(times[baseline])
     rows = []
-    for name, s in seconds.items():
+    for name, t in times.items():
+        s = statistics.median(t)
+        paired = [a / b for a, b in zip(t, times[baseline])]
         gflops = flops[name] / s / 1e9
         peak = _peak_for(peaks, precisions[name])
-        rows.append({"setting": name, "precision": precisions[name], "ms": s * 1e3,
-                     "vs_baseline": s / seconds[baseline], "gflops": gflops,
+        rows.append({"setting": name, "precision": precisions[name], "ms": s * 1e3, "ms_min": min(t) * 1e3,
+                     "ms_max": max(t) * 1e3, "rounds": len(t), "vs_baseline": s / base,
+                     "vs_baseline_range": [min(paired), max(paired)], "gflops": gflops,
                      "peak_fraction": gflops / peak if peak else None, "warmup_s": warm[name]})
     return rows
 
@@ -268,12 +233,14 @@ PEER = "torchvision fp32"
 
 
 def run_workload(work: Workload, device: torch.device, peaks: dict[str, dict], with_compile: bool, bf16: bool,
-                 rounds: int = 5, max_seconds: float = 60.0, peers: Any = None) -> dict:
+                 rounds: int = 7, max_seconds: float = 60.0, peers: Any = None) -> dict:
     """Time ``work`` under every setting (:func:`settings_for`) and, when ``peers`` (the
     ``torchvision.models`` module) has ``work.peer``, torchvision's network in plain fp32
     beside them: ``{"name", "model", "spatial_dims", "input", "params", "train_flops",
-    "settings": [...], "fastest"}``, plus ``"peer": {"params", "train_flops", "ratio"}``
-    (convkit fp32 ms / torchvision ms)."""
+    "settings": [...], "fastest", "default"}``, plus ``"peer": {"params", "train_flops",
+    "ratio"}`` (convkit fp32 ms / torchvision ms) and each setting's ``vs_peer`` (its ms /
+    torchvision's). ``default`` is what a training run of this model and batch takes on
+    this machine (:func:`engine_default`: the runtime's probe, its cache or its table)."""
     from convkit.models import create_model
 
     torch.manual_seed(0)
@@ -286,6 +253,7 @@ def run_workload(work: Workload, device: torch.device, peaks: dict[str, dict], w
     flops = train_step_flops(model, x, _cross_entropy(labels.cpu()))
     candidates = {s.name: Candidate(model, s, work.spatial_dims, x, loss_fn, device)
                   for s in settings_for(device, work.spatial_dims, with_compile and work.compile, bf16)}
+    default = engine_default(model, [work.batch, *work.shape], device, work.spatial_dims, candidates)
     steps = {n: c.step for n, c in candidates.items()}
     precisions = {n: c.setting.precision for n, c in candidates.items()}
     all_flops = dict.fromkeys(candidates, flops)
@@ -297,14 +265,34 @@ def run_workload(work: Workload, device: torch.device, peaks: dict[str, dict], w
     rows = compare(steps, device, all_flops, peaks, precisions, "fp32", rounds, max_seconds,
                    {n: 3 if c.setting.compile else 2 for n, c in candidates.items()})
     ours = [r for r in rows if r["setting"] != PEER]
+    default_name = Setting(default.precision, default.channels_last).name
     out = {"name": work.name, "model": work.model, "spatial_dims": work.spatial_dims,
            "input": [work.batch, *work.shape], "params": sum(p.numel() for p in model.parameters()),
-           "train_flops": flops, "settings": ours, "fastest": min(ours, key=lambda r: r["ms"])["setting"]}
+           "train_flops": flops, "settings": ours, "fastest": min(ours, key=lambda r: r["ms"])["setting"],
+           "default": {"setting": default_name, "source": default.source, "why": default.why}}
     if peer_model is not None:
         peer_row = next(r for r in rows if r["setting"] == PEER)
         out["peer"] = {**peer_row, "params": sum(p.numel() for p in peer_model.parameters()),
                        "train_flops": all_flops[PEER], "ratio": 1.0 / peer_row["vs_baseline"]}
+        for row in ours:
+            row["vs_peer"] = row["ms"] / peer_row["ms"]
     return out
+
+
+def engine_default(model: nn.Module, batch_shape: list[int], device: torch.device, spatial_dims: int,
+                   candidates: dict[str, Candidate]) -> Choice:
+    """The precision and layout a training run of ``model`` on ``batch_shape`` batches
+    takes here (``train.precision=auto``, ``train.channels_last`` unset): the runtime's
+    own choice (``convkit.train.runtime.choose_settings``: cached, or probed now on the
+    ``candidates``' steps, or the table)."""
+    by_setting = {(c.setting.precision, c.setting.channels_last): c for c in candidates.values()
+                  if not c.setting.compile}
+
+    def make_step(placement: Placement) -> Callable[[], None]:
+        return by_setting[(placement.precision, placement.memory_format is not None)].step
+
+    return choose_settings(device, spatial_dims, "auto", None, model=model, batch_shape=batch_shape,
+                           make_step=make_step)
 
 
 def _peer(peers: Any, work: Workload) -> nn.Module | None:
@@ -540,9 +528,10 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
     """The bench's ``compute`` section: matmul peaks (fp32, and bf16 where the device has
     bf16 units; the best of measurements before, between and after the workloads), every
     workload of ``profile`` under every setting (torchvision's network beside it where its
-    model code loads), the TCN pair, the defaults the figures favour and the engine's
-    defaults on ``device``. ``names``: only the workloads (by name or model) and ``tcn``
-    in it. A workload that fails is reported with its error."""
+    model code loads) with the setting a training run takes (``default``), the TCN pair,
+    the table's settings the figures favour and the table itself on ``device``.
+    ``names``: only the workloads (by name or model) and ``tcn`` in it. A workload that
+    fails is reported with its error."""
     say = log or (lambda text: None)
     bf16, why = bf16_units(device)
     sizes = (1024,) if profile == "smoke" else None
@@ -559,8 +548,8 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
         say(f"compute: {work.name}")
         try:
             out["workloads"].append(run_workload(work, device, peaks, compile_on, bf16,
-                                                 rounds=3 if profile == "smoke" else 5,
-                                                 max_seconds=5.0 if profile == "smoke" else 90.0, peers=peers))
+                                                 rounds=3 if profile == "smoke" else 7,
+                                                 max_seconds=5.0 if profile == "smoke" else 120.0, peers=peers))
         except Exception as err:  # noqa: BLE001 - one model must not stop the section
             out["workloads"].append({"name": work.name, "model": work.model, "spatial_dims": work.spatial_dims,
                                      "skipped": f"{type(err).__name__}: {str(err).strip()[:200]}"})
@@ -576,6 +565,7 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
     measured = [w for w in out["workloads"] if "settings" in w]
     out["defaults"] = chosen_defaults(measured, bf16) if measured else None
     out["engine_defaults"] = {f"{d}D": device_defaults(device, d) for d in (1, 2, 3)}
+    out["probe"] = "on" if probe_enabled() else "off"
     out["torchvision"] = peer_status
     return out
 
@@ -583,30 +573,48 @@ def run_compute(profile: str, device: torch.device, peak: dict | None = None, wi
 # --------------------------------------------------------------------------- text
 
 
+def _ms_cell(row: dict) -> str:
+    """``median [min–max]`` of a row's step times (one figure when the range is missing)."""
+    if "ms_min" not in row:
+        return f"{row['ms']:.1f}"
+    return f"{row['ms']:.1f} [{row['ms_min']:.1f}–{row['ms_max']:.1f}]"
+
+
+def _fraction(row: dict) -> str:
+    return f"{row['peak_fraction']:.3f}" if row.get("peak_fraction") is not None else "–"
+
+
 def markdown(section: dict) -> str:
-    """The ``compute`` section as Markdown: one table of every workload and setting, the
-    TCN pair, the chosen defaults."""
+    """The ``compute`` section as Markdown: one table of every workload and setting (the
+    median step time over the interleaved rounds, its range, the ratios, the fraction of
+    the dtype's peak; the setting a run takes marked ``default``), the TCN pair, the
+    table's defaults."""
     peaks = section["peaks"]
     lines = [f"## Compute: settings side by side ({section['device']}, {section['threads']} thread(s))", "",
-             "Matmul peak " + ", ".join(f"{k} {v['gflops']:.1f} GFLOP/s (n={v['size']})" for k, v in peaks.items())
+             "Matmul peak " + ", ".join(f"{k} {v['gflops']:.1f} GFLOP/s (n={v['size']}"
+                                        + (f", {v['kernel']}" if v.get("kernel") else "") + ")"
+                                        for k, v in peaks.items())
              + f"; bf16 units: {'yes' if section['bf16_units'] else 'no'} ({section['bf16_why']}).", "",
-             "| model | input | GFLOP/step | setting | ms/step | vs fp32 | GFLOP/s | of peak | warm-up s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | input | GFLOP/step | setting | ms/step median [min–max] | rounds | vs fp32 | "
+             "vs torchvision fp32 | GFLOP/s | of peak | warm-up s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for w in section["workloads"]:
         if "settings" not in w:
-            lines.append(f"| {w['name']} | – | – | – | – | – | – | – | skipped: {w['skipped']} |")
+            lines.append(f"| {w['name']} | {' – |' * 9} skipped: {w['skipped']} |")
             continue
+        default = (w.get("default") or {}).get("setting")
+        source = (w.get("default") or {}).get("source", "")
         for s in w["settings"]:
+            name = s["setting"] + (f" (default: {source})" if s["setting"] == default else "")
             lines.append(f"| {w['name']} | {'x'.join(map(str, w['input']))} | {w['train_flops'] / 1e9:.2f} | "
-                         f"{s['setting']} | {s['ms']:.1f} | {s['vs_baseline']:.3f} | {s['gflops']:.1f} | "
-                         + (f"{s['peak_fraction']:.3f}" if s["peak_fraction"] is not None else "–")
-                         + f" | {s['warmup_s']:.1f} |")
+                         f"{name} | {_ms_cell(s)} | {s.get('rounds', '–')} | {s['vs_baseline']:.3f} | "
+                         + (f"{s['vs_peer']:.3f}" if "vs_peer" in s else "–")
+                         + f" | {s['gflops']:.1f} | {_fraction(s)} | {s['warmup_s']:.1f} |")
         if "peer" in w:
             s = w["peer"]
             lines.append(f"| {w['name']} | {'x'.join(map(str, w['input']))} | {s['train_flops'] / 1e9:.2f} | "
-                         f"torchvision fp32 | {s['ms']:.1f} | {s['vs_baseline']:.3f} | {s['gflops']:.1f} | "
-                         + (f"{s['peak_fraction']:.3f}" if s["peak_fraction"] is not None else "–")
-                         + f" | {s['warmup_s']:.1f} |")
+                         f"torchvision fp32 | {_ms_cell(s)} | {s.get('rounds', '–')} | {s['vs_baseline']:.3f} | "
+                         f"1 | {s['gflops']:.1f} | {_fraction(s)} | {s['warmup_s']:.1f} |")
     tcn = section.get("tcn")
     lines.append("")
     if tcn is None:
@@ -630,13 +638,54 @@ def markdown(section: dict) -> str:
                      f"{ratios}).")
     engine = section.get("engine_defaults")
     if engine:
-        lines.append(f"The engine's defaults on {section['device']} (train.precision=auto, train.channels_last "
-                     "none; runtime.device_defaults): " + ", ".join(
+        lines.append(f"A run's setting (train.precision=auto, train.channels_last unset) is measured per model "
+                     f"and machine (runtime.choose_settings; the probe is {section.get('probe', 'on')} here); "
+                     f"the table it falls back to on {section['device']} (runtime.device_defaults): " + ", ".join(
                          f"{k} {v['precision']}{' channels-last' if v['channels_last'] else ''}"
                          for k, v in engine.items()) + "; compile off.")
     if not section.get("compile_timed", True):
         lines.append("torch.compile not timed in this profile (its warm-up is minutes per model on a small CPU).")
     lines.append(f"2D/3D peer: {section['torchvision']}.")
+    return "\n".join(lines) + "\n"
+
+
+def summary(sections: list[dict]) -> dict:
+    """The median over several runs of the section (``--json`` files) of each model with a
+    torchvision twin: ``{name: {"fp32_vs_peer": [per run], "default": setting,
+    "default_vs_peer": [per run], ...medians}}``, and ``"max_peak_fraction"`` over every
+    row of every run."""
+    models: dict[str, dict] = {}
+    fractions = []
+    for section in sections:
+        for w in section["workloads"]:
+            rows = w.get("settings", []) + ([w["peer"]] if "peer" in w else [])
+            fractions += [r["peak_fraction"] for r in rows if r.get("peak_fraction") is not None]
+            if "peer" not in w:
+                continue
+            by = {r["setting"]: r for r in w["settings"]}
+            default = w.get("default", {}).get("setting", "fp32")
+            entry = models.setdefault(w["name"], {"fp32_vs_peer": [], "default_vs_peer": [], "defaults": []})
+            entry["fp32_vs_peer"].append(by["fp32"]["ms"] / w["peer"]["ms"])
+            entry["default_vs_peer"].append(by[default]["ms"] / w["peer"]["ms"])
+            entry["defaults"].append(f"{default} ({w.get('default', {}).get('source', '?')})")
+    for entry in models.values():
+        entry["fp32_vs_peer_median"] = statistics.median(entry["fp32_vs_peer"])
+        entry["default_vs_peer_median"] = statistics.median(entry["default_vs_peer"])
+    return {"runs": len(sections), "models": models, "max_peak_fraction": max(fractions, default=None)}
+
+
+def summary_markdown(sections: list[dict]) -> str:
+    """:func:`summary` as a Markdown table."""
+    out = summary(sections)
+    lines = [f"| model (median of {out['runs']} runs) | convkit fp32 / torchvision fp32 | per run | "
+             "default setting | default / torchvision fp32 | per run |", "|---|---|---|---|---|---|"]
+    for name, e in out["models"].items():
+        runs = {k: ", ".join(f"{v:.3f}" for v in e[k]) for k in ("fp32_vs_peer", "default_vs_peer")}
+        lines.append(f"| {name} | {e['fp32_vs_peer_median']:.3f} | {runs['fp32_vs_peer']} | "
+                     f"{'; '.join(dict.fromkeys(e['defaults']))} | {e['default_vs_peer_median']:.3f} | "
+                     f"{runs['default_vs_peer']} |")
+    if out["max_peak_fraction"] is not None:
+        lines += ["", f"Highest fraction of peak in any row of any run: {out['max_peak_fraction']:.3f}."]
     return "\n".join(lines) + "\n"
 
 
@@ -649,7 +698,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--only", default="", help="comma-separated workload names (default: all), or 'tcn'")
     parser.add_argument("--json", default="", help="write the section's figures to this file")
+    parser.add_argument("--summarize", nargs="+", metavar="JSON", default=None,
+                        help="print the median over these --json files of earlier runs (nothing is timed)")
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(summary_markdown([json.loads(Path(p).read_text()) for p in args.summarize]))
+        return 0
     set_threads(args.threads)
     device = select_device(args.device)
     names = set(args.only.split(",")) if args.only else None

@@ -18,9 +18,10 @@ for a CNN on images as for a GCN on one full graph:
 * **peak memory**: CUDA's ``max_memory_allocated``, or on CPU the process's resident-set
   high-water mark (``VmHWM``, reset per task through ``/proc/self/clear_refs`` where Linux
   allows it; else ``getrusage``, which never goes down);
-* **matmul peak**: the best fp32 ``n x n`` matrix product rate on the device over a few
-  sizes (1024-4096 on CPU), measured in the same run with the same threads, so
-  ``achieved / peak`` is a fraction of what this device does.
+* **matmul peak**: the best ``n x n`` matrix product rate of a dtype on the device over a
+  few sizes (1024-4096 on CPU) and two layouts (a plain matmul and a channels-last 1x1
+  convolution), measured in the same run with the same threads, so ``achieved / peak``
+  is a fraction of what this device does.
 """
 
 from __future__ import annotations
@@ -41,14 +42,8 @@ from convkit.analysis import flop_counter, flops_per_sample
 from convkit.config import RunConfig
 from convkit.train.engine import make_optimizer, train_step
 from convkit.train.loaders import move_to_device
-from convkit.train.runtime import Placement, compiled, grad_scaler
+from convkit.train.runtime import Placement, compiled, grad_scaler, settings_for_run, synchronize
 from convkit.train.task import Data, Task
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA); a no-op elsewhere."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def batch_size_of(batch: Any) -> int:
@@ -128,6 +123,14 @@ def _timed(run_step: Callable[[Any], None], batches: list[Any], device: torch.de
     return samples, time.perf_counter() - start
 
 
+def run_placement(cfg: RunConfig, data: Data, model: nn.Module, device: torch.device) -> Placement:
+    """The placement a training run of ``model`` with ``cfg`` on ``data`` took
+    (``runtime.settings_for_run`` without a probe: the run's measurement, from this
+    process or the cache, else the table)."""
+    choice = settings_for_run(cfg, data, model, device)
+    return Placement.of(device, data.spatial_dims, choice.precision, choice.channels_last)
+
+
 def training_throughput(task: Task, cfg: RunConfig, data: Data, model: nn.Module, batches: list[Any],
                         device: torch.device, min_seconds: float = 1.0, max_steps: int = 50) -> float:
     """Training samples per second: the engine's optimizer steps (``train_step``, with
@@ -135,7 +138,7 @@ def training_throughput(task: Task, cfg: RunConfig, data: Data, model: nn.Module
     placement, loss scaler, clipping and compilation from ``cfg.train``) on ``batches``
     (already on ``device``)."""
     tcfg = cfg.train
-    placement = Placement.of(device, data.spatial_dims, tcfg.precision, tcfg.channels_last)
+    placement = run_placement(cfg, data, model, device)
     model = placement.model(copy.deepcopy(model).train())
     optimizer = make_optimizer(model, tcfg)
     scaler = grad_scaler(device, tcfg.precision)
@@ -154,7 +157,7 @@ def inference_throughput(task: Task, cfg: RunConfig, data: Data, model: nn.Modul
     """Evaluation samples per second (``evaluation_step`` in eval mode without gradients,
     under the run's autocast and memory format, as ``inference.evaluate_split`` runs it)
     on ``batches`` (already on ``device``)."""
-    placement = Placement.of(device, data.spatial_dims, cfg.train.precision, cfg.train.channels_last)
+    placement = run_placement(cfg, data, model, device)
     was_training = model.training
     model.eval()
 
@@ -213,40 +216,74 @@ def peak_memory_mb(device: torch.device, how: str) -> float:
 PEAK_SIZES = {"cuda": (4096, 8192), "cpu": (1024, 2048, 4096)}
 """The ``n`` of the ``n x n`` products the matmul peak is the best of, by device type."""
 
+PEAK_KERNELS = ("mm", "conv1x1_cl")
+"""The products the peak is the best of: ``mm`` (``torch.mm`` of two ``n x n`` matrices)
+and ``conv1x1_cl`` (the same product as a 1x1 convolution of ``n`` to ``n`` channels over
+``n`` positions in channels-last, which runs on the convolution library's kernels: on
+some CPUs its bf16 is many times faster than ``torch.mm``'s)."""
+
+
+def _peak_kernel(kind: str, n: int, device: torch.device, dtype: torch.dtype,
+                 generator: torch.Generator) -> Callable[[], Any] | None:
+    """One ``2 n^3``-FLOP product of ``kind`` on fresh random operands, or None where
+    ``kind`` has no such shape (``conv1x1_cl`` needs ``n`` a multiple of 32)."""
+    if kind == "mm":
+        a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
+        return lambda: torch.mm(a, b)
+    if kind == "conv1x1_cl" and n % 32 == 0:
+        x = torch.randn(1, n, n // 32, 32, generator=generator).to(device=device, dtype=dtype)
+        w = torch.randn(n, n, 1, 1, generator=generator).to(device=device, dtype=dtype)
+        x, w = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+        return lambda: torch.nn.functional.conv2d(x, w)
+    return None
+
 
 def matmul_peak_gflops(device: torch.device, sizes: tuple[int, ...] | None = None, min_seconds: float = 0.3,
                        max_seconds: float = 6.0, dtype: torch.dtype = torch.float32) -> dict:
     """The best rate of ``n x n`` matrix products on ``device`` over ``sizes`` (default
     ``PEAK_SIZES``: one size is not enough, a larger GEMM runs closer to the machine's
-    peak, and a model's big convolutions can beat a 1024 product), in GFLOP/s (``2 n^3``
-    FLOPs per product): each size times at least 3 products and ``min_seconds``, the best
-    product counts; a size that would take the total past ``max_seconds`` (estimated
-    from the previous size) is skipped, and the larger ones. Run it with the thread count of the
-    steps it is compared with. Returns ``{"gflops", "size", "dtype", "by_size": {n:
-    gflops}}``."""
+    peak, and a model's big convolutions can beat a 1024 product) and the kernels of
+    ``PEAK_KERNELS`` (a plain matmul and the same product as a channels-last 1x1
+    convolution: the layouts the hardware is fast at differ by dtype and device), in
+    GFLOP/s (``2 n^3`` FLOPs per product): each size and kernel times at least 3
+    products and ``min_seconds``, the best product counts; a size that would take the
+    total past ``max_seconds`` (estimated from the kernel's previous size) is skipped, and
+    the larger ones. Run it with the thread count of the steps it is compared with.
+    Returns ``{"gflops", "size", "kernel", "dtype", "by_size": {n: best gflops},
+    "by_kernel": {kernel: {n: gflops}}}``."""
     sizes = sizes or PEAK_SIZES.get(device.type, (1024, 2048))
     generator = torch.Generator().manual_seed(0)
-    by_size: dict[int, float] = {}
-    start, last = time.perf_counter(), None
+    by_kernel: dict[str, dict[int, float]] = {kind: {} for kind in PEAK_KERNELS}
+    last: dict[str, tuple[int, float]] = {}
+    start = time.perf_counter()
     for n in sizes:
-        if last is not None:  # the previous size's best product, scaled by n^3
-            estimate = last[1] * (n / last[0]) ** 3
-            if time.perf_counter() - start + max(4 * estimate, min_seconds) > max_seconds:
-                break
-        a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
-        b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)
-        torch.mm(a, b)  # warm-up
-        synchronize(device)
-        best, rounds, size_start = float("inf"), 0, time.perf_counter()
-        while rounds < 3 or time.perf_counter() - size_start < min_seconds:
-            t0 = time.perf_counter()
-            torch.mm(a, b)
+        for kind in PEAK_KERNELS:
+            if kind in last:  # the kernel's previous size's best product, scaled by n^3
+                estimate = last[kind][1] * (n / last[kind][0]) ** 3
+                if time.perf_counter() - start + max(4 * estimate, min_seconds) > max_seconds:
+                    continue
+            elif last and time.perf_counter() - start + min_seconds > max_seconds:
+                continue  # the first product of all always runs
+            product = _peak_kernel(kind, n, device, dtype, generator)
+            if product is None:
+                continue
+            product()  # warm-up
             synchronize(device)
-            best = min(best, time.perf_counter() - t0)
-            rounds += 1
-        by_size[n], last = 2 * n**3 / best / 1e9, (n, best)
+            best, rounds, size_start = float("inf"), 0, time.perf_counter()
+            while rounds < 3 or time.perf_counter() - size_start < min_seconds:
+                t0 = time.perf_counter()
+                product()
+                synchronize(device)
+                best = min(best, time.perf_counter() - t0)
+                rounds += 1
+            by_kernel[kind][n], last[kind] = 2 * n**3 / best / 1e9, (n, best)
+    by_size = {n: max(k[n] for k in by_kernel.values() if n in k) for n in sizes
+               if any(n in k for k in by_kernel.values())}
     size = max(by_size, key=by_size.get)
-    return {"gflops": by_size[size], "size": size, "dtype": str(dtype).removeprefix("torch."), "by_size": by_size}
+    kernel = max((k for k in by_kernel if size in by_kernel[k]), key=lambda k: by_kernel[k][size])
+    return {"gflops": by_size[size], "size": size, "kernel": kernel, "dtype": str(dtype).removeprefix("torch."),
+            "by_size": by_size, "by_kernel": {k: v for k, v in by_kernel.items() if v}}
 
 
 def set_peak_fractions(rows: list[dict], peak_gflops: float) -> None:

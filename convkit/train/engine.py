@@ -36,6 +36,8 @@ notebooks) and stay quiet when stderr is not a terminal.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import math
 import shutil
@@ -50,7 +52,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
 from convkit import config as config_io
@@ -67,7 +69,8 @@ from convkit.train.loggers import Logger, Loggers, RunStart, make_loggers
 from convkit.train.metrics import to_float_dict
 from convkit.train.plots import plot_curves
 from convkit.train.resume import Progress, check_resume_overrides, restore
-from convkit.train.runtime import Placement, compiled, grad_scaler, seed_everything, select_device, set_threads
+from convkit.train.runtime import (Placement, compiled, grad_scaler, seed_everything, select_device, set_threads,
+                                   settings_for_run)
 from convkit.train.task import Data, Task
 
 SYNC_EVERY = 50
@@ -121,12 +124,13 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
     try:
         if resume is not None and env.is_main and Path(resume).is_file():
             lock = rundir.lock_to_resume(Path(resume))  # before the data is built: a second process is refused at once
-        run = _Run(task.for_config(cfg), cfg, env, device, data, model)
+        run = _Run(task.for_config(cfg), cfg, env, device, data, model, resume=resume)
         run.lock = lock
         run.loggers = loggers if env.is_main else Loggers()
         if device.type == "cpu":
             how = "train.threads" if cfg.train.threads else "train.threads=0: one per idle core"
             log(f"using {threads} CPU thread(s) ({how})", env)
+        log(f"precision and memory layout: {run.choice.describe()}", env)
         run.start(out_dir, resume, run_dir)
         with _StopRequest() as run.stop:
             for epoch in range(run.progress.epoch, cfg.train.epochs):
@@ -172,6 +176,30 @@ def train_step(task: Task, model: nn.Module, batch: Any, optimizer: torch.optim.
     scaler.step(optimizer)
     scaler.update()
     return loss
+
+
+def probe_step_factory(task: Task, cfg: RunConfig, data: Data,
+                       model: nn.Module) -> Callable[[Placement], Callable[[], Tensor]]:
+    """What ``runtime.choose_settings`` times: for a placement, a callable making one
+    ``train_step`` (clipping as configured, no augmentation) on one copy of ``model`` per
+    memory format with its own optimizer, on the first ``batch_size`` examples of the
+    training split (``data.collate_fn``). Nothing is built until the probe runs; the
+    run's own model, optimizer and data order are not touched."""
+    tcfg = cfg.train
+    built: dict[Any, Any] = {}
+
+    def make(placement: Placement) -> Callable[[], Tensor]:
+        if "batch" not in built:
+            collate = data.collate_fn or default_collate
+            built["batch"] = collate([data.train[i] for i in range(min(tcfg.batch_size, len(data.train)))])
+        if placement.memory_format not in built:
+            net = placement.model(copy.deepcopy(model).train())
+            built[placement.memory_format] = net, make_optimizer(net, tcfg)
+        net, optimizer = built[placement.memory_format]
+        scaler = grad_scaler(placement.device, placement.precision)
+        return lambda: train_step(task, net, built["batch"], optimizer, scaler, placement, tcfg.clip_grad_norm)
+
+    return make
 
 
 def count_params(model: nn.Module) -> int:
@@ -223,7 +251,7 @@ class _Run:
     bookkeeping, save, log), ``finish`` (best weights, test split, metrics.json, plots)."""
 
     def __init__(self, task: Task, cfg: RunConfig, env: DistEnv, device: torch.device,
-                 data: Data | None, model: nn.Module | None) -> None:
+                 data: Data | None, model: nn.Module | None, resume: str | Path | None = None) -> None:
         tcfg = cfg.train
         seed_everything(tcfg.seed, tcfg.deterministic)
         self.task, self.cfg, self.tcfg, self.env, self.device = task, cfg, tcfg, env, device
@@ -231,8 +259,10 @@ class _Run:
             task, cfg, "give it data again (--data PATH, or convkit.fit(..., data=...) from Python)")
         check_splits(self.data, ("train", "val", "test"))
         self.monitor, self.monitor_mode = task.monitor_of(self.data)
-        self.placement = Placement.of(device, self.data.spatial_dims, tcfg.precision, tcfg.channels_last)
-        self.raw = self.placement.model(model if model is not None else build_model(task, cfg, self.data))
+        raw = model if model is not None else build_model(task, cfg, self.data)
+        self.placement = self._choose_placement(raw, resume)  # a measured choice is recorded in self.cfg
+        tcfg = self.tcfg = self.cfg.train
+        self.raw = self.placement.model(raw)
         self.params = count_params(self.raw)
         self.model_name = cfg.model.name or task.default_model
 
@@ -265,6 +295,28 @@ class _Run:
         self.loggers = Loggers()  # (fit sets the run's, on rank 0)
         self.steps_before = 0  # optimizer steps of the epochs already done
         self.step_lr = tcfg.lr  # the learning rate of the last step
+
+    def _choose_placement(self, model: nn.Module, resume: str | Path | None) -> Placement:
+        """The run's precision and memory layout (``runtime.settings_for_run``: explicit,
+        cached, probed on one training batch, or the table; ``self.choice`` says which
+        and why); a measured choice is written into ``self.cfg`` (config.toml,
+        checkpoints), so a resumed or repeated run uses the same. A resumed run takes what
+        its checkpoint's config recorded for a value left unset (else the table, as it
+        began); a run of several processes takes the table (the same on every rank)."""
+        tcfg, data = self.tcfg, self.data
+        if resume is not None and (tcfg.precision == "auto" or tcfg.channels_last is None):
+            stored = checkpoints.load_training_checkpoint(resume, self.task.name)["config"].get("train", {})
+            train = dataclasses.replace(
+                tcfg, precision=stored.get("precision", "auto") if tcfg.precision == "auto" else tcfg.precision,
+                channels_last=stored.get("channels_last") if tcfg.channels_last is None else tcfg.channels_last)
+            self.cfg = dataclasses.replace(self.cfg, train=train)
+        choice = settings_for_run(
+            self.cfg, data, model, self.device, make_step=probe_step_factory(self.task, self.cfg, data, model),
+            probe_off="a resumed run keeps the table it began with" if resume is not None
+            else "several processes (torchrun)" if self.env.enabled else None)
+        self.choice = choice  # (fit logs it)
+        self.cfg = choice.recorded(self.cfg)
+        return Placement.of(self.device, data.spatial_dims, choice.precision, choice.channels_last)
 
     # ---- start
 

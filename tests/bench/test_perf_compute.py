@@ -38,12 +38,12 @@ def test_matmul_peak_is_the_best_size_and_respects_the_time_cap():
 
 
 def test_bf16_units_read_the_cpu_flags(monkeypatch):
-    monkeypatch.setattr(compute, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    assert compute.bf16_units(CPU) == (True, "CPU flags avx512_bf16")
-    monkeypatch.setattr(compute, "cpu_flags", lambda: {"avx512f", "avx2"})
-    ok, why = compute.bf16_units(CPU)
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert runtime.bf16_units(CPU) == (True, "CPU flags avx512_bf16")
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx2"})
+    ok, why = runtime.bf16_units(CPU)
     assert not ok and "no avx512_bf16/amx_bf16" in why
-    assert compute.bf16_units(torch.device("mps"))[0] is False
+    assert runtime.bf16_units(torch.device("mps"))[0] is False
 
 
 def test_settings_timed_per_dimension_and_bf16_only_with_units():
@@ -238,3 +238,43 @@ def test_train_config_defaults_are_auto():
 
     cfg = TrainConfig()
     assert (cfg.precision, cfg.channels_last, cfg.compile) == ("auto", None, False)
+
+
+def test_the_peak_is_the_best_of_sizes_and_layouts_per_dtype():
+    for dtype in (torch.float32, torch.bfloat16):
+        peak = perf.matmul_peak_gflops(CPU, sizes=(64, 128), min_seconds=0.01, dtype=dtype)
+        assert set(peak["by_kernel"]) == set(perf.PEAK_KERNELS)  # a plain matmul and a channels-last 1x1 conv
+        best = max(v for by in peak["by_kernel"].values() for v in by.values())
+        assert peak["gflops"] == best == peak["by_kernel"][peak["kernel"]][peak["size"]]
+
+
+def test_a_workload_reports_the_median_and_range_of_its_rounds_and_the_runs_default():
+    work = Workload("tiny", "resnet18", 2, 2, (3, 16, 16), {"widths": [4, 8, 8, 8]}, peer="resnet18")
+    row = compute.run_workload(work, CPU, {"fp32": {"gflops": 1e6}}, False, False, rounds=4, max_seconds=30,
+                               peers=_FakeModels)
+    for s in row["settings"] + [row["peer"]]:
+        assert s["rounds"] == 4 and s["ms_min"] <= s["ms"] <= s["ms_max"]
+        assert s["vs_baseline_range"][0] <= s["vs_baseline_range"][1]
+    table = runtime.device_defaults(CPU, 2)  # the suite turns the probe off: the table decides
+    assert row["default"]["source"] == "table" and row["default"]["setting"] == (
+        "fp32 cl" if table["channels_last"] else "fp32")
+    assert all(s["vs_peer"] == pytest.approx(s["ms"] / row["peer"]["ms"]) for s in row["settings"])
+    text = compute.markdown({"device": "cpu", "threads": 1, "peaks": {"fp32": {"gflops": 1e6, "size": 64}},
+                             "bf16_units": False, "bf16_why": "x", "workloads": [row], "torchvision": "fake"})
+    assert f"| {row['default']['setting']} (default: table) |" in text
+
+
+def test_the_summary_is_the_median_over_runs():
+    def section(fp32: float, cl: float, peer: float, fraction: float) -> dict:
+        return {"workloads": [{"name": "m", "default": {"setting": "fp32 cl", "source": "cache"},
+                               "settings": [{"setting": "fp32", "ms": fp32, "peak_fraction": fraction},
+                                            {"setting": "fp32 cl", "ms": cl, "peak_fraction": None}],
+                               "peer": {"ms": peer, "peak_fraction": 0.1}},
+                              {"name": "no twin", "settings": [{"setting": "fp32", "ms": 1.0}]}]}
+
+    out = compute.summary([section(100, 90, 100, 0.5), section(110, 80, 100, 0.7), section(95, 99, 100, 0.6)])
+    assert list(out["models"]) == ["m"] and out["runs"] == 3 and out["max_peak_fraction"] == 0.7
+    m = out["models"]["m"]
+    assert m["fp32_vs_peer_median"] == pytest.approx(1.0) and m["default_vs_peer_median"] == pytest.approx(0.9)
+    assert "| m | 1.000 | 1.000, 1.100, 0.950 | fp32 cl (cache) | 0.900 |" in compute.summary_markdown(
+        [section(100, 90, 100, 0.5), section(110, 80, 100, 0.7), section(95, 99, 100, 0.6)])
