@@ -110,9 +110,9 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
     predict.add_argument("--out", metavar="DIR", help="where files a task writes go (default: runs/<task>/predict)")
 
     export = sub.add_parser("export", parents=[common], aliases=command_aliases(task, "export"),
-                            help="export a checkpoint to ONNX or TorchScript")
+                            help="export a checkpoint to ONNX, TorchScript or safetensors (the weights)")
     export.add_argument("--checkpoint", required=True, metavar="CKPT")
-    export.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    export.add_argument("--format", required=True, choices=["onnx", "torchscript", "safetensors"])
     export.add_argument("--output", required=True, metavar="FILE")
 
     sub.add_parser("info", parents=[common], aliases=command_aliases(task, "info"),

@@ -187,10 +187,22 @@ class TrainConfig:
 @dataclass
 class ModelConfig:
     """A zoo model: ``name`` for ``create_model`` (empty: the task's default) and
-    ``options`` passed to it as keyword arguments (e.g. ``small_input = true``)."""
+    ``options`` passed to it as keyword arguments (e.g. ``small_input = true``).
+
+    Starting from weights (``convkit.train.transfer``): ``pretrained``, a weights file
+    (torchvision's or convkit's ``.pth``, ``.safetensors``), a convkit checkpoint or run
+    folder (empty: none), loaded by name into the model the run builds (a head for other
+    classes starts fresh; the weights' preprocessing is applied to the data);
+    ``freeze_epochs``: the first epochs train the head only, the backbone (everything but
+    the ``head``) frozen with its BatchNorm in eval mode (``train.epochs`` or more: a
+    linear probe); ``backbone_lr_scale``: the backbone's learning rate as a fraction of
+    ``train.lr``, the head's."""
 
     name: str = ""
     options: dict = field(default_factory=dict)
+    pretrained: str = ""
+    freeze_epochs: Annotated[int, Range(ge=0, note="epochs; 0: off")] = 0
+    backbone_lr_scale: Annotated[float, Range(gt=0, le=1)] = 1.0
 
 
 @dataclass

@@ -46,4 +46,4 @@ def test_unknown_recipe_is_one_line_listing_the_recipes(capsys) -> None:
     code = main(load_task("image"), ["train", "--recipe", "imagenet"])
     assert code == 2
     assert capsys.readouterr().err == ("error: unknown recipe 'imagenet' for the image task; valid: cifar10, "
-                                       "default, mnist (or --config FILE.toml)\n")
+                                       "default, imagenet_resnet18, mnist (or --config FILE.toml)\n")

@@ -60,7 +60,7 @@ from convkit import plugins
 from convkit.config import RunConfig, TrainConfig
 from convkit.errors import ConvkitError, Interrupted
 from convkit.train import checkpoint as checkpoints
-from convkit.train import distributed, rundir
+from convkit.train import distributed, rundir, transfer
 from convkit.train.distributed import DistEnv, log
 from convkit.train.export import example_input
 from convkit.train.inference import build_model, build_run_data, check_splits, evaluate_split
@@ -207,15 +207,20 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig, backbone_lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """SGD (with momentum, Nesterov off), Adam (L2 weight decay) or AdamW (decoupled) over
     ``model.param_groups(cfg.weight_decay)`` when the model offers parameter groups (e.g.
-    GCN's weight decay on its first layer only), else over all trainable parameters."""
+    GCN's weight decay on its first layer only), else over all trainable parameters. With
+    ``backbone_lr_scale`` below 1 (``model.backbone_lr_scale``) each group is split into the
+    head's part at ``cfg.lr`` and the backbone's at ``cfg.lr * backbone_lr_scale``
+    (``transfer.split_head``)."""
     if hasattr(model, "param_groups"):
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]}
                   for g in model.param_groups(cfg.weight_decay)]
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if backbone_lr_scale != 1.0:
+        groups = transfer.split_head(groups, model, cfg.lr, backbone_lr_scale)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
@@ -235,7 +240,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
             optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=min(cfg.min_lr, cfg.lr))
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                   total_steps=total)
     if cfg.schedule == "cosine":
         factor = lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))  # noqa: E731
     elif cfg.schedule == "step":
@@ -263,22 +269,22 @@ class _Run:
         self.placement = self._choose_placement(raw, resume)  # a measured choice is recorded in self.cfg
         tcfg = self.tcfg = self.cfg.train
         self.raw = self.placement.model(raw)
-        task.fit_model(cfg, self.data, self.raw)  # what the model fits in closed form (Task.fit_model)
-        self.trainable = any(p.requires_grad for p in self.raw.parameters())
-        # a model fitted in closed form has no trainable parameters: count the fitted ones
-        self.params = count_params(self.raw) if self.trainable else sum(p.numel() for p in self.raw.parameters())
+        self.params = count_params(self.raw)
         self.model_name = cfg.model.name or task.default_model
 
         # The training batches: each epoch's order from seed + epoch; per-rank loader generator.
         self.sampler = DistributedSampler(self.data.train, num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=tcfg.seed)
         self.drop_last = len(self.sampler) >= tcfg.batch_size  # keep a lone short batch (e.g. one graph)
-        self.steps_per_epoch = (0 if not self.trainable else len(self.sampler) // tcfg.batch_size if self.drop_last
+        self.steps_per_epoch = (len(self.sampler) // tcfg.batch_size if self.drop_last
                                 else math.ceil(len(self.sampler) / tcfg.batch_size))
         self.loader_gen = torch.Generator().manual_seed(tcfg.seed + env.rank)
         self.epoch_loader_state = self.loader_gen.get_state()
 
-        self.optimizer = make_optimizer(self.raw, tcfg)
+        self.optimizer = make_optimizer(self.raw, tcfg, cfg.model.backbone_lr_scale)
+        if cfg.model.freeze_epochs:
+            transfer.require_head(self.raw, "model.freeze_epochs")
+        self.frozen = False  # the backbone, for the first model.freeze_epochs epochs (_set_frozen)
         self.scheduler = make_scheduler(self.optimizer, tcfg, self.steps_per_epoch)
         self.scaler = grad_scaler(device, tcfg.precision)
         self.progress = Progress()
@@ -340,6 +346,7 @@ class _Run:
             log("fitting baselines ...", self.env)
             self.baselines = self.task.baselines(self.cfg, self.data, self.params)
         self.augment = self.task.augmentation(self.cfg, self.data)
+        self._set_frozen(self.progress.epoch)
         self.train_model = distributed.wrap_model(compiled(self.raw, self.tcfg.compile), self.env, self.device)
         if self.env.is_main:
             run_path = Path(resume).parent if resume is not None else (
@@ -361,15 +368,10 @@ class _Run:
                 self.loggers.start(RunStart(self.run_path, self.cfg, self.task.name, self.raw, self._example_input(),
                                             self._global_step(), self.progress.epoch, resume is not None,
                                             list(self.progress.history)), self._kept)
-        if not self.trainable:
-            log(f"{self.model_name} ({self.params:,} parameters) was fitted in closed form on {self.device}: nothing "
-                "is left to train, so one epoch of validation without optimizer steps, then the test"
-                + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
-        else:
-            log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
-                f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
-                + (f" x {self.env.world_size} processes" if self.env.enabled else "")
-                + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
+        log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
+            f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
+            + (f" x {self.env.world_size} processes" if self.env.enabled else "")
+            + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
         self.session_start, self.seconds_before = time.monotonic(), self.progress.train_seconds
 
     def _global_step(self) -> int:
@@ -408,8 +410,8 @@ class _Run:
         """Train epoch ``epoch`` (0-based) from ``progress.step``; False if the time budget
         ran out (``last.pt`` then holds the state at that step)."""
         tcfg, progress = self.tcfg, self.progress
-        if not self.trainable:  # fitted in closed form (Task.fit_model): no step to make
-            return True
+        if self._set_frozen(epoch):  # the backbone unfreezes: DDP must see its parameters again
+            self.train_model = distributed.wrap_model(compiled(self.raw, tcfg.compile), self.env, self.device)
         if hasattr(self.data.train, "set_epoch"):
             self.data.train.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
@@ -443,6 +445,19 @@ class _Run:
                     return False
         finally:
             bar.close()
+        return True
+
+    def _set_frozen(self, epoch: int) -> bool:
+        """Freeze the backbone in the first ``model.freeze_epochs`` epochs and unfreeze it
+        after (``transfer.set_backbone_frozen``); the state follows from ``epoch`` alone, so
+        a resumed run is exact. Returns whether it changed."""
+        frozen = transfer.frozen_at(self.cfg.model, epoch)
+        if frozen == self.frozen:
+            return False
+        transfer.set_backbone_frozen(self.raw, frozen)
+        self.frozen = frozen
+        log(f"epoch {epoch + 1}: backbone frozen (BatchNorm in eval mode), the head trains until epoch "
+            f"{self.cfg.model.freeze_epochs}" if frozen else f"epoch {epoch + 1}: backbone unfrozen", self.env)
         return True
 
     def _step(self, batch: Any) -> None:
@@ -521,7 +536,7 @@ class _Run:
         (every ``save_every`` epochs and after the last), append to metrics.jsonl and log.
         Returns True when early stopping ends the run."""
         tcfg, progress = self.tcfg, self.progress
-        last = epoch + 1 == tcfg.epochs or not self.trainable  # nothing to train: one epoch is the run
+        last = epoch + 1 == tcfg.epochs
         distributed.broadcast_buffers(self.raw, self.env)
         val: dict = {}
         improved = False
@@ -560,7 +575,7 @@ class _Run:
             log(f"early stopping: no better val {self.monitor} for {tcfg.patience} evaluations "
                 f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", self.env)
             return True
-        return not self.trainable
+        return False
 
     def _update_best(self, val: dict, epoch: int) -> bool:
         if self.monitor not in val:

@@ -1,4 +1,4 @@
-"""Export a trained model to ONNX or TorchScript, checked against PyTorch.
+"""Export a trained model to ONNX, TorchScript or safetensors, checked against PyTorch.
 
 ONNX goes through ``torch.onnx.export`` (the TorchScript-based exporter, which needs no
 extra packages; the newer dynamo exporter needs ``onnxscript``), with a dynamic batch
@@ -6,15 +6,20 @@ axis and the data's other dynamic axes (a sentence's length, a series' time axis
 onnxruntime is importable the exported file is run on a random batch, and on one whose
 dynamic axes are longer, and must match PyTorch within ``1e-4``. TorchScript goes
 through ``torch.jit.trace``. Models whose input is not one tensor (graphs) are refused
-with one line.
+with one line. ``safetensors`` writes the weights alone (the state dict, read back and
+compared tensor by tensor), with the metadata in the file's header (its ``convkit``
+entry): what ``model.pretrained`` / ``create_model(..., pretrained=FILE)`` need to start
+another model from them (``convkit.models.weights``: the architecture, its options, the
+preprocessing and the label names).
 
 Every exported model carries what a program needs to use it without convkit
 (:func:`export_metadata`: label names, the input's name, kind, shape, dtype and dynamic
 axes, the output's, and the task's preprocessing, e.g. a text model's vocabulary and
 tokenizer settings): in ONNX as ``metadata_props`` (one entry per top-level key, its
 value JSON; onnxruntime reads them as ``session.get_modelmeta().custom_metadata_map``),
-in TorchScript as the extra file ``convkit.json``, and for both in a sidecar JSON next to
-the model (``model.onnx.json``), written once the export checks out.
+in TorchScript as the extra file ``convkit.json``, in safetensors as the header's
+``convkit`` entry, and for all in a sidecar JSON next to the model (``model.onnx.json``),
+written once the export checks out.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from convkit import __version__
 from convkit.errors import ConvkitError
 from convkit.train.task import Data
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "safetensors")
 TOLERANCE = 1e-4
 """Largest absolute difference allowed between PyTorch and the exported model."""
 
@@ -89,9 +94,10 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path,
         model: takes one tensor ``[N, *spec.input_shape]``.
         spec: the data spec (``label_names``, ``input_kind``, ``input_shape``,
             ``input_dtype``, ``dynamic_axes``) of the checkpoint.
-        fmt: ``"onnx"`` or ``"torchscript"``.
+        fmt: ``"onnx"``, ``"torchscript"`` or ``"safetensors"`` (the weights only).
         output: file to write (its folder is created).
-        about: the task's metadata entries (``task``, ``model``, ``preprocessing``).
+        about: the task's metadata entries (``task``, ``model``, ``model_options``,
+            ``preprocessing``).
 
     Returns:
         ``{"output", "format", "max_abs_diff", "dynamic_axes", "metadata"}``;
@@ -103,7 +109,7 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path,
     """
     if fmt not in FORMATS:
         raise ConvkitError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    if spec.input_shape is None:
+    if spec.input_shape is None and fmt != "safetensors":
         raise ConvkitError(f"this model takes {spec.input_kind} input (not one tensor), which "
                            f"{fmt} export does not support; use the checkpoint with convkit")
     output = Path(output)
@@ -116,6 +122,8 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path,
     except OSError as err:
         raise ConvkitError(f"--output {output}: cannot write there ({err.strerror or err})") from None
     model = model.cpu().eval()
+    if fmt == "safetensors":
+        return _export_weights(model, spec, output, about)
     shape = tuple(spec.input_shape)
     x = example_input(shape, spec.input_dtype)
     dynamic = _dynamic_axes(spec)
@@ -149,6 +157,34 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path,
     sidecar = _write_sidecar(output, metadata)
     return {"output": str(output), "format": fmt, "max_abs_diff": diff,
             "dynamic_axes": {str(a): n for a, n in dynamic.items()}, "metadata": str(sidecar)}
+
+
+def _export_weights(model: nn.Module, spec: Data, output: Path, about: Mapping[str, Any] | None) -> dict:
+    """``export_model`` for ``safetensors``: the state dict with the metadata in its header,
+    read back and compared tensor by tensor (``max_abs_diff``)."""
+    from convkit.models.weights import read_weights, save_weights
+
+    state = model.state_dict()
+    if spec.input_shape is not None:
+        with torch.no_grad():
+            output_shape = tuple(model(example_input(tuple(spec.input_shape), spec.input_dtype)).shape)
+    else:
+        output_shape = (2, len(spec.label_names or []))
+    metadata = export_metadata(spec, "safetensors", output_shape, about)
+    try:
+        save_weights(state, output, metadata)
+    except OSError as err:
+        raise ConvkitError(f"--output {output}: cannot write there ({err.strerror or err})") from None
+    back = read_weights(output).state
+    if back.keys() != state.keys():
+        raise ConvkitError(f"{output}: the written weights hold other keys than the model's")
+    diff = max((float((back[k].double() - v.double()).abs().max()) for k, v in state.items() if v.numel()),
+               default=0.0)
+    if not diff <= TOLERANCE:
+        raise ConvkitError(f"{output}: the written weights differ from the model's by {diff:.3g}")
+    sidecar = _write_sidecar(output, metadata)
+    return {"output": str(output), "format": "safetensors", "max_abs_diff": diff,
+            "dynamic_axes": {str(a): n for a, n in _dynamic_axes(spec).items()}, "metadata": str(sidecar)}
 
 
 def _add_onnx_metadata(path: Path, metadata: dict) -> None:

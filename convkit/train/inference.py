@@ -39,6 +39,7 @@ from convkit.train.distributed import DistEnv
 from convkit.train.loaders import ShardSampler, seed_worker
 from convkit.train.runtime import Placement, select_device
 from convkit.train.task import Data, Task, Trained
+from convkit.train.transfer import without_pretrained
 
 
 PYTHON_DATA_PREFIX = "<python"
@@ -141,7 +142,7 @@ def load_trained(task: Task, checkpoint: str | Path, device: str | torch.device 
     runner = task.for_config(cfg)
     spec = Data.from_spec(state["data"], runner.info_class)
     try:
-        model = build_model(runner, cfg, spec)
+        model = build_model(runner, without_pretrained(cfg), spec)  # its weights are the checkpoint's
     except ConfigError as err:
         if not is_model_class_reference(cfg.model.name):
             raise
@@ -207,7 +208,8 @@ def predict_checkpoint(task: Task, checkpoint: str | Path, inputs: list[str] | t
 
 
 def export_checkpoint(task: Task, checkpoint: str | Path, fmt: str, output: str | Path) -> dict:
-    """Export a checkpoint's model to ``output`` (``fmt``: ``onnx`` or ``torchscript``) with
+    """Export a checkpoint's model to ``output`` (``fmt``: ``onnx``, ``torchscript`` or
+    ``safetensors``, the weights another run can start from) with
     the metadata a program needs to use it (the task, the model, the classes, the input
     spec and the task's preprocessing), checked against PyTorch; returns ``{"output",
     "format", "max_abs_diff", "dynamic_axes", "metadata"}`` (``export_model``)."""
@@ -216,5 +218,6 @@ def export_checkpoint(task: Task, checkpoint: str | Path, fmt: str, output: str 
     trained = load_trained(task, checkpoint, "cpu")
     runner = task.for_config(trained.cfg)
     about = {"task": task.name, "model": trained.cfg.model.name or runner.default_model,
+             "model_options": dict(trained.cfg.model.options),
              "preprocessing": runner.export_preprocessing(trained.spec)}
     return export_model(trained.model, trained.spec, fmt, output, about)

@@ -251,22 +251,15 @@ class Task:
 
     def build_model(self, cfg: RunConfig, data: Data) -> nn.Module:
         """The model: ``create_model(cfg.model.name, data.spatial_dims, data.in_channels,
-        len(data.label_names), **cfg.model.options)`` by default."""
+        len(data.label_names), pretrained=..., **cfg.model.options)`` by default, starting
+        from ``model.pretrained``'s weights when set (``convkit.train.transfer``)."""
         from convkit.models import create_model
+        from convkit.train.transfer import pretrained_weights
 
         num_classes = len(data.label_names) if data.label_names is not None else None
         return create_model(cfg.model.name or self.default_model, spatial_dims=data.spatial_dims,
-                            in_channels=data.in_channels, num_classes=num_classes, **cfg.model.options)
-
-    def fit_model(self, cfg: RunConfig, data: Data, model: nn.Module) -> None:
-        """Fit what ``model`` fits in closed form from ``data.train`` before any optimizer
-        step (e.g. a ROCKET transform's biases and its ridge head). The engine calls it once
-        per run, after the model is on its device and before the optimizer is made (a
-        resumed run fits again, deterministically, then restores the checkpoint); the
-        fitted values must live in the model's ``state_dict``. Parameters it freezes
-        (``requires_grad=False``) are not trained, and when none is left to train the run
-        makes no optimizer step: one epoch of validation, the checkpoints, then the test.
-        Default: nothing."""
+                            in_channels=data.in_channels, num_classes=num_classes,
+                            pretrained=pretrained_weights(cfg, data.label_names), **cfg.model.options)
 
     # ---- steps (the model may be wrapped in DDP / torch.compile; call it, don't inspect it)
 

@@ -43,6 +43,7 @@ from convkit.tasks.audio.synthetic import SOURCE as SOUND_EVENTS_SOURCE
 from convkit.tasks.audio.synthetic import load_sound_events_dataset
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data, Trained
+from convkit.train.transfer import pretrained_weights
 
 
 @dataclass
@@ -305,7 +306,8 @@ class AudioTask(ClassificationTask):
                                      SpecAugment(t.freq_mask, t.time_mask))
             spatial_dims = 2
         backbone = create_model(cfg.model.name or self.default_model, spatial_dims=spatial_dims, in_channels=1,
-                                num_classes=len(data.label_names), **cfg.model.options)
+                                num_classes=len(data.label_names), pretrained=pretrained_weights(cfg, data.label_names),
+                                **cfg.model.options)
         return AudioModel(frontend, backbone)
 
     def augmentation(self, cfg: AudioRunConfig, data: Data) -> Callable[[Any], Any] | None:

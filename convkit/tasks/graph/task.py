@@ -140,12 +140,14 @@ def _embedded(cfg: GraphRunConfig, datasets: tuple[str, ...]) -> str:
 
 def _graph_model(cfg: RunConfig, data: Data, default: str, level: str) -> nn.Module:
     from convkit.models import create_model
+    from convkit.train.transfer import pretrained_weights
 
     name = cfg.model.name or default
     options = dict(cfg.model.options)
     if name == "gcn" and level == "node":
         options.setdefault("cached", True)  # one fixed graph: normalise the adjacency once
-    model = create_model(name, in_channels=data.in_channels, num_classes=len(data.label_names), **options)
+    model = create_model(name, in_channels=data.in_channels, num_classes=len(data.label_names),
+                         pretrained=pretrained_weights(cfg, data.label_names), **options)
     if getattr(model, "level", None) != level:
         fits = "gin, gcn_graph" if level == "graph" else "gcn, gat, graphsage"
         raise ConfigError(f"model {name!r} does not classify {level}s; task.mode={level} needs one of: {fits} "

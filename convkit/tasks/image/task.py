@@ -9,16 +9,22 @@ Baselines: logistic regression on pixels and a parameter-matched MLP.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
+
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
 
 from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
 from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.data.splits import Splits
 from convkit.models.sizes import require_min_size
+from convkit.models.weights import IMAGENET
 from convkit.tasks.image.augment import augment_batch
 from convkit.tasks.image.data import (
     DIGITS_LABEL_NAMES,
@@ -30,7 +36,9 @@ from convkit.tasks.image.data import (
     load_image_files,
 )
 from convkit.train.baselines import BaselineFeatures
+from convkit.train.distributed import log
 from convkit.train.task import ClassificationTask, Data
+from convkit.train.transfer import channel_stats, pretrained_preprocessing
 
 
 @dataclass
@@ -44,7 +52,10 @@ class ImageDataConfig(DataConfig):
     ``{label}_{patient}_{index}``); ``group_by`` names the field whose groups stay on one
     side of every split (empty: ``group`` if present; ``none``: off);
     ``allow_outside_paths``: manifest rows may name files outside the manifest's folder.
-    See ``convkit.data.manifest``."""
+    See ``convkit.data.manifest``. ``normalize``: per-channel ``(x - mean) / std`` of the
+    [0, 1] pixels: ``auto`` with the mean and std ``model.pretrained``'s weights were
+    trained with (torchvision's ImageNet values for its files; a convkit run's own), none
+    without weights; ``imagenet`` always ImageNet's; ``none`` never."""
 
     image_size: Annotated[int | None, Range(ge=1, note="or none")] = 32
     channels: Literal[1, 3] | None = None
@@ -54,6 +65,7 @@ class ImageDataConfig(DataConfig):
     label_pattern: str = ""
     group_by: str = ""
     allow_outside_paths: bool = False
+    normalize: Literal["auto", "imagenet", "none"] = "auto"
 
     def validate(self) -> None:
         """Raise ConfigError for a bad ``label_pattern`` or a ``group_by`` it lacks."""
@@ -88,12 +100,16 @@ class ImageInfo:
     checkpoints): ``source``, the dataset folder (or ``DIGITS_SOURCE``),
     ``skipped_files``, every training file left out as ``"<path>: <reason>"``, and for a
     manifest or pattern split by ``group_by``, ``split_groups``: the groups each split
-    holds (``{"train": [...], "val": [...], "test": [...]}``)."""
+    holds (``{"train": [...], "val": [...], "test": [...]}``); ``mean``/``std``: the
+    per-channel normalisation of the [0, 1] pixels (``data.normalize``; empty: none), which
+    evaluation and ``predict`` apply too."""
 
     source: str = ""
     skipped_files: list[str] = field(default_factory=list)
     group_by: str = ""
     split_groups: dict[str, list[str]] = field(default_factory=dict)
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
 
 
 class ImageTask(ClassificationTask):
@@ -130,6 +146,8 @@ class ImageTask(ClassificationTask):
             info = ImageInfo(source=DIGITS_SOURCE)
             if dc.channels is not None:
                 splits = _with_channels(splits, dc.channels)
+        info.mean, info.std = _normalisation(cfg, (splits.train or splits.test).tensors[0].shape[1])
+        splits = _normalised(splits, info)
         data = self._data(splits.train, splits.val, splits.test, splits.label_names, info)
         if size is None:  # the data's own size
             _, h, w = data.input_shape
@@ -143,7 +161,8 @@ class ImageTask(ClassificationTask):
         channels, size = spec.input_shape[0], spec.input_shape[1]
         test = load_image_eval_set(path, spec.label_names, size, channels, cfg.data.strict,
                                    cfg.data.label_pattern, cfg.data.allow_outside_paths)
-        return self._data(None, None, test, spec.label_names, ImageInfo(source=str(path)))
+        info = ImageInfo(source=str(path), mean=list(spec.info.mean), std=list(spec.info.std))
+        return self._data(None, None, _normalised_set(test, info), spec.label_names, info)
 
     def input_spec(self, cfg: ImageRunConfig) -> Data:
         """The digits' input ``[1 (or data.channels), S, S]`` with ``S = data.image_size``
@@ -177,18 +196,22 @@ class ImageTask(ClassificationTask):
     def load_inputs(self, cfg: ImageRunConfig, spec: Data, inputs: list[str]) -> Any:
         """Image files -> ``[N, C, H, W]`` at the model's input size and channels."""
         channels, size = spec.input_shape[0], spec.input_shape[1]
-        return load_image_files(inputs, size, channels)
+        return _normalise(load_image_files(inputs, size, channels), spec.info)
 
     def export_preprocessing(self, spec: Data) -> dict:
         """How ``predict`` turns an image file into one ``[C, H, W]`` float32 input: the
-        channels, the size, the resize and the value scale."""
+        channels, the size, the resize, the value scale and the per-channel ``mean``/``std``
+        normalisation (when the run had one)."""
         channels, height, width = spec.input_shape
+        mean, std = list(spec.info.mean), list(spec.info.std)
+        norm = "then (x - mean) / std per channel" if mean else "no mean or std normalisation"
         return {"channels": "grayscale" if channels == 1 else "rgb",
                 "channel_conversion": "RGB to grayscale by the ITU-R 601-2 luma weights (Pillow's 'L'); grayscale "
                                       "to RGB repeats the plane",
                 "size": [int(height), int(width)], "resize": "bilinear",
                 "antialias": "when shrinking", "scale": [0.0, 1.0],
-                "scaling": "8-bit pixels / 255, 16-bit / 65535; no mean or std normalisation", "layout": "NCHW"}
+                "scaling": f"8-bit pixels / 255, 16-bit / 65535; {norm}", "layout": "NCHW",
+                **({"mean": mean, "std": std} if mean else {})}
 
     def plots(self, run_dir: Path, collected: dict, data: Data) -> None:
         """The shared plots, ``skipped_files.txt`` (every training file that was skipped)
@@ -197,6 +220,44 @@ class ImageTask(ClassificationTask):
         if data.info.skipped_files:
             (Path(run_dir) / SKIPPED_FILE).write_text("\n".join(data.info.skipped_files) + "\n")
         write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
+
+
+def _normalisation(cfg: ImageRunConfig, channels: int) -> tuple[list[float], list[float]]:
+    """The per-channel ``(mean, std)`` ``data.normalize`` asks for (``([], [])``: none): for
+    ``auto``, what ``model.pretrained``'s weights were trained with, when they say."""
+    if cfg.data.normalize == "none":
+        return [], []
+    preprocessing = IMAGENET if cfg.data.normalize == "imagenet" else pretrained_preprocessing(cfg)
+    stats = channel_stats(preprocessing, channels)
+    if cfg.data.normalize == "auto" and preprocessing.get("input_size") and cfg.data.image_size is not None \
+            and list(preprocessing["input_size"]) != [cfg.data.image_size] * 2:
+        log(f"model.pretrained was trained on {'x'.join(map(str, preprocessing['input_size']))} inputs; "
+            f"data.image_size is {cfg.data.image_size}")
+    return ([], []) if stats is None else (stats[0], stats[1])
+
+
+def _normalise(images: Tensor, info: ImageInfo) -> Tensor:
+    """``[N, C, H, W]`` in [0, 1] normalised per channel by ``info.mean``/``info.std`` (none
+    when empty)."""
+    if not info.mean:
+        return images
+    mean = torch.tensor(info.mean, dtype=images.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, dtype=images.dtype).view(1, -1, 1, 1)
+    return (images - mean) / std
+
+
+def _normalised_set(dataset: TensorDataset | None, info: ImageInfo) -> TensorDataset | None:
+    if dataset is None or not info.mean:
+        return dataset
+    return TensorDataset(_normalise(dataset.tensors[0], info), *dataset.tensors[1:])
+
+
+def _normalised(splits: Splits, info: ImageInfo) -> Splits:
+    """``splits`` with every image normalised (``_normalise``), the rest kept."""
+    if not info.mean:
+        return splits
+    return dataclasses.replace(splits, train=_normalised_set(splits.train, info),
+                               val=_normalised_set(splits.val, info), test=_normalised_set(splits.test, info))
 
 
 def _with_channels(splits: Splits, channels: int) -> Splits:

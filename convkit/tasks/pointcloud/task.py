@@ -38,6 +38,7 @@ from convkit.tasks.pointcloud.data import (
 from convkit.tasks.pointcloud.synthetic import SOLID_CLASSES, Pose, load_solids_dataset
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data
+from convkit.train.transfer import pretrained_weights
 
 
 @dataclass
@@ -204,7 +205,7 @@ class PointCloudTask(ClassificationTask):
             raise ConfigError(f"model {name!r} does not take point clouds; "
                               f"choose one of {', '.join(list_models(input_kind='points'))}")
         return create_model(name, in_channels=data.in_channels, num_classes=len(data.label_names),
-                            **cfg.model.options)
+                            pretrained=pretrained_weights(cfg, data.label_names), **cfg.model.options)
 
     def augmentation(self, cfg: PointCloudRunConfig, data: Data) -> Callable[[Any], Any] | None:
         """The configured ``PointAugment`` (None with ``task.augment=false``)."""

@@ -55,6 +55,7 @@ from convkit.tasks.text.synthetic import (
 )
 from convkit.train import baselines as B
 from convkit.train.task import ClassificationTask, Data, Trained
+from convkit.train.transfer import pretrained_weights
 
 EXAMPLE_LENGTH = 32
 """Sentence length of the example input export traces (the length axis stays dynamic)."""
@@ -260,9 +261,10 @@ class TextTask(ClassificationTask):
         info = data.info
         vocab_size = len(info.vocab) if info.vocab else int(info.vocab_size)
         model = create_model(cfg.model.name or self.default_model, num_classes=len(data.label_names),
-                             vocab_size=vocab_size, **cfg.model.options)
+                             vocab_size=vocab_size, pretrained=pretrained_weights(cfg, data.label_names),
+                             **cfg.model.options)
         vectors = getattr(data, "vectors", None)
-        if vectors is not None:
+        if vectors is not None and not cfg.model.pretrained:  # weights from model.pretrained win
             model.load_vectors(vectors)
         return model
 

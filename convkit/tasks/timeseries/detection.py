@@ -54,6 +54,7 @@ from torch.utils.data import Dataset
 
 from convkit.errors import CheckpointError, ConfigError, DataError
 from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, tcn_forecaster
+from convkit.models.weights import load_weights
 from convkit.tasks.timeseries.base import TimeSeriesBase, series_data
 from convkit.tasks.timeseries.baselines import classical_baselines, forecaster_baselines
 from convkit.tasks.timeseries.calibration import Calibration, calibrate, errors_to_scores, smoothing_window
@@ -78,6 +79,7 @@ from convkit.tasks.timeseries.series import (
 )
 from convkit.tasks.timeseries.synthetic import make_sensor_series, min_sensor_length, sensor_channel_names
 from convkit.train.task import Data, Trained
+from convkit.train.transfer import pretrained_weights
 
 DETECT_DIR = Path("runs") / "timeseries" / "detect"
 """Where ``detect`` writes its CSV files and plots without ``--out`` (relative to the working folder)."""
@@ -240,8 +242,13 @@ class SeriesDetectionTask(TimeSeriesBase):
         return series_data(None, None, None, channels=len(channels), length=cfg.task.window, info=info)
 
     def build_model(self, cfg: TimeSeriesRunConfig, data: Data) -> nn.Module:
-        """The TCN forecaster or autoencoder (``task.objective``) on ``data.in_channels``."""
-        return anomaly_model(cfg, data.in_channels)
+        """The TCN forecaster or autoencoder (``task.objective``) on ``data.in_channels``,
+        starting from ``model.pretrained``'s weights when set."""
+        model = anomaly_model(cfg, data.in_channels)
+        weights = pretrained_weights(cfg)
+        if weights is not None:
+            load_weights(model, weights)
+        return model
 
     # ---- steps
 

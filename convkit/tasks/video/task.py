@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -44,7 +44,10 @@ from convkit.config import (
 from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.errors import ConfigError
 from convkit.models import create_model
+from convkit.models.weights import IMAGENET, KINETICS
 from convkit.tasks.video.data import (
+    KINETICS_MEAN,
+    KINETICS_STD,
     DecodedVideos,
     Layout,
     VideoClips,
@@ -57,6 +60,7 @@ from convkit.train import baselines as B
 from convkit.train import metrics as metric_fns
 from convkit.train.baselines import BaselineFeatures
 from convkit.train.task import ClassificationTask, Data, Trained
+from convkit.train.transfer import channel_stats, pretrained_preprocessing
 
 
 @dataclass
@@ -78,7 +82,10 @@ class VideoDataConfig(DataConfig):
     whose groups (a video's clips, an actor) stay on one side of every split (empty:
     ``group`` if present; ``none``: off); see ``convkit.data.manifest``.
     ``motions``: the generated classes, comma-separated (empty: all nine of
-    ``synthetic.MOTIONS``)."""
+    ``synthetic.MOTIONS``). ``normalize``: the per-channel mean and std of the [0, 1]
+    pixels: ``auto`` those ``model.pretrained``'s weights were trained with (Kinetics-400's
+    for torchvision's video ResNets, ImageNet's for an image model inflated to 3D, a convkit
+    run's own), else Kinetics-400's; or always ``kinetics``'s or ``imagenet``'s."""
 
     n_per_class: Annotated[int, Range(ge=3)] = 300
     frames: AtLeastOne = 20
@@ -98,6 +105,7 @@ class VideoDataConfig(DataConfig):
     label_pattern: str = ""
     group_by: str = ""
     motions: str = ""
+    normalize: Literal["auto", "kinetics", "imagenet"] = "auto"
 
     def validate(self) -> None:
         """Raise ConfigError when ``motions`` names an unknown motion, a motion twice or
@@ -167,7 +175,8 @@ class VideoInfo:
     the videos came from; ``clip_len`` frames ``stride`` apart, a ``crop``×``crop`` window,
     ``clips_per_video`` uniform clips per video in evaluation, random horizontal ``flip``
     in training, ``seed`` of the per-epoch random clips; for a manifest or pattern split
-    by ``group_by``, ``split_groups``: the groups each split holds."""
+    by ``group_by``, ``split_groups``: the groups each split holds; ``mean``/``std``: the
+    per-channel normalisation of the [0, 1] pixels (``data.normalize``)."""
 
     source: str = ""
     clip_len: int = 16
@@ -178,6 +187,8 @@ class VideoInfo:
     seed: int = 0
     group_by: str = ""
     split_groups: dict[str, list[str]] = field(default_factory=dict)
+    mean: list[float] = field(default_factory=lambda: list(KINETICS_MEAN))
+    std: list[float] = field(default_factory=lambda: list(KINETICS_STD))
 
 
 class VideoTask(ClassificationTask):
@@ -216,7 +227,8 @@ class VideoTask(ClassificationTask):
             crop = dc.size
         info = VideoInfo(source=splits.extras.get("source", dc.path), clip_len=dc.clip_len, stride=dc.stride,
                          crop=int(crop), clips_per_video=dc.clips_per_video, flip=dc.flip, seed=cfg.train.seed,
-                         group_by=splits.extras.get("group_by", ""), split_groups=splits.extras.get("split_groups", {}))
+                         group_by=splits.extras.get("group_by", ""), split_groups=splits.extras.get("split_groups", {}),
+                         **_normalisation(cfg))
         return self._data(self._clips(splits.train, info, train=True), self._clips(splits.val, info, train=False),
                           self._clips(splits.test, info, train=False), list(splits.label_names), info)
 
@@ -238,13 +250,14 @@ class VideoTask(ClassificationTask):
             return super().input_spec(cfg)
         info = VideoInfo(source="generated motion clips", clip_len=dc.clip_len, stride=dc.stride,
                          crop=int(dc.crop or dc.size), clips_per_video=dc.clips_per_video, flip=dc.flip,
-                         seed=cfg.train.seed)
+                         seed=cfg.train.seed, **_normalisation(cfg))
         return self._data(None, None, None, dc.motion_list(), info)
 
     @staticmethod
     def _clips(videos: DecodedVideos, info: VideoInfo, train: bool) -> VideoClips:
         return VideoClips(videos, info.clip_len, info.stride, info.crop, train=train,
-                          clips_per_video=info.clips_per_video, flip=info.flip and train, seed=info.seed)
+                          clips_per_video=info.clips_per_video, flip=info.flip and train, seed=info.seed,
+                          mean=info.mean, std=info.std)
 
     @staticmethod
     def _data(train, val, test, label_names: list[str], info: VideoInfo) -> Data:
@@ -328,12 +341,21 @@ class VideoTask(ClassificationTask):
         write_split_groups(run_dir, data.info.group_by, data.info.split_groups)
 
 
+def _normalisation(cfg: VideoRunConfig) -> dict[str, list[float]]:
+    """``{"mean", "std"}`` per channel as ``data.normalize`` asks (``auto``: the weights' of
+    ``model.pretrained`` when they say, else Kinetics-400's)."""
+    stats = {"kinetics": KINETICS, "imagenet": IMAGENET}.get(cfg.data.normalize)
+    found = channel_stats(stats or pretrained_preprocessing(cfg), 3) or channel_stats(KINETICS, 3)
+    return {"mean": found[0], "std": found[1]}
+
+
 def _centre_clips(data: Data, limit: int, seed: int) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
     """The centre clip of every (at most ``limit``) training video and of every test video:
     ``(train [N, 3, T, H, W], labels [N], test [M, 3, T, H, W], labels [M])``."""
 
     def centre(clips: VideoClips, keep: np.ndarray) -> tuple[Tensor, np.ndarray]:
-        view = VideoClips(clips.videos.subset(keep), clips.clip_len, clips.stride, clips.crop, train=False)
+        view = VideoClips(clips.videos.subset(keep), clips.clip_len, clips.stride, clips.crop, train=False,
+                          mean=data.info.mean, std=data.info.std)
         items = [view[i] for i in range(len(view))]
         return torch.stack([c for c, _ in items]), np.array([l for _, l in items], dtype=np.int64)
 
