@@ -2,6 +2,7 @@
 
     python -m convkit.bench [--tasks a,b] [--profile smoke|default|full] [--device auto|cpu|cuda|mps]
                             [--out bench_results] [--threads N] [--no-scaling] [--no-probes] [--no-compute]
+                            [--no-tsc] [--tsc-data UCR_FOLDER]
 
 Exit status: 0 when every selected task ran (missing tasks are reported, not fatal),
 1 when a task failed, 2 on a bad argument.
@@ -17,17 +18,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from convkit.bench import compute, frontend, perf, report, scaling, suite
+from convkit.bench import compute, frontend, perf, report, scaling, suite, tsc
 from convkit.errors import ConfigError, Interrupted
 from convkit.train.runtime import select_device, set_threads
 
 
 def parse_tasks(text: str | None) -> list[str]:
     """``"a,b"`` -> ``["a", "b"]`` (every task, plug-ins included, when empty:
-    ``suite.task_names``); ConfigError naming an unknown task."""
+    ``suite.task_names``; none for ``none``, to run the other sections alone); ConfigError
+    naming an unknown task."""
     known = suite.task_names()
     if not text:
         return known
+    if text.strip() == "none":
+        return []
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in names if t not in known]
     if unknown:
@@ -37,10 +41,12 @@ def parse_tasks(text: str | None) -> list[str]:
 
 def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", out_dir: str | Path = "bench_results",
               threads: int | None = None, with_scaling: bool = True, with_probes: bool = True,
-              command: str = "python -m convkit.bench", with_compute: bool = True) -> dict:
+              command: str = "python -m convkit.bench", with_compute: bool = True, with_tsc: bool = True,
+              tsc_data: str | Path | None = None) -> dict:
     """Run ``tasks`` under ``profile`` on ``device``, the scaling curves, the compute
-    section (``convkit.bench.compute``), and write the report into ``out_dir`` (the tasks'
-    run folders go under ``out_dir/runs``).
+    section (``convkit.bench.compute``), time-series classification against aeon
+    (``convkit.bench.tsc``, on the problems of ``tsc_data``), and write the report into
+    ``out_dir`` (the tasks' run folders go under ``out_dir/runs``).
 
     Returns:
         ``results.json``'s contents: ``{"profile", "device", "threads", "torch", "git",
@@ -65,6 +71,7 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
         if row["status"] != "ok":
             tqdm.write(f"bench: {name} {row['status']}: {row.get('error')}", file=sys.stderr)
     front = frontend.section(profile)  # the log-mel front end vs librosa, on the CPU
+    tsc_section = tsc.run_tsc(profile, tsc_data, used_threads) if with_tsc else None  # vs aeon, on the CPU
     scaling_rows = scaling.run_scaling(profile, torch_device) if with_scaling else []
     again = perf.matmul_peak_gflops(torch_device)  # the peak is the best of the run, not of its first seconds
     peak = again if again["gflops"] > peak["gflops"] else peak
@@ -74,7 +81,7 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
     results = {"command": command, "profile": profile, "device": str(torch_device), "threads": used_threads,
                "torch": torch.__version__, "git": report.git_revision(), "machine": report.machine(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()), "matmul_peak": peak,
-               "tasks": rows, "frontend": front, "scaling": scaling_rows, "compute": compute_section,
+               "tasks": rows, "frontend": front, "tsc": tsc_section, "scaling": scaling_rows, "compute": compute_section,
                "wall_seconds": round(time.perf_counter() - start, 2)}
     report.write_report(results, out)
     return results
@@ -86,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Run every task side by side and report quality, cost and "
                                                  "inductive-bias probes.")
     parser.add_argument("--tasks", default="", help="comma-separated subset of the tasks: "
-                                                    f"{','.join(suite.task_names())} (all)")
+                                                    f"{','.join(suite.task_names())} (all), or none")
     parser.add_argument("--profile", default="smoke", choices=suite.PROFILES)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--out", default="bench_results", help="output folder (default bench_results/)")
@@ -94,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling curves")
     parser.add_argument("--no-probes", action="store_true", help="skip the inductive-bias probes")
     parser.add_argument("--no-compute", action="store_true", help="skip the compute section (settings side by side)")
+    parser.add_argument("--no-tsc", action="store_true", help="skip time-series classification against aeon")
+    parser.add_argument("--tsc-data", default=None, help="a folder of UCR/UEA <Problem> folders for the time-series "
+                                                         "classification section (default $CONVKIT_UCR_DIR, else the "
+                                                         "embedded waveforms)")
     return parser
 
 
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tasks = parse_tasks(args.tasks)
         results = run_bench(tasks, args.profile, args.device, args.out, args.threads, not args.no_scaling,
-                            not args.no_probes, command.strip(), not args.no_compute)
+                            not args.no_probes, command.strip(), not args.no_compute, not args.no_tsc, args.tsc_data)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -159,6 +159,10 @@ def markdown(results: dict) -> str:
     if notes:
         lines += [""] + [f"- {task}: {note}" for task, note in notes]
     lines += frontend_text(results.get("frontend"))
+    if results.get("tsc"):
+        from convkit.bench import tsc  # its own text; imported here, where it is needed
+
+        lines += tsc.markdown(results["tsc"])
     if results.get("scaling"):
         lines += ["", "## Scaling (training step time, log-log fit)", "", "| curve | model | axis | sizes | seconds | "
                   "exponent | expected |", "|---|---|---|---|---|---|---|"]
