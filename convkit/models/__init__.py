@@ -4,7 +4,7 @@ Importing this package imports every model module, which registers its builders;
 models (entry point group ``convkit.models``) register the first time ``list_models`` runs
 or a name is not found (``convkit.models.registry``)."""
 
-from convkit.models import alexnet, audio, efficientnet, graph, lenet, pointnet, resnet, tcn, text, tsc, vgg, video  # noqa: F401  (registration)
+from convkit.models import alexnet, audio, efficientnet, graph, lenet, pointnet, resnet, rocket, tcn, text, tsc, vgg, video  # noqa: F401  (registration)
 from convkit.models.base import Classifier
 from convkit.models.inflate import inflate
 from convkit.models.registry import create_model, get_entry, list_models, model_class, register_model

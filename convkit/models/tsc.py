@@ -16,6 +16,14 @@ default, any ``spatial_dims`` the factories take):
 
 Every model maps ``[N, C, L] -> [N, num_classes]`` for any length ``L``; ``channels`` is
 each one's base width (FCN 128: 128/256/128; ResNet 64: 64/128/128; InceptionTime 32 filters).
+
+**Series of unequal lengths** (``forward(x, lengths)``, ``lengths [N]``; ``takes_lengths``):
+a batch zero-pads its series to a common ``L``; each model zeroes every layer's output after
+each series' length and averages over the series' own steps (masked global pooling), and
+its max-pool sees the series' end as its own padding, so in evaluation a series' logits
+are those it has alone, whatever its padding and batch-mates. (In training, batch norm's
+batch statistics include the padded steps.) For 1D series only (``lengths`` needs
+``spatial_dims = 1``).
 """
 
 from __future__ import annotations
@@ -23,13 +31,53 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convkit.errors import ConfigError
+from convkit.errors import ConfigError, ShapeError
 from convkit.models.base import Classifier
 from convkit.models.registry import register_model
 from convkit.nn import ConvNormAct, conv, global_pool, norm, pool
 
 
-class FCN(Classifier):
+def step_mask(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    """``[N, 1, L]`` float mask of the steps within each series' ``lengths [N]`` (None: every
+    step of every series counts)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, device=x.device)
+    if x.dim() != 3 or lengths.shape != (x.shape[0],):
+        raise ShapeError(f"lengths [N] go with series [N, C, L]; got lengths {list(lengths.shape)} for input "
+                         f"{list(x.shape)}")
+    return (torch.arange(x.shape[-1], device=x.device)[None, None, :] < lengths[:, None, None]).to(x.dtype)
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Global average pooling ``[N, C, *S] -> [N, C]``, over each series' own steps when
+    ``mask`` (:func:`step_mask`) is given."""
+    if mask is None:
+        return x.flatten(2).mean(-1)
+    return (x * mask).sum(-1) / mask.sum(-1)
+
+
+class _SeriesClassifier(Classifier):
+    """What the three share: ``forward(x, lengths=None)`` with masked layers and pooling."""
+
+    takes_lengths = True
+
+    def forward_features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, C, L]`` (each series over its ``lengths``) -> ``[N, F]``."""
+        self.check_input(x)
+        mask = step_mask(x, lengths)
+        return masked_mean(self._steps(_masked(x, mask), mask), mask)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, C, L]`` (each series over its ``lengths``) -> ``[N, num_classes]``."""
+        return self.forward_head(self.forward_features(x, lengths))
+
+
+class FCN(_SeriesClassifier):
     """Wang et al.'s FCN: ``[N, C, L] -> [N, num_classes]``."""
 
     def __init__(self, spatial_dims: int = 1, in_channels: int = 1, num_classes: int = 2,
@@ -45,6 +93,11 @@ class FCN(Classifier):
             channels = width
         self.features = nn.Sequential(*layers, global_pool("avg"))
         self._init_head(channels, num_classes)
+
+    def _steps(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        for layer in self.features[:-1]:
+            x = _masked(layer(x), mask)
+        return x
 
 
 class TSCResidualBlock(nn.Module):
@@ -66,11 +119,14 @@ class TSCResidualBlock(nn.Module):
                          if in_channels != out_channels else norm(spatial_dims, "batch", out_channels))
         self.act = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.shortcut(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        y = x
+        for layer in self.body:
+            y = _masked(layer(y), mask)
+        return _masked(self.act(y + self.shortcut(x)), mask)
 
 
-class TSCResNet(Classifier):
+class TSCResNet(_SeriesClassifier):
     """Wang et al.'s ResNet for time series: ``[N, C, L] -> [N, num_classes]``."""
 
     def __init__(self, spatial_dims: int = 1, in_channels: int = 1, num_classes: int = 2,
@@ -86,6 +142,11 @@ class TSCResNet(Classifier):
             channels = width
         self.features = nn.Sequential(*blocks, global_pool("avg"))
         self._init_head(channels, num_classes)
+
+    def _steps(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        for block in self.features[:-1]:
+            x = block(x, mask)
+        return x
 
 
 class InceptionModule(nn.Module):
@@ -106,10 +167,14 @@ class InceptionModule(nn.Module):
         self.out_channels = filters * (len(kernels) + 1)
         self.post = nn.Sequential(norm(spatial_dims, "batch", self.out_channels), nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.bottleneck(x)
-        out = [branch(z) for branch in self.branches] + [self.pool_conv(self.pool(x))]
-        return self.post(torch.cat(out, dim=1))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        z = _masked(self.bottleneck(x), mask)
+        if mask is None:
+            pooled = self.pool(x)
+        else:  # the max-pool sees a series' end as its own padding, then padded steps are zeros
+            pooled = self.pool(x.masked_fill(mask == 0, float("-inf"))).masked_fill(mask == 0, 0.0)
+        out = [branch(z) for branch in self.branches] + [self.pool_conv(pooled)]
+        return _masked(self.post(torch.cat(out, dim=1)), mask)
 
 
 class InceptionNetwork(nn.Module):
@@ -133,14 +198,14 @@ class InceptionNetwork(nn.Module):
         self.pool = global_pool("avg")
         self.act = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         residual = x
         for i, module in enumerate(self.modules_):
-            x = module(x)
+            x = module(x, mask)
             if str(i) in self.shortcuts:
-                x = self.act(x + self.shortcuts[str(i)](residual))
+                x = _masked(self.act(x + self.shortcuts[str(i)](residual)), mask)
                 residual = x
-        return self.pool(x)
+        return masked_mean(x, mask) if mask is not None else self.pool(x)
 
 
 class InceptionTime(Classifier):
@@ -162,22 +227,26 @@ class InceptionTime(Classifier):
         self._init_head(self.member_features * ensemble, num_classes)
         self.min_input_size = 1
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[N, C, L] -> [N, F * ensemble]``: the members' pooled features side by side."""
-        self.check_input(x)
-        return torch.cat([member(x) for member in self.members], dim=1)
+    takes_lengths = True
 
-    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, C, L] -> [N, F * ensemble]``: the members' pooled features side by side
+        (each series over its ``lengths``)."""
+        self.check_input(x)
+        mask = step_mask(x, lengths)
+        return torch.cat([member(_masked(x, mask), mask) for member in self.members], dim=1)
+
+    def member_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``[ensemble, N, num_classes]``: each member's logits (its block of the head)."""
-        feats = self.forward_features(x).view(len(x), self.ensemble, self.member_features)
+        feats = self.forward_features(x, lengths).view(len(x), self.ensemble, self.member_features)
         linear = self.head[-1]
         weight = linear.weight.view(linear.out_features, self.ensemble, self.member_features)
         return torch.einsum("nef,cef->enc", feats, weight) + linear.bias / self.ensemble
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.ensemble == 1:
-            return self.forward_head(self.forward_features(x))
-        logits = self.member_logits(x)
+            return self.forward_head(self.forward_features(x, lengths))
+        logits = self.member_logits(x, lengths)
         return torch.logsumexp(torch.log_softmax(logits, dim=2), dim=0) - torch.log(
             torch.tensor(float(self.ensemble), device=x.device))
 

@@ -269,14 +269,17 @@ class _Run:
         self.placement = self._choose_placement(raw, resume)  # a measured choice is recorded in self.cfg
         tcfg = self.tcfg = self.cfg.train
         self.raw = self.placement.model(raw)
-        self.params = count_params(self.raw)
+        task.fit_model(cfg, self.data, self.raw)  # what the model fits in closed form (Task.fit_model)
+        self.trainable = any(p.requires_grad for p in self.raw.parameters())
+        # a model fitted in closed form has no trainable parameters: count the fitted ones
+        self.params = count_params(self.raw) if self.trainable else sum(p.numel() for p in self.raw.parameters())
         self.model_name = cfg.model.name or task.default_model
 
         # The training batches: each epoch's order from seed + epoch; per-rank loader generator.
         self.sampler = DistributedSampler(self.data.train, num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=tcfg.seed)
         self.drop_last = len(self.sampler) >= tcfg.batch_size  # keep a lone short batch (e.g. one graph)
-        self.steps_per_epoch = (len(self.sampler) // tcfg.batch_size if self.drop_last
+        self.steps_per_epoch = (0 if not self.trainable else len(self.sampler) // tcfg.batch_size if self.drop_last
                                 else math.ceil(len(self.sampler) / tcfg.batch_size))
         self.loader_gen = torch.Generator().manual_seed(tcfg.seed + env.rank)
         self.epoch_loader_state = self.loader_gen.get_state()
@@ -368,10 +371,15 @@ class _Run:
                 self.loggers.start(RunStart(self.run_path, self.cfg, self.task.name, self.raw, self._example_input(),
                                             self._global_step(), self.progress.epoch, resume is not None,
                                             list(self.progress.history)), self._kept)
-        log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
-            f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
-            + (f" x {self.env.world_size} processes" if self.env.enabled else "")
-            + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
+        if not self.trainable:
+            log(f"{self.model_name} ({self.params:,} parameters) was fitted in closed form on {self.device}: nothing "
+                "is left to train, so one epoch of validation without optimizer steps, then the test"
+                + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
+        else:
+            log(f"training {self.model_name} ({self.params:,} parameters) on {self.device} for "
+                f"{self.tcfg.epochs} epochs of {self.steps_per_epoch} steps"
+                + (f" x {self.env.world_size} processes" if self.env.enabled else "")
+                + (f"; run folder {self.run_path}" if self.run_path else ""), self.env)
         self.session_start, self.seconds_before = time.monotonic(), self.progress.train_seconds
 
     def _global_step(self) -> int:
@@ -410,6 +418,8 @@ class _Run:
         """Train epoch ``epoch`` (0-based) from ``progress.step``; False if the time budget
         ran out (``last.pt`` then holds the state at that step)."""
         tcfg, progress = self.tcfg, self.progress
+        if not self.trainable:  # fitted in closed form (Task.fit_model): no step to make
+            return True
         if self._set_frozen(epoch):  # the backbone unfreezes: DDP must see its parameters again
             self.train_model = distributed.wrap_model(compiled(self.raw, tcfg.compile), self.env, self.device)
         if hasattr(self.data.train, "set_epoch"):
@@ -536,7 +546,7 @@ class _Run:
         (every ``save_every`` epochs and after the last), append to metrics.jsonl and log.
         Returns True when early stopping ends the run."""
         tcfg, progress = self.tcfg, self.progress
-        last = epoch + 1 == tcfg.epochs
+        last = epoch + 1 == tcfg.epochs or not self.trainable  # nothing to train: one epoch is the run
         distributed.broadcast_buffers(self.raw, self.env)
         val: dict = {}
         improved = False
@@ -575,7 +585,7 @@ class _Run:
             log(f"early stopping: no better val {self.monitor} for {tcfg.patience} evaluations "
                 f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", self.env)
             return True
-        return False
+        return not self.trainable
 
     def _update_best(self, val: dict, epoch: int) -> bool:
         if self.monitor not in val:

@@ -261,6 +261,16 @@ class Task:
                             in_channels=data.in_channels, num_classes=num_classes,
                             pretrained=pretrained_weights(cfg, data.label_names), **cfg.model.options)
 
+    def fit_model(self, cfg: RunConfig, data: Data, model: nn.Module) -> None:
+        """Fit what ``model`` fits in closed form from ``data.train`` before any optimizer
+        step (e.g. a ROCKET transform's biases and its ridge head). The engine calls it once
+        per run, after the model is on its device and before the optimizer is made (a
+        resumed run fits again, deterministically, then restores the checkpoint); the
+        fitted values must live in the model's ``state_dict``. Parameters it freezes
+        (``requires_grad=False``) are not trained, and when none is left to train the run
+        makes no optimizer step: one epoch of validation, the checkpoints, then the test.
+        Default: nothing."""
+
     # ---- steps (the model may be wrapped in DDP / torch.compile; call it, don't inspect it)
 
     def augmentation(self, cfg: RunConfig, data: Data) -> Callable[[Any], Any] | None:

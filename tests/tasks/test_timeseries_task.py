@@ -483,7 +483,7 @@ def smoke_config(*sets: str) -> TimeSeriesRunConfig:
 
 
 def test_the_mode_picks_the_task_and_both_declare_a_dynamic_time_axis():
-    detect_cfg, classify_cfg = smoke_config(), smoke_config("task.mode=classify")
+    detect_cfg, classify_cfg = smoke_config(), smoke_config("task.mode=classify", "model.name=fcn")
     detector, classifier = TASK.for_config(detect_cfg), TASK.for_config(classify_cfg)
     assert type(detector) is SeriesDetectionTask and type(classifier) is SeriesClassificationTask
     assert detector.for_config(detect_cfg) is detector and classifier.for_config(classify_cfg) is classifier
@@ -512,7 +512,8 @@ runs = []
 for i, mode in enumerate(sys.argv[2:]):
     cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[*TASK.profiles["smoke"], "train.device=cpu",
                                    "train.baselines=false", "train.epochs=1", "train.batch_size=32",
-                                   f"task.mode={mode}", f"train.name={i}-{mode}"])
+                                   f"task.mode={mode}", f"train.name={i}-{mode}",
+                                   *(["model.name=fcn"] if mode == "classify" else [])])
     runs.append(fit(TASK, cfg, sys.argv[1]).metrics)
 print(json.dumps({"runs": runs, "task_attributes": sorted(vars(TASK))}))
 """

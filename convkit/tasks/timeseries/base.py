@@ -43,7 +43,8 @@ class TimeSeriesBase(Task):
     command_aliases: ClassVar[dict[str, str]] = {"detect": "predict"}
     profiles: ClassVar[dict[str, list[str]]] = {
         "default": [],
-        # tiny and fast in either mode (add task.mode=classify for classification)
+        # tiny and fast in either mode (add task.mode=classify and model.name=fcn for classification:
+        # its width option is a deep model's; the ROCKET family has no width)
         "smoke": ["train.epochs=2", "data.length=6400", "data.channels=2", "task.context=16", "task.window=64",
                   "task.stride=32", "task.smooth=4", "model.options.channels=8", "task.baseline_max_train=2000",
                   "task.min_steps=20"],

@@ -31,6 +31,7 @@ from convkit.tasks.timeseries.calibration import (
     tail_centre_scale,
 )
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+from convkit.tasks.timeseries.data import znormalise
 from convkit.tasks.timeseries.metrics import PartScores, split_metrics
 from convkit.tasks.timeseries.scores import forecast_errors
 from convkit.tasks.timeseries.series import PreparedSeries, calibration_labels, score_series
@@ -317,17 +318,25 @@ def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
 
 def flatten_series(x: torch.Tensor) -> np.ndarray:
     """Series ``[N, C, L]`` as the model sees them (z-normalised over each series' own
-    length when ``data.znorm``, then zero-padded), flattened ``[N, C * L]``."""
+    length when the run normalises, then zero-padded), flattened ``[N, C * L]``."""
     return x.numpy().reshape(len(x), -1)
 
 
-def nn1_euclidean(data: Data) -> dict:
+def nn1_euclidean(data: Data, normalised: bool = True) -> dict:
     """``{"test": metrics}`` of 1-nearest-neighbour (Euclidean) on the flattened series (each
     z-normalised over its own length, zero-padded), the classic UCR baseline, with the whole
-    TRAIN file (once, whether or not part of it validates) as the archive computes it."""
+    TRAIN file (once, whether or not part of it validates) as the archive computes it.
+    ``normalised``: the datasets' series are z-normalised already (else they are here, over
+    each series' length, the third tensor of a batch when it has one)."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    (x, y), (xv, yv), (xt, yt) = data.train.tensors, data.val.tensors, data.test.tensors
+    def part(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, *rest = dataset.tensors
+        if not normalised:
+            x = torch.from_numpy(znormalise(x.numpy(), rest[0].numpy() if rest else None))
+        return x, y
+
+    (x, y), (xv, yv), (xt, yt) = part(data.train), part(data.val), part(data.test)
     if not (x.shape == xv.shape and torch.equal(x, xv)):  # a held-out part: TRAIN is both
         x, y = torch.cat([x, xv]), torch.cat([y, yv])
     with one_blas_thread():

@@ -46,14 +46,17 @@ class SeriesDataConfig(DataConfig):
     the last ``val_fraction`` of the training part). ``length``/``channels``: the embedded
     sensor series (``length`` at least
     :func:`~convkit.tasks.timeseries.synthetic.min_sensor_length`, checked when it is made).
-    ``znorm``: classify mode z-normalises each series."""
+    ``znorm``: classify mode z-normalises each series over its own length (true), leaves
+    them as they are (false), or by model (none, the default): not for the ROCKET family,
+    whose papers transform series as they are, yes for the deep models, whose papers
+    z-normalise (:func:`~convkit.tasks.timeseries.classification.series_znorm`)."""
 
     train_fraction: Annotated[float | None, Range(gt=0, lt=1, note="or none")] = None
     val_split: Literal[VAL_SPLITS] = "after_train"
     val_fraction: Fraction = 0.5
     length: Annotated[int, Range(ge=2)] = 20000
     channels: AtLeastOne = 4
-    znorm: bool = True
+    znorm: bool | None = None
 
 
 @dataclass
@@ -149,7 +152,7 @@ lower training loss down to 1e-4 (``train.schedule = "plateau"``,
 class TimeSeriesRunConfig(RunConfig):
     """The time-series run config (``train``, ``model``, ``data``, ``task``) the task family
     resolves first, both modes' fields, ``task.mode = "auto"``. ``model.name`` empty: the
-    mode's default model (anomaly: ``tcn``, classify: ``fcn``)."""
+    mode's default model (anomaly: ``tcn``, classify: ``minirocket``)."""
 
     train: TrainConfig = field(default_factory=_default_train)
     model: ModelConfig = field(default_factory=lambda: ModelConfig(name=""))

@@ -922,11 +922,13 @@ def znormalise(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
 
 
 def _dataset(data: ClassificationData, index: np.ndarray, znorm: bool) -> TensorDataset:
-    """``(X [n, C, L] float32, y [n] int64)`` of the series at ``index``."""
+    """``(X [n, C, L] float32, y [n] int64, lengths [n] int64)`` of the series at ``index``
+    (each series' own length: the steps after it are zero padding)."""
     x = data.X[index]
     lengths = None if data.lengths is None else data.lengths[index]
+    steps = lengths if lengths is not None else np.full(len(index), data.X.shape[2])
     return TensorDataset(torch.from_numpy(znormalise(x, lengths) if znorm else np.ascontiguousarray(x)),
-                         torch.from_numpy(data.y[index]))
+                         torch.from_numpy(data.y[index]), torch.from_numpy(np.asarray(steps, dtype=np.int64)))
 
 
 def describe_lengths(*datas: ClassificationData) -> str:
@@ -945,8 +947,8 @@ def classification_splits(source: str | Path | ClassificationData, znorm: bool =
     """The classification splits of ``source``: series in memory (the embedded waveforms: a
     stratified 80/10/10 split), a ``<Problem>_TRAIN/_TEST`` folder or one file of such a
     pair (the official split), or one ``.ts``/``.tsv`` file alone (stratified 80/10/10).
-    TensorDatasets of ``(X [N, C, L] float32, y [N] int64)``, each series z-normalised over
-    its own length when ``znorm``; ``extras["name"]`` is the problem's name,
+    TensorDatasets of ``(X [N, C, L] float32, y [N] int64, lengths [N] int64)``, each series
+    z-normalised over its own length when ``znorm`` and zero-padded after it; ``extras["name"]`` is the problem's name,
     ``extras["train_file"]`` the number of series the training data came from (a pair),
     ``extras["protocol"]`` one line saying how it was split. An official pair trains on all
     of TRAIN and validates on TRAIN itself, as Wang et al. 2017 and Ismail Fawaz et al. keep
@@ -1027,20 +1029,23 @@ def _splits(data: ClassificationData, test_data: ClassificationData, index: tupl
 
 def classification_eval_set(path: str | Path, class_names: list[str], znorm: bool = True) -> TensorDataset:
     """All of ``path`` (the ``_TEST`` file of a folder) labelled in the trained model's class
-    order: ``(X [N, C, L] float32, y [N] int64)``."""
+    order: ``(X [N, C, L] float32, y [N] int64, lengths [N] int64)``, each series normalised
+    and padded as :func:`classification_splits` does (over its own length)."""
     p = Path(path)
     if p.is_dir():
         test = load_classification_splits(p)["test"]
         data = ClassificationData(test.X, remap_labels(test.y, test.class_names, class_names, str(p)),
-                                  list(class_names), test.name)
+                                  list(class_names), test.name, test.lengths, test.source)
     else:
         data = load_classification(p, class_names=class_names)
     return _dataset(data, np.arange(len(data.y)), znorm)
 
 
-def classification_inputs(path: str | Path, znorm: bool = True) -> tuple[torch.Tensor, list[str]]:
+def classification_inputs(path: str | Path, znorm: bool = True) -> tuple[torch.Tensor, list[str], torch.Tensor]:
     """One ``.ts``/``.tsv`` file to classify: ``(X [N, C, L] float32, the label written for
-    each series)``; the labels may be classes the model does not know."""
+    each series, lengths [N] int64)``; the labels may be classes the model does not know."""
     data = load_classification(path)
     x = znormalise(data.X, data.lengths) if znorm else data.X
-    return torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y]
+    lengths = data.lengths if data.lengths is not None else np.full(len(data.y), data.X.shape[2])
+    return (torch.from_numpy(np.ascontiguousarray(x)), [data.class_names[i] for i in data.y],
+            torch.from_numpy(np.asarray(lengths, dtype=np.int64)))

@@ -32,7 +32,7 @@ class TimeSeriesTask(TimeSeriesBase):
     (``"classify"``); it holds no state of its own."""
 
     config_class = TimeSeriesRunConfig
-    default_model = SeriesDetectionTask.default_model  # the classification task's is fcn
+    default_model = SeriesDetectionTask.default_model  # the classification task's is minirocket
     monitor = "pr_auc"
     monitor_mode = "max"
 
