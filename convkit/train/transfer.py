@@ -159,7 +159,8 @@ def split_head(groups: list[dict[str, Any]], model: nn.Module, lr: float, backbo
     """The optimizer's parameter ``groups`` with each split into its head part (at ``lr``)
     and its backbone part (at ``lr * backbone_lr_scale``), head groups first (so the first
     group's rate is the one logged); empty parts dropped."""
-    head = {id(p) for name, p in model.named_parameters() if name in require_head(model, "model.backbone_lr_scale")}
+    names = require_head(model, "model.backbone_lr_scale")
+    head = {id(p) for name, p in model.named_parameters() if name in names}
     heads, backbones = [], []
     for group in groups:
         params = list(group["params"])

@@ -3,7 +3,8 @@ one split of the image task and fine-tuned on a small second split beats the sam
 trained from scratch on it (same steps, same seed); the backbone frozen for the first
 epochs (BatchNorm in eval mode) and at a smaller learning rate; a run killed while frozen
 and resumed ends exactly as one left alone; a weights file that does not fit is one line,
-exit 2, nothing written; ``export --format safetensors`` starts another run."""
+exit 2, nothing written; ``export --format safetensors`` starts another run; an image run
+starts a video model."""
 
 from __future__ import annotations
 
@@ -217,3 +218,27 @@ def test_exported_safetensors_start_another_run_with_its_normalisation(tmp_path,
     start = load_checkpoint(first / "best.pt")["model"]
     cfg = resolve_config(ImageRunConfig, sets=[f"model.pretrained={tmp_path / 'w.safetensors'}"])
     assert transfer.pretrained_weights(cfg, [str(d) for d in range(10)]).state.keys() == start.keys()
+
+
+def test_an_image_run_starts_a_video_model(tmp_path, capsys, one_thread):
+    """A convkit run of one task as the backbone of another: an image run's 2D ResNet (one
+    channel, digits) starts the video task's 3D ResNet (three channels, motion clips): its
+    kernels inflated over time, its input channels repeated, a fresh head for the motions."""
+    from convkit.models.weights import adapt_input_conv, inflate_kernel
+    from convkit.tasks.video.task import TASK as VIDEO, VideoRunConfig
+
+    small = ["model.options.small_input=true", "model.options.widths=[4, 8, 8, 8]", "train.baselines=false"]
+    assert main(TASK, ["train", "--out", str(tmp_path), "--epochs", "1", "--device", "cpu", "--model", "resnet18",
+                       "--set", "train.name=image", *small]) == 0
+    image_run = tmp_path / "runs" / "image" / "image"
+    video = ["--set", *small, f"model.pretrained={image_run}", "data.n_per_class=3", "data.frames=6",
+             "data.clip_len=4", "data.size=16", "task.frame_epochs=0"]
+    assert main(VIDEO, ["train", "--out", str(tmp_path), "--epochs", "1", "--device", "cpu", "--model", "resnet18",
+                        *video, "train.name=video"]) == 0
+    capsys.readouterr()
+    cfg = resolve_config(VideoRunConfig, sets=[f"model.pretrained={image_run}"])
+    start = create_model("resnet18", spatial_dims=3, in_channels=3, num_classes=9, small_input=True,
+                         widths=(4, 8, 8, 8), pretrained=transfer.pretrained_weights(cfg, ["left", "right"]))
+    conv = load_checkpoint(image_run / "best.pt")["model"]["features.0.weight"]  # [4, 1, 3, 3]
+    assert torch.allclose(start.features[0].weight, adapt_input_conv(inflate_kernel(conv, (4, 1, 3, 3, 3)), 3))
+    assert start.features[0].weight.shape == (4, 3, 3, 3, 3) and start.head[1].weight.shape == (9, 8)
