@@ -192,12 +192,15 @@ def aeon_version() -> str | None:
 
 
 def _set_numba_threads(threads: int) -> None:
+    """Numba's threads (aeon's parallel loops) to ``threads``, and torch's back to it:
+    starting Numba's OpenMP layer resets the OpenMP thread count torch reads."""
     try:
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     except Exception:  # noqa: BLE001 - Numba's threading layer is optional; aeon then runs as it runs
         pass
+    torch.set_num_threads(threads)
 
 
 def warmups(aeon: bool, profile: str) -> dict:
@@ -206,17 +209,18 @@ def warmups(aeon: bool, profile: str) -> dict:
     kernels loaded from Numba's cache, or compiled the first time; then what the others add)
     and aeon's (Numba compiling)."""
     rng = np.random.default_rng(SEED)
-    x = rng.standard_normal((8, 1, 32)).astype(np.float32)
+    tiny = [rng.standard_normal((8, c, 32)).astype(np.float32) for c in (1, 3)]  # univariate and multivariate code
     y = np.arange(8) % 2
     from convkit.models import create_model
 
     out: dict = {"convkit": {}}
     for name in CONVKIT_MODELS[profile]:
         start = time.perf_counter()
-        model = create_model(name, 1, 1, 2).eval()
-        model.fit(torch.from_numpy(x), torch.from_numpy(y), seed=SEED)
-        with torch.no_grad():
-            model(torch.from_numpy(x))
+        for x in tiny:
+            model = create_model(name, 1, x.shape[1], 2).eval()
+            model.fit(torch.from_numpy(x), torch.from_numpy(y), seed=SEED)
+            with torch.no_grad():
+                model(torch.from_numpy(x))
         out["convkit"][name] = round(time.perf_counter() - start, 3)
     if aeon:
         import aeon.classification.convolution_based as convolution
@@ -226,7 +230,8 @@ def warmups(aeon: bool, profile: str) -> dict:
             cls = getattr(convolution, name, None)
             if cls is not None:
                 start = time.perf_counter()
-                cls(random_state=SEED, n_jobs=1).fit(x.astype(np.float64), y).predict(x.astype(np.float64))
+                for x in tiny:
+                    cls(random_state=SEED, n_jobs=1).fit(x.astype(np.float64), y).predict(x.astype(np.float64))
                 out["aeon"][name] = round(time.perf_counter() - start, 3)
     return out
 

@@ -72,6 +72,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, check
 from torch.utils.data import TensorDataset
 
 from convkit.config import merge_dict
+from convkit.tasks.timeseries.classification import series_znorm
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.tasks.timeseries.data import CSV_TRAIN_FRACTION, ClassificationData, pair_splits, series_from_values, \
     znormalise
@@ -320,7 +321,7 @@ class SeriesClassifier(ClassifierMixin, _RunEstimator):
         task, cfg = self._config()
         train = ClassificationData(x, index.astype(np.int64), [str(c) for c in classes], "series", lengths,
                                    source="X (SeriesClassifier.fit)")
-        splits = pair_splits(train, train, cfg.data.znorm, cfg.train.seed, cfg.task.holdout)
+        splits = pair_splits(train, train, series_znorm(cfg), cfg.train.seed, cfg.task.holdout)
         with self._log():
             data = task.splits_data(cfg, splits, SOURCE)
             result = self._train(task, cfg, data)
@@ -344,8 +345,10 @@ class SeriesClassifier(ClassifierMixin, _RunEstimator):
         if x.shape[2] < self.length_:  # as the CLI pads TEST to TRAIN's length
             lengths = lengths if lengths is not None else np.full(len(x), x.shape[2], dtype=np.int64)
             x = np.pad(x, ((0, 0), (0, 0), (0, self.length_ - x.shape[2])))
-        x = znormalise(x, lengths) if self.config_.data.znorm else x
-        dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.zeros(len(x), dtype=torch.int64))
+        x = znormalise(x, lengths) if series_znorm(self.config_) else x
+        steps = lengths if lengths is not None else np.full(len(x), x.shape[2], dtype=np.int64)
+        dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.zeros(len(x), dtype=torch.int64),
+                                torch.from_numpy(np.asarray(steps, dtype=np.int64)))  # each series over its length
         task = TASK.for_config(self.config_)
         _, collected = evaluate_split(task, self.model_, dataset, self.spec_, self._device(), self.config_.train)
         return torch.softmax(collected["logits"].double(), dim=1).numpy()
