@@ -17,13 +17,26 @@ to a common ``L``) to features ``[N, F]``. Everything it fits lives in buffers (
 ``state_dict`` and restored into a fresh module of any size: :class:`FittedModule`), so a
 transform fitted on one machine transforms on another, on CPU or CUDA.
 
-**As the reference implementations.** With the same ``seed``, :class:`MiniRocket` and
-:class:`MultiRocket` draw what aeon 1.6 draws (``numpy.random.RandomState(seed)`` for the
-channel combinations, the same stream for the training series each bias comes from) and
-compute the same biases and features, up to the order of floating-point sums in the
-convolution (a comparison at a bias can then tip; ``tests/models/test_rocket.py`` checks
-them against aeon when it is installed). :class:`Hydra` draws its kernels from torch's
-generator seeded with ``seed`` exactly as aeon's ``HydraTransformer`` does.
+**As the reference implementations.** With the same ``seed``, :class:`MiniRocket`,
+:class:`MultiRocket` and :class:`Hydra` draw what aeon 1.6 draws (``numpy.random.RandomState``
+for the channel combinations and the training series each bias comes from; torch's
+generator for Hydra's kernels) and compute aeon's features bit for bit: MiniRocket's
+convolution is computed as its paper and code compute it (``C_alpha + C_gamma``) in the
+reference's order of additions, so that outputs tie with biases exactly where they do in
+the reference (:class:`KernelBank`); MultiRocket's mean of positive values agrees to
+float32 rounding (a float64 sum whose order is the reference's compiler's). The reference
+code's own quirks are kept, so that the features are the reference's: MultiRocket's
+transform of the differenced series reads its left taps one step late and uses the
+series' channel combinations. ``tests/models/test_rocket.py`` checks all of it against
+aeon when it is installed.
+
+**Two code paths, one result.** On the CPU, MiniRocket's and MultiRocket's convolution and
+pooling run fused, one series at a time, in kernels compiled by Numba
+(:mod:`convkit.models._rocket_cpu`: torch would make a pass over memory per comparison,
+and ``torch.compile`` starts in seconds per process); on other devices (CUDA) in torch ops
+over chunks of series (:func:`multirocket_pool`, :meth:`MiniRocket._transform`). Both give
+the same features bit for bit (a test). Hydra is ``torch.nn.functional.conv1d`` on every
+device.
 
 **Unequal lengths.** A series' features never depend on its padding or on the other
 series of its batch: each is computed from the series' own ``lengths[i]`` steps, as if it
@@ -33,12 +46,13 @@ combination; aeon refuses unequal lengths). A transform fitted on unequal-length
 as the papers do, and a series too short for a combination's unpadded part (shorter than
 the span of that dilation) pools that combination over its padded output instead.
 
-**Bad input** is one :class:`~convkit.errors.DataError` line: a NaN or infinite value, or
-a series shorter than 9 steps (the kernel's span at the smallest dilation).
+**Bad input** is one :class:`~convkit.errors.DataError` line: a NaN or infinite value
+within a series, or a series shorter than 9 steps (the kernel's span at the smallest
+dilation; 10 for MultiRocket and Hydra, whose first difference needs 9).
 
-**Memory** is bounded: series go through the convolutions in chunks of at most
-``chunk_elements`` convolution outputs (and the kernels in groups when one series alone is
-longer), whatever ``N`` and ``L``.
+**Memory** is bounded: the CPU kernels hold one series' convolutions at a time; the torch
+paths take chunks of series of at most ``chunk_elements`` convolution outputs, whatever
+``N`` and ``L``.
 
 :class:`RocketClassifier` joins a transform, the papers' standardisation and a linear
 head: ridge regression whose regularisation is chosen by exact leave-one-out error among
@@ -928,8 +942,18 @@ class RocketClassifier(Classifier):
             self.head.to(features.device)
         self.scaler.fit(features, 0, center=True, epsilon=1e-8)
 
+    @property
+    def export_refusal(self) -> str:
+        """Why the model cannot be exported to ONNX or TorchScript (the exporters trace it)."""
+        return (f"{type(self.transform).__name__} cannot be exported to ONNX or TorchScript (its transform loops "
+                "over each series' own length, on the CPU in a compiled kernel); use the checkpoint with "
+                "evaluate/predict, convkit.tasks.timeseries.rocket from Python, or --format safetensors (the weights)")
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``[N, C, L]`` (each series over its ``lengths``) -> logits ``[N, num_classes]``."""
+        """``[N, C, L]`` (each series over its ``lengths``) -> logits ``[N, num_classes]``.
+        Not traceable (:attr:`export_refusal`; ConfigError, one line)."""
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            raise ConfigError(self.export_refusal)
         return self.forward_head(self.forward_features(x, lengths))
 
 

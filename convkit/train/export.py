@@ -105,13 +105,17 @@ def export_model(model: nn.Module, spec: Data, fmt: str, output: str | Path,
         installed); ``metadata`` is the sidecar's path.
 
     Raises:
-        ConvkitError: unknown format, a model whose input is not one tensor, or a mismatch.
+        ConvkitError: unknown format, a model whose input is not one tensor, a model that
+            cannot be traced (its ``export_refusal`` says why), or a mismatch.
     """
     if fmt not in FORMATS:
         raise ConvkitError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if spec.input_shape is None and fmt != "safetensors":
         raise ConvkitError(f"this model takes {spec.input_kind} input (not one tensor), which "
                            f"{fmt} export does not support; use the checkpoint with convkit")
+    refusal = getattr(model, "export_refusal", None)  # a model that cannot be traced says why, before any file
+    if refusal and fmt != "safetensors":
+        raise ConvkitError(refusal)
     output = Path(output)
     if output.is_dir():
         raise ConvkitError(f"--output {output}: a folder; give a file name, e.g. {output / ('model.' + fmt)}")

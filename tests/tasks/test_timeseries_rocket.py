@@ -161,3 +161,15 @@ def test_a_model_restored_for_evaluate_needs_no_training_data(tmp_path):
     x = torch.randn(2, 1, 60)
     with torch.no_grad():
         assert torch.equal(fresh.eval()(x), result.model.eval()(x))
+
+
+def test_export_is_refused_in_one_line_before_any_file_is_written(tmp_path):
+    from convkit.errors import ConvkitError
+    from convkit.train.inference import export_checkpoint
+
+    folder = write_pair(tmp_path, "Waves", n=9)
+    _, _, result = run(tmp_path, folder)
+    for fmt in ("onnx", "torchscript"):
+        with pytest.raises(ConvkitError, match="MiniRocket cannot be exported to ONNX or TorchScript"):
+            export_checkpoint(TASK, result.run_dir / "best.pt", fmt, tmp_path / f"model.{fmt}")
+        assert not (tmp_path / f"model.{fmt}").exists()
