@@ -230,3 +230,37 @@ def test_an_unfitted_classifier_in_training_mode_fits_itself_to_its_first_batch_
     logits = model(x)  # fits the transform and the standardisation, head left to gradient steps
     assert logits.shape == (4, 3) and model.fitted and model.head[-1].weight.requires_grad
     assert model.num_features == model.transform.num_features > 0
+
+
+def test_chunks_of_series_give_the_same_features_as_one_batch():
+    # the torch code path holds at most chunk_elements convolution outputs at once
+    x = series(9, 2, 70, seed=8)
+    lengths = torch.tensor([70, 12, 44, 70, 30, 10, 70, 51, 66])
+    whole = MiniRocket(2, num_features=840, chunk_elements=1 << 24).fit(x, lengths, seed=1)
+    small = MiniRocket(2, num_features=840, chunk_elements=84 * 70)  # one series per chunk
+    small.load_state_dict(whole.state_dict())
+    xz, lz = _zeroed(x, lengths)
+    assert torch.equal(torch_path(whole, xz, lz), torch_path(small, xz, lz))
+    hydra = Hydra(2, groups=8).fit(x, lengths, seed=1)
+    together = hydra(x, lengths)
+    hydra.chunk_elements = 1
+    assert torch.equal(hydra(x, lengths), together)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", ["minirocket", "multirocket", "hydra"])
+def test_cuda_gives_the_cpus_features_and_predictions(name):
+    small = {"minirocket": {"num_features": 840}, "multirocket": {"num_kernels": 840}, "hydra": {"groups": 8}}[name]
+    x, y = series(16, 2, 50, seed=9), torch.arange(16) % 2
+    lengths = torch.tensor([50, 20] * 8)
+    cpu = create_model(name, 1, 2, 2, **small).eval()
+    cpu.fit(x, y, lengths, seed=0)
+    gpu = create_model(name, 1, 2, 2, **small).cuda().eval()
+    gpu.fit(x.cuda(), y.cuda(), lengths.cuda(), seed=0)
+    with torch.no_grad():
+        features_cpu, features_gpu = cpu.transform(x, lengths), gpu.transform(x.cuda(), lengths.cuda()).cpu()
+        if name == "hydra":  # cuDNN's convolution sums in its own order
+            torch.testing.assert_close(features_gpu, features_cpu, atol=1e-4, rtol=1e-4)
+        else:
+            assert torch.equal(features_gpu, features_cpu)
+        assert torch.equal(gpu(x.cuda(), lengths.cuda()).argmax(1).cpu(), cpu(x, lengths).argmax(1))

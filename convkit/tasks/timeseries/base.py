@@ -56,7 +56,8 @@ class TimeSeriesBase(Task):
         "labels/combined_windows.json) or one of its data files; a folder of CSVs. classify mode "
         "(chosen by task.mode=auto for these): a folder with <Problem>_TRAIN.ts and <Problem>_TEST.ts (or "
         ".tsv), or one file of such a pair (the official split), or one .ts/.tsv file alone (stratified "
-        "80/10/10); multivariate and unequal-length series (zero-padded, never truncated).")
+        "80/10/10); multivariate and unequal-length series (zero-padded, never truncated; the models that take "
+        "lengths, the default minirocket among them, compute each series over its own steps).")
 
     def for_config(self, cfg: TimeSeriesRunConfig) -> Task:
         """``self`` when ``cfg`` runs this task's mode
