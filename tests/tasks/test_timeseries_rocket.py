@@ -148,6 +148,7 @@ def test_the_bench_section_compares_on_a_folder_of_problems(tmp_path):
     assert section["throughput"]["convkit_per_s"] > 0
     text = "\n".join(tsc.markdown(section))
     assert "| Waves (12/12, 1 ch, 60 steps) | convkit | minirocket |" in text
+    assert 0 < row["fresh_s"] < 60  # the default in a fresh process, warm-up included
 
 
 def test_a_model_restored_for_evaluate_needs_no_training_data(tmp_path):
