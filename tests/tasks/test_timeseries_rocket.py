@@ -174,3 +174,16 @@ def test_export_is_refused_in_one_line_before_any_file_is_written(tmp_path):
         with pytest.raises(ConvkitError, match="MiniRocket cannot be exported to ONNX or TorchScript"):
             export_checkpoint(TASK, result.run_dir / "best.pt", fmt, tmp_path / f"model.{fmt}")
         assert not (tmp_path / f"model.{fmt}").exists()
+
+
+def test_the_default_trains_from_python_on_a_dataset_without_lengths(tmp_path):
+    import convkit
+    from torch.utils.data import TensorDataset
+
+    from convkit.tasks.timeseries.synthetic import make_shape_series
+
+    shapes = make_shape_series(n=80, length=64, seed=0)
+    dataset = TensorDataset(torch.from_numpy(shapes.X), torch.from_numpy(shapes.y))  # (x, y): every series full
+    run_ = convkit.fit("timeseries", "minirocket", dataset, out=tmp_path, model_options={"num_features": 840},
+                       settings={"task.mode": "classify", "train.baselines": False, "train.threads": 1})
+    assert run_.metrics["test"]["accuracy"] >= 0.9

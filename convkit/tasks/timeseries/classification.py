@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from convkit.data.splits import Splits
 from convkit.errors import DataError, ShapeError
@@ -155,9 +156,11 @@ class SeriesClassificationTask(TimeSeriesBase, ClassificationTask):
         model's device; other models fit nothing."""
         if not isinstance(model, RocketClassifier):
             return
-        x, y, lengths = data.train.tensors[:3]
+        x, y, lengths = _unpack(next(iter(DataLoader(data.train, batch_size=len(data.train),
+                                                     collate_fn=data.collate_fn))))  # the whole split, in order
         device = next(model.buffers()).device
-        head = model.fit(x.to(device), y.to(device), lengths.to(device), seed=cfg.train.seed)
+        head = model.fit(x.to(device), y.to(device), None if lengths is None else lengths.to(device),
+                         seed=cfg.train.seed)
         how = (f"ridge head, alpha {float(model.alpha):.3g} of {len(model.alphas)} by leave-one-out error"
                if head == "ridge" else "logistic-regression head (trained by the engine)")
         print(f"{cfg.model.name or self.default_model}: {model.num_features:,} features fitted to {len(x)} training "
