@@ -185,6 +185,18 @@ class TrainConfig:
 
 
 @dataclass
+class DataSizedTrainConfig(TrainConfig):
+    """``TrainConfig`` of a task mode that sizes training by the data it reads (e.g. a
+    task's ``--data`` runs): ``epochs`` and ``batch_size`` 0, the defaults, are set by the
+    task's stated rule when it builds the data (in place, so the run's config records the
+    values used; the task logs the rule in one line). A value given (flag, file, recipe,
+    ``--set``) wins, since it is resolved over these defaults."""
+
+    epochs: Annotated[int, Range(ge=0, note="0: sized by the data")] = 0
+    batch_size: Annotated[int, Range(ge=0, note="0: sized by the data")] = 0
+
+
+@dataclass
 class ModelConfig:
     """A zoo model: ``name`` for ``create_model`` (empty: the task's default) and
     ``options`` passed to it as keyword arguments (e.g. ``small_input = true``).

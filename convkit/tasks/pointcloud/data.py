@@ -354,6 +354,55 @@ def normalize(points: np.ndarray) -> np.ndarray:
     return out
 
 
+def point_count(path: str | Path) -> int | None:
+    """How many points the cloud file ``path`` holds, read as cheaply as its format allows
+    (a ``.npy``'s shape, a ``.ply`` header's vertex count, a ``.txt``/``.xyz`` file's rows
+    of numbers); None for a mesh (sampled to any count) or a file that cannot be read (the
+    loader names it)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            return int(shape[0]) if len(shape) == 2 else None
+        if suffix == ".ply":
+            with path.open("rb") as stream:
+                for raw in stream:
+                    words = raw.split()
+                    if words[:2] == [b"element", b"vertex"] and len(words) > 2:
+                        return int(words[2])
+                    if words[:1] == [b"end_header"]:
+                        return None
+            return None
+        if suffix in (".txt", ".xyz"):
+            with path.open("rb") as stream:
+                return sum(1 for raw in stream if raw.strip() and not raw.lstrip().startswith(b"#"))
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def stored_point_counts(path: str | Path, label_pattern: str = "", allow_outside_paths: bool = False,
+                        strict: bool = False) -> list[int | None]:
+    """The points each cloud of the dataset at ``path`` holds (see :func:`point_count`;
+    an ``.npz``'s clouds all have its ``points`` array's second axis), without decoding
+    the clouds. Raises what the loader raises for a path it cannot list."""
+    listing = _listing(path, label_pattern, "", allow_outside_paths, strict)
+    if listing is not None:
+        return [point_count(entry.path) for entry in listing.entries]
+    root = Path(path)
+    if root.is_file() and root.suffix.lower() == ".npz":
+        try:
+            with np.load(root, allow_pickle=False) as z:
+                shape = z["points"].shape if "points" in z.files else ()
+        except (OSError, ValueError):
+            return []
+        return [int(shape[1])] * int(shape[0]) if len(shape) == 3 else []
+    root = existing_dir(root, f"a point-cloud dataset: {_FORMAT_HELP}", allow_empty=False)
+    files, _ = _list_files(root)
+    return [point_count(f) for entries in files.values() for f, _ in entries]
+
+
 # ----------------------------------------------------------------------------- on-disk datasets
 
 
