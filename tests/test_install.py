@@ -54,13 +54,14 @@ def test_an_installed_package_lists_and_runs_every_tasks_recipes_by_name(install
     found = json.loads(listed.stdout)
     assert Path(found["file"]).is_relative_to(installed)  # the installed copy, not the checkout
     assert found["recipes"] == {
-        "image": ["cifar10", "default", "mnist"], "text": ["default", "mr", "sst2"],
+        "image": ["cifar10", "default", "imagenet_resnet18", "mnist"], "text": ["default", "mr", "sst2"],
         "timeseries": ["csv", "default", "nab", "ucr_anomaly", "ucr_classification"],
-        "audio": ["default", "esc50", "speech_commands"], "video": ["default", "ucf101"],
+        "audio": ["default", "esc50", "imagenet_resnet18", "speech_commands"],
+        "video": ["default", "kinetics_r2plus1d", "ucf101"],
         "pointcloud": ["default", "modelnet40"], "graph": ["citeseer", "cora", "default", "pubmed"]}
     trained = run(["-m", "convkit.tasks.graph", "train", "--recipe", "default", "--epochs", "2", "--out",
                    str(tmp_path), "--set", "train.name=r", "train.baselines=false"], installed, tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout.splitlines()[-1])["run_dir"].endswith("r")
     info = run(["-m", "convkit.tasks.audio", "info"], installed, tmp_path)
-    assert info.returncode == 0 and "recipes (--recipe NAME):\n  default, esc50, speech_commands" in info.stdout
+    assert info.returncode == 0 and "recipes (--recipe NAME):\n  default, esc50, imagenet_resnet18, speech_commands" in info.stdout

@@ -157,6 +157,10 @@ def read_weights(path: str | Path) -> Weights:
         loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as err:
         named = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if named is None and "global" not in str(err).lower():  # damaged bytes, not code (e.g. "Unsupported operand")
+            found = re.search(r"Unsupported operand \d+|[^\n]*WeightsUnpickler error:\s*([^\n]+)", str(err))
+            raise ConfigError(f"{path}: not a readable weights file (a damaged pickle: "
+                              f"{found.group(0).strip()[:120] if found else 'UnpicklingError'})") from None
         what = f" (it names {named.group(1)})" if named else ""
         raise ConfigError(f"{path}: refused: loading it would run pickled code{what}; weights are read with "
                           f"weights_only=True: save a state dict, torch.save(model.state_dict(), path)") from None

@@ -11,6 +11,7 @@ cache folder (a short timeout); without any of them those tests skip with the re
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import zipfile
@@ -310,10 +311,12 @@ def test_files_that_do_not_fit_are_one_line_and_change_nothing(tmp_path, one_thr
         load_weights(create_model("resnet34", num_classes=5, widths=(8, 16, 32, 64)), tmp_path / "partial.pth")
     _one_line(err, "keys the model has are missing", "features.7.0.conv1.*")
 
-    (tmp_path / "noise.pth").write_bytes(os.urandom(2000))
-    with pytest.raises(ConfigError) as err:
-        load_weights(model, tmp_path / "noise.pth")
-    _one_line(err, "noise.pth", "not a readable weights file")
+    noise = random.Random(0)
+    for name, first in (("noise.pth", b"N"), ("pickle_noise.pth", b"\x80")):  # not a pickle; a pickle's first byte
+        (tmp_path / name).write_bytes(first + bytes(noise.randrange(256) for _ in range(2000)))
+        with pytest.raises(ConfigError) as err:
+            load_weights(model, tmp_path / name)
+        _one_line(err, name, "not a readable weights file")
 
     good = _saved(tmp_path, create_model("resnet18", num_classes=5, widths=(8, 16, 32, 64)), "cut.pth")
     good.write_bytes(good.read_bytes()[:5000])
