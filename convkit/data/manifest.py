@@ -24,7 +24,10 @@ missing val or test part carved from train (10%); without one, a seeded 80/10/10
 Either is stratified by label and, with a group field, by group
 (:func:`convkit.data.splits.group_split_indices`): ``data.group_by`` names the field (a
 manifest column or a pattern field; empty: ``group`` when the examples have one;
-``none``: no grouping), and no group straddles two parts.
+``none``: no grouping), and no group straddles two parts. Leave one group out
+(:func:`leave_group_out`, a task's ``data.test_group``): that group is the test part, the
+others train with validation carved from their examples; :func:`listing_groups` lists the
+groups, one cross-validation fold each.
 
 A task passes a decode function (its own decoder and skipped-file handling) and gets
 the decoded examples back with their parts; nothing here knows a task. A bad manifest
@@ -455,6 +458,68 @@ def split_listing(listing: Listing, decode: Decode, seed: int = 0, group_by: str
     check_classes(labels[parts["train"]], names, where)
     listed.parts = {s: np.sort(parts[s]).astype(np.int64) for s in SPLIT_NAMES}
     return listed
+
+
+def listing_groups(listing: Listing, group_by: str = "") -> list[str]:
+    """The groups of a listing's examples, sorted (without decoding a file): what
+    leave-one-group-out cross-validation runs a fold for.
+
+    Raises:
+        ConfigError: the listing has no group field (``group_by`` names none, or is
+            empty without a ``group`` column, or is ``none``).
+        DataError: an example with an empty group value.
+    """
+    key = group_field(listing, group_by)
+    if key is None:
+        raise ConfigError(f"{listing.source}: leave-one-group-out needs groups: name the field with data.group_by "
+                          "(a manifest column, or a data.label_pattern field such as {speaker})")
+    empty = next((e for e in listing.entries if not e.fields.get(key)), None)
+    if empty is not None:
+        raise DataError(f"{empty.where}: empty {key!r} (data.group_by groups examples by it)")
+    return sorted({e.fields[key] for e in listing.entries})
+
+
+def leave_group_out(listing: Listing, decode: Decode, group: str, seed: int = 0, group_by: str = "") -> Listed:
+    """Decode a listing and hold one group out: ``group``'s examples are the test part,
+    every other group's examples train, with ``VAL_FRACTION_OF_TRAIN`` of them carved for
+    validation, stratified by label across those groups (so every other group trains, and
+    validation holds the training groups). A split the listing gives is not used.
+
+    Raises:
+        ConfigError: the listing has no group field (as :func:`listing_groups`).
+        DataError: no example of ``group`` (the message lists the groups), no other
+            group, fewer than two classes in training, or a part that would be empty.
+    """
+    groups = listing_groups(listing, group_by)
+    if group not in groups:
+        shown = ", ".join(repr(g) for g in groups[:10]) + (", ..." if len(groups) > 10 else "")
+        raise DataError(f"{listing.source}: no example of the group {group!r} (data.test_group); its groups: {shown}")
+    if len(groups) < 2:
+        raise DataError(f"{listing.source}: the only group is {group!r}; holding it out leaves nothing to train on")
+    listed = decode_listing(listing, decode, group_by)
+    labels, names = listed.labels, listed.label_names
+    where = f"{listed.source} (data.test_group={group})"
+    test = np.flatnonzero(listed.groups == group)
+    train = np.flatnonzero(listed.groups != group)
+    if len(test) == 0:
+        raise DataError(f"{where}: none of the group's files could be used")
+    check_classes(labels[train], names, where)
+    keep, carved = carve_validation(labels[train], VAL_FRACTION_OF_TRAIN, seed)
+    check_split_parts((keep, carved), labels[train], names, where, ("train", "val"))
+    listed.parts = {"train": np.sort(train[keep]), "val": np.sort(train[carved]), "test": test.astype(np.int64)}
+    return listed
+
+
+def group_listing(listing: Listing, group: str, group_by: str = "") -> Listing:
+    """The listing's examples of one group only (what a model trained with ``group`` held
+    out is scored on), their splits dropped. Raises as :func:`leave_group_out`."""
+    key = group_field(listing, group_by)
+    groups = listing_groups(listing, group_by)
+    if group not in groups:
+        raise DataError(f"{listing.source}: no example of the group {group!r} (data.test_group); "
+                        f"its groups: {', '.join(repr(g) for g in groups[:10])}")
+    entries = [Entry(e.path, e.label, None, e.fields, e.where) for e in listing.entries if e.fields[key] == group]
+    return Listing(listing.source, entries, listing.fields, listing.skipped)
 
 
 def split_groups(listed: Listed) -> dict[str, list[str]]:
