@@ -113,3 +113,14 @@ def test_a_broken_plugin_is_one_warning_line_and_convkit_goes_on(tmp_path):
     assert "convkit plug-in 'bad' (convkit.models = no_such_plugin_module) left out: ModuleNotFoundError" in lines[0]
     assert ("convkit plug-in 'notatask' (convkit.tasks = toyplug.models:toy_cnn) left out: it is a function, not a "
             "convkit Task instance") in lines[1]
+
+
+def test_messages_name_the_command_that_runs_the_task(plugin):
+    """How to resume (after Ctrl-C or a full disk) names the command the task runs by:
+    a plug-in's ``python -m convkit NAME``, a built-in task's own module."""
+    site, work = plugin
+    code = ("from convkit.tasks import load_task; "
+            "print(json.dumps([load_task(n).command() for n in ('toyseries', 'image')]))")
+    done = run(python("-c", "import json; " + code), site, work)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == ["python -m convkit toyseries", "python -m convkit.tasks.image"]

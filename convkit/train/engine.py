@@ -409,7 +409,7 @@ class _Run:
         last = self.run_path / "last.pt" if self.run_path is not None else None
         if self.saved_at is not None and last is not None and last.is_file():
             return (f"the last complete checkpoint is {last} ({_position(*self.saved_at)}); free some space and "
-                    f"continue with: python -m convkit.tasks.{self.task.name} train --resume {last}")
+                    f"continue with: {self.task.command()} train --resume {last}")
         return "nothing was saved; free some space and train again"
 
     # ---- one epoch of training
@@ -501,7 +501,7 @@ class _Run:
         signum = self.stop.signum or signal.SIGINT
         where = self.run_path / "last.pt" if self.run_path else "last.pt"
         raise Interrupted(f"interrupted by {signal.Signals(signum).name} at {_position(*self.saved_at)}; saved "
-                          f"{where}; continue with: python -m convkit.tasks.{self.task.name} train --resume {where}",
+                          f"{where}; continue with: {self.task.command()} train --resume {where}",
                           signum)
 
     def discard_if_nothing_saved(self) -> None:

@@ -194,6 +194,15 @@ class Task:
         ``config_class`` (see :func:`resolve_task_config`)."""
         return self
 
+    def command(self) -> str:
+        """The command line that runs this task, for messages such as how to resume:
+        ``python -m convkit.tasks.<name>`` for a task of convkit's own, else ``python -m
+        convkit <name>`` (a plug-in by its name; a task loaded by its import path is
+        run the same way with that path instead of the name)."""
+        if type(self).__module__.startswith("convkit.tasks."):
+            return f"python -m convkit.tasks.{self.name}"
+        return f"python -m convkit {self.name}"
+
     def recipes(self) -> dict[str, Traversable]:
         """The recipes installed with the task's package, by name: ``<package>/recipes/
         <name>.toml`` (``--recipe NAME``; ``default`` is the defaults written out)."""
