@@ -113,6 +113,10 @@ class LogMelSpectrogram(nn.Module):
     The window (padded to ``n_fft``) and the filterbank (:func:`mel_filterbank`, equal to
     ``librosa.filters.mel``) are non-persistent buffers: they follow ``.to(device)`` but
     stay out of ``state_dict``, so checkpoints hold only learned weights.
+
+    ``warp``: a module applied to each chunk's power spectra ``[n, frames, F]`` before the
+    mel projection (:class:`VTLP`, :class:`SpectralPitchShift`: training-time augmentation
+    that is the identity in eval mode); None: none.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int | None = None,
@@ -120,7 +124,7 @@ class LogMelSpectrogram(nn.Module):
                  f_max: float | None = None, power: float = 2.0, center: bool = True,
                  pad_mode: str = "constant", top_db: float | None = 80.0,
                  ref: float | str = 1.0, amin: float = 1e-10, htk: bool = False,
-                 mel_norm: str | None = "slaney", log: bool = True) -> None:
+                 mel_norm: str | None = "slaney", log: bool = True, warp: nn.Module | None = None) -> None:
         super().__init__()
         win_length = n_fft if win_length is None else win_length
         hop_length = win_length // 4 if hop_length is None else hop_length
@@ -151,6 +155,7 @@ class LogMelSpectrogram(nn.Module):
                              persistent=False)  # [n_fft]
         mel = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, htk, mel_norm)
         self.register_buffer("mel_basis", torch.tensor(mel, dtype=torch.float32), persistent=False)  # [M, F]
+        self.warp = warp
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a waveform of ``num_samples`` samples."""
@@ -196,6 +201,8 @@ class LogMelSpectrogram(nn.Module):
         """Padded waveforms ``[n, T']`` -> mel power ``[n, M, frames]`` (the filterbank
         times each clip's power ``[F, frames]``)."""
         power = self._spectrum_power(x)
+        if self.warp is not None:
+            power = self.warp(power)
         if self.power != 2.0:
             power = power.pow_(self.power / 2.0)
         return torch.matmul(self.mel_basis.to(power.dtype), power.transpose(1, 2))
@@ -315,6 +322,171 @@ class MFCC(nn.Module):
         """
         coeffs = self.forward(x)
         return torch.cat([coeffs.mean(-1), coeffs.std(-1, correction=0)], dim=1)
+
+
+def _interpolate(values: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """``values [N, ..., L]`` read at fractional positions ``source [N, L']`` along the last
+    axis (the same positions for every middle index), linearly interpolated; a position
+    outside ``[0, L - 1]`` reads 0. Returns ``[N, ..., L']``."""
+    length = values.shape[-1]
+    low = source.floor().clamp(0, length - 1)
+    frac = (source - low).to(values.dtype)
+    low_i = low.long()
+    high_i = (low_i + 1).clamp(max=length - 1)
+    view = [source.shape[0]] + [1] * (values.dim() - 2) + [source.shape[-1]]
+    shape = list(values.shape[:-1]) + [source.shape[-1]]
+    a = values.gather(-1, low_i.view(view).expand(shape))
+    b = values.gather(-1, high_i.view(view).expand(shape))
+    outside = ((source < 0) | (source > length - 1)).view(view)
+    return torch.lerp(a, b, frac.view(view)).masked_fill(outside, 0.0)
+
+
+def _uniform_factors(n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
+    """``[n]`` factors uniform in ``[low, high]`` from torch's RNG on ``device``."""
+    return low + (high - low) * torch.rand(n, device=device)
+
+
+class SpeedPerturb(nn.Module):
+    """Speed perturbation of waveforms ``[N, T]`` / ``[N, 1, T]`` (Ko et al., 2015): each
+    clip is played back at a speed uniform in ``[1 - max_change, 1 + max_change]``, which
+    shifts its pitch and formants by that factor and changes its tempo by its inverse.
+
+    Resampled about the window's centre by linear interpolation (a centred clip stays
+    centred), zeros where the slowed clip leaves the window; the length ``T`` is kept
+    (a slowed clip longer than the window loses its ends). Ko et al. draw 0.9, 1.0 or
+    1.1 per copy of the data; here every batch draws a fresh factor per clip. Training
+    mode only (identity in eval); torch's RNG on the input's device.
+    """
+
+    def __init__(self, max_change: float = 0.1) -> None:
+        super().__init__()
+        if not 0 <= max_change < 1:
+            raise ConfigError(f"SpeedPerturb: max_change must be in [0, 1); got {max_change}")
+        self.max_change = max_change
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, T]`` or ``[N, 1, T]`` -> the same shape."""
+        wave = _waveform_batch(x, type(self).__name__)
+        if not self.training or self.max_change == 0:
+            return x
+        n, t = wave.shape
+        speed = _uniform_factors(n, 1 - self.max_change, 1 + self.max_change, x.device)
+        centre = (t - 1) / 2
+        source = centre + (torch.arange(t, device=x.device, dtype=speed.dtype)[None, :] - centre) * speed[:, None]
+        return _interpolate(wave, source).reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return f"max_change={self.max_change}"
+
+
+class VTLP(nn.Module):
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013) of power spectra
+    ``[N, frames, F]`` (``F = n_fft // 2 + 1`` bins; :class:`LogMelSpectrogram`'s ``warp``).
+
+    Each clip draws a warp factor ``alpha`` uniform in ``[1 - max_change, 1 + max_change]``
+    and its frequency axis is warped piecewise linearly: ``f -> alpha f`` up to
+    ``boundary_hz * min(alpha, 1) / alpha``, then the straight line that keeps the Nyquist
+    frequency fixed, so a filterbank reads the spectrum at the warped frequencies (a
+    shorter or longer vocal tract moves the formants by about that factor). The boundary
+    is the paper's 4,800 Hz, at most 0.6 of the Nyquist frequency. Training mode only;
+    torch's RNG on the input's device.
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int, max_change: float = 0.1,
+                 boundary_hz: float = 4800.0) -> None:
+        super().__init__()
+        if not 0 <= max_change < 1:
+            raise ConfigError(f"VTLP: max_change must be in [0, 1); got {max_change}")
+        self.sample_rate, self.n_fft, self.max_change = sample_rate, n_fft, max_change
+        self.boundary_hz = min(boundary_hz, 0.6 * sample_rate / 2)
+
+    def source_bins(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The fractional bin each output bin reads for warp factors ``alpha [N]``: ``[N, F]``."""
+        nyquist = self.sample_rate / 2
+        freqs = torch.linspace(0, nyquist, self.n_fft // 2 + 1, device=alpha.device, dtype=alpha.dtype)[None, :]
+        alpha = alpha[:, None]
+        knee = self.boundary_hz * alpha.clamp(max=1) / alpha  # [N, 1]
+        upper = nyquist - (nyquist - self.boundary_hz * alpha.clamp(max=1)) / (nyquist - knee) * (nyquist - freqs)
+        warped = torch.where(freqs <= knee, freqs * alpha, upper)
+        return warped * (self.n_fft / self.sample_rate)
+
+    def forward(self, power: torch.Tensor) -> torch.Tensor:
+        """``[N, frames, F]`` -> the same shape, warped in training mode."""
+        if not self.training or self.max_change == 0:
+            return power
+        alpha = _uniform_factors(power.shape[0], 1 - self.max_change, 1 + self.max_change, power.device)
+        return _interpolate(power, self.source_bins(alpha.to(torch.float64)).to(power.dtype))
+
+    def extra_repr(self) -> str:
+        return f"max_change={self.max_change}, boundary_hz={self.boundary_hz:g}"
+
+
+class SpectralPitchShift(nn.Module):
+    """Pitch shift of power spectra ``[N, frames, F]`` (:class:`LogMelSpectrogram`'s
+    ``warp``): each clip draws ``s`` uniform in ``[-semitones, semitones]`` and every
+    frequency ``f`` moves to ``f * 2 ** (s / 12)`` (content pushed past the Nyquist
+    frequency is dropped, the top of a spectrum shifted down is silent).
+
+    This is what a pitch shift at constant duration (e.g. ``librosa.effects.pitch_shift``:
+    a time stretch, then resampling) does to the magnitude spectrum, harmonics and formants
+    alike, without the phase vocoder, whose phases a log-mel front end discards. Training
+    mode only; torch's RNG on the input's device.
+    """
+
+    def __init__(self, semitones: float = 2.0) -> None:
+        super().__init__()
+        if semitones < 0:
+            raise ConfigError(f"SpectralPitchShift: semitones must be >= 0; got {semitones}")
+        self.semitones = semitones
+
+    def forward(self, power: torch.Tensor) -> torch.Tensor:
+        """``[N, frames, F]`` -> the same shape, shifted in training mode."""
+        if not self.training or self.semitones == 0:
+            return power
+        n, _, bins = power.shape
+        shift = _uniform_factors(n, -self.semitones, self.semitones, power.device)
+        ratio = torch.pow(2.0, shift / 12.0)[:, None]
+        source = torch.arange(bins, device=power.device, dtype=ratio.dtype)[None, :] / ratio
+        return _interpolate(power, source.to(power.dtype))
+
+    def extra_repr(self) -> str:
+        return f"semitones={self.semitones}"
+
+
+class CMVN(nn.Module):
+    """Per-utterance mean and variance normalisation of spectrograms ``[N, C, F, T]``: each
+    clip's every (channel, frequency) row standardised over time (CMVN, as speech front ends
+    normalise features per utterance), which removes a fixed per-band gain such as a
+    microphone's or a room's response. ``variance=False`` subtracts the mean only (CMN).
+
+    The statistics are those of the utterance's own frames: frames whose every value is
+    the clip's minimum (the floor a log-mel gives digital silence, such as the zeros a
+    short clip is padded with) are left out of them, so that padding does not move them
+    (a clip of nothing but such frames uses all). Rows whose frames all equal become zeros.
+    """
+
+    def __init__(self, variance: bool = True, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.variance, self.eps = variance, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, C, F, T]`` -> the same shape."""
+        if x.dim() != 4:
+            raise ShapeError(f"CMVN expects spectrograms [N, C, F, T]; got a tensor of shape {list(x.shape)}")
+        floor = x.amin(dim=(1, 2, 3), keepdim=True)
+        own = (x > floor).any(dim=(1, 2), keepdim=True)  # [N, 1, 1, T]: frames above the floor somewhere
+        own = own | ~own.any(dim=-1, keepdim=True)  # a clip without any: all its frames
+        weight = own.to(x.dtype)
+        count = weight.sum(-1, keepdim=True)
+        mean = (x * weight).sum(-1, keepdim=True) / count
+        centred = x - mean
+        if not self.variance:
+            return centred
+        std = ((centred.square() * weight).sum(-1, keepdim=True) / count).sqrt()
+        return centred / (std + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"variance={self.variance}"
 
 
 def _interval_mask(size: int, max_width: int, count: int, batch: int,
