@@ -71,7 +71,7 @@ def trained(tmp_path_factory):
     make_wav_folder(root / "test", 10, seed=1)
     out = tmp_path_factory.mktemp("runs")
     code = main(TASK, ["train", "--data", str(root), "--out", str(out), "--epochs", "10", "--batch-size", "8", "--lr", "0.01", "--device", "cpu",
-                       "--set", "data.sample_rate=8000", "task.n_fft=256", "task.hop_length=80",
+                       "--set", "data.sample_rate=8000", "data.duration=1.0", "task.n_fft=256", "task.hop_length=80",
                        "model.options.channels=[16, 32, 64]"])
     assert code == 0
     run_dir = next((out / "runs" / "audio").iterdir())

@@ -20,7 +20,12 @@ never decodes again. Formats, detected in this order:
   otherwise a seeded stratified 80/10/10 split.
 - A manifest (``path,label[,split][,group]`` CSV) or a folder whose file names give the
   labels (``label_pattern``, e.g. FSDD's ``{label}_{speaker}_{index}``), split by
-  ``convkit.data.manifest`` (``group_by``: whole speakers on one side of every split).
+  ``convkit.data.manifest`` (``group_by``: whole speakers on one side of every split;
+  ``test_group``: that speaker held out as the test split, leave one group out).
+
+The clip length can be read from the files' headers before anything is decoded
+(:func:`dataset_duration`: the longest file, rounded up to 0.1 s, at most 10 s), and a
+listing's groups listed (:func:`dataset_groups`, one cross-validation fold each).
 
 A ``_background_noise_`` folder (Speech Commands ships one; a ``<class>/<file>`` folder
 may have one too) becomes the noise bank ``Splits.extras["noise"]`` ``[M, T]`` for augmentation.
@@ -33,10 +38,12 @@ error with ``strict=True``; the skipped files make ONE summary warning and are l
 from __future__ import annotations
 
 import csv
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +57,10 @@ from convkit.data.manifest import (
     Listing,
     check_listing_options,
     eval_listing,
+    group_listing,
+    leave_group_out,
     listing_for,
+    listing_groups,
     split_groups,
     split_listing,
 )
@@ -93,6 +103,7 @@ _MODE_DEFAULTS = {
     "allow_outside_paths": False,  # ESC-50 tables, manifests: rows may name files outside their folder
     "label_pattern": "",     # a folder of files named by a pattern, e.g. {label}_{speaker}_{index}
     "group_by": "",          # manifests, patterns: the field whose groups stay on one side of every split
+    "test_group": "",        # manifests, patterns: hold this group out as the test split (leave one group out)
 }
 _FORMAT_HELP = ("<class>/<file> folders of .wav/.flac/.ogg, a Speech Commands folder "
                 "(validation_list.txt, testing_list.txt), ESC-50 (meta/esc50.csv), a manifest .csv "
@@ -190,7 +201,7 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
         **mode: ``layout`` (auto|folder|speech_commands|esc50); Speech Commands: ``words``
             (all|12), ``unknown_ratio``, ``silence_ratio``; ESC-50: ``test_fold``,
             ``val_fold``, ``esc10``; ESC-50 and manifests: ``allow_outside_paths``;
-            manifests and pattern folders: ``label_pattern``, ``group_by``
+            manifests and pattern folders: ``label_pattern``, ``group_by``, ``test_group``
             (``convkit.data.manifest``).
 
     Returns:
@@ -210,13 +221,20 @@ def load_audio_dataset(path: str | Path, sample_rate: int = 16000, duration: flo
     num_samples = _num_samples(sample_rate, duration)
     listing = _listing(path, options, strict)
     if listing is not None:
-        listed = split_listing(listing, _decoder(sample_rate, num_samples, strict), seed, options["group_by"])
+        decoder = _decoder(sample_rate, num_samples, strict)
+        if options["test_group"]:
+            listed = leave_group_out(listing, decoder, options["test_group"], seed, options["group_by"])
+        else:
+            listed = split_listing(listing, decoder, seed, options["group_by"])
         data = {s: (listed.decoded[i], listed.labels[i]) for s, i in listed.parts.items()}
         noise = (_noise_for(listing.source, sample_rate, num_samples, strict, None)
                  if listing.source.is_dir() else None)
         splits = make_splits(data, listed.label_names, noise, listed.source, listed.skipped)
         splits.extras.update(group_by=listed.group_by or "", split_groups=split_groups(listed))
         return splits
+    if options["test_group"]:
+        raise ConfigError(f"data.test_group={options['test_group']!r} needs groups: a manifest (--data FILE.csv "
+                          "with a group column) or data.label_pattern naming the field, with data.group_by")
     root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
     layout = options["layout"] if options["layout"] != "auto" else detect_layout(root)
     skipped: list[str] = []
@@ -239,13 +257,16 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
     Speech Commands: the official testing list; ESC-50: the test fold; folders: the
     ``test/`` subfolder, else every file; a manifest: its test rows, else every row (a
     pattern folder: every file). Only those files are decoded. Returns
-    ``TensorDataset(waves float32 [N, T], labels int64 [N])``. Raises DataError for a
-    class the model does not know.
+    ``TensorDataset(waves float32 [N, T], labels int64 [N])``; with ``test_group`` (a
+    model trained with that group held out) a manifest's or pattern folder's files of that
+    group. Raises DataError for a class the model does not know.
     """
     options = _check_mode(mode)
     num_samples = _num_samples(sample_rate, duration)
     listing = _listing(path, options, strict)
     if listing is not None:
+        if options["test_group"]:
+            listing = group_listing(listing, options["test_group"], options["group_by"])
         listed = eval_listing(listing, _decoder(sample_rate, num_samples, strict))
         labels = remap_labels(listed.labels, listed.label_names, label_names, listed.source)
         return TensorDataset(listed.decoded.float(), torch.from_numpy(labels))
@@ -271,6 +292,37 @@ def load_audio_eval_set(path: str | Path, label_names: Sequence[str], sample_rat
         raise DataError(f"{root}: classes {unknown} are not among the model's classes {list(label_names)}")
     mapping = np.array([index.get(name, -1) for name in names], dtype=np.int64)
     return TensorDataset(waves.float(), torch.from_numpy(mapping[labels]))
+
+
+def dataset_duration(path: str | Path, duration: float = 0.0, strict: bool = False, **mode) -> SizedDuration:
+    """The clip length ``load_audio_dataset`` reads ``path`` at: ``duration`` when it is
+    given (> 0), else :func:`auto_duration` of the dataset's files, read from their headers
+    (a manifest's or pattern's files; a layout's files but the noise bank). ``mode`` as
+    :func:`load_audio_dataset`."""
+    options = _check_mode(mode)
+    if duration > 0:
+        return SizedDuration(float(duration))
+    listing = _listing(path, options, strict)
+    if listing is not None:
+        return _sized_duration(duration, [e.path for e in listing.entries], listing.source)
+    root = existing_dir(path, _FORMAT_HELP, allow_empty=False)
+    return _sized_duration(duration, _dataset_audio_files(root), root)
+
+
+def dataset_groups(path: str | Path, strict: bool = False, **mode) -> list[str]:
+    """The groups (e.g. speakers) of a manifest's or pattern folder's files, sorted, by
+    ``mode``'s ``group_by``: one leave-one-group-out fold each (no file is decoded).
+
+    Raises:
+        ConfigError: ``path`` is neither a manifest nor read by ``label_pattern``, or has
+            no group field.
+    """
+    options = _check_mode(mode)
+    listing = _listing(path, options, strict)
+    if listing is None:
+        raise ConfigError(f"{path}: leave-one-group-out needs groups: a manifest (--data FILE.csv with a group "
+                          "column) or data.label_pattern naming the field, with data.group_by")
+    return listing_groups(listing, options["group_by"])
 
 
 def _listing(path: str | Path, options: dict, strict: bool) -> Listing | None:
@@ -604,6 +656,83 @@ def _read_esc50_table(table: Path, esc10: bool, allow_outside: bool = False) -> 
     audio = table.parent.parent / "audio"
     return [(listed_path(audio, name, table, line, allow_outside), fold, target, category)
             for name, fold, target, category, _, line in rows]
+
+
+# --------------------------------------------------------------------------- clip length
+
+
+AUTO_DURATION_STEP = 0.1
+"""The clip length read from the files (``data.duration`` 0) is rounded up to a multiple of this (seconds)."""
+
+AUTO_DURATION_MAX = 10.0
+"""... and is at most this many seconds (longer files are cropped, centred)."""
+
+
+@dataclass(frozen=True)
+class SizedDuration:
+    """The clip length a dataset is read at: ``seconds``; ``given`` whether ``data.duration``
+    set it (else read from the files by :func:`auto_duration`); ``files`` the number of
+    files whose lengths were read, ``longest`` the longest of them (seconds), ``cropped``
+    how many are longer than ``seconds``."""
+
+    seconds: float
+    given: bool = True
+    files: int = 0
+    longest: float = 0.0
+    cropped: int = 0
+
+    def describe(self) -> str:
+        """One phrase for the run's log line."""
+        if self.given:
+            return f"data.duration {self.seconds:g} s (given)"
+        crop = f"; {self.cropped} longer files cropped" if self.cropped else ""
+        return (f"data.duration {self.seconds:g} s (the longest of {self.files} files, {self.longest:.3g} s, rounded "
+                f"up to {AUTO_DURATION_STEP:g} s, at most {AUTO_DURATION_MAX:g} s{crop})")
+
+
+def clip_seconds(paths: Sequence[str | Path]) -> np.ndarray:
+    """Each file's length in seconds ``[N]`` from its header (no decoding; a thread pool);
+    a file that cannot be read counts as 0 s (the decoder reports it)."""
+    def seconds(path: str | Path) -> float:
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError):
+            return 0.0
+        return info.frames / info.samplerate if info.samplerate else 0.0
+
+    workers = min(8, os.cpu_count() or 1, max(1, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return np.fromiter(pool.map(seconds, paths), dtype=np.float64, count=len(paths))
+
+
+def auto_duration(seconds: np.ndarray) -> float:
+    """The clip length for files of these lengths (seconds ``[N]``): the longest, rounded up
+    to :data:`AUTO_DURATION_STEP`, at most :data:`AUTO_DURATION_MAX`, so that no clip is
+    cut unless it is longer than that (a shorter clip is padded with silence, centred)."""
+    longest = float(seconds.max()) if seconds.size else 0.0
+    steps = max(1, math.ceil(round(longest / AUTO_DURATION_STEP, 6)))
+    return min(AUTO_DURATION_MAX, round(steps * AUTO_DURATION_STEP, 6))
+
+
+def _sized_duration(duration: float, paths: Sequence[str | Path], source: str | Path) -> SizedDuration:
+    """``duration`` when given (> 0), else :func:`auto_duration` of ``paths``' lengths
+    (``source``: the dataset, for messages)."""
+    if duration > 0:
+        return SizedDuration(float(duration))
+    if not paths:
+        raise DataError(f"{source}: no audio files; expected {_FORMAT_HELP}")
+    lengths = clip_seconds(paths)
+    if lengths.max() <= 0:
+        raise DataError(f"{source}: no readable audio file to read the clip length from ({len(paths)} files, "
+                        "none readable); set data.duration")
+    seconds = auto_duration(lengths)
+    return SizedDuration(seconds, False, len(lengths), float(lengths.max()), int((lengths > seconds + 1e-9).sum()))
+
+
+def _dataset_audio_files(root: Path) -> list[Path]:
+    """The audio files a layout's examples come from (every file below ``root`` but the
+    background-noise bank): what ``data.duration`` 0 reads the clip length from."""
+    return [f for f in _audio_files(root, recursive=True) if NOISE_DIR not in f.relative_to(root).parts]
 
 
 # --------------------------------------------------------------------------- helpers

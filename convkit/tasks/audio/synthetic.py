@@ -37,6 +37,9 @@ from convkit.tasks.audio.data import make_splits
 SOURCE = "synthetic sound events"
 """How the generated set is named as a data source (in messages and ``Data.info``)."""
 
+SECONDS = 1.0
+"""The generated clips' length when ``data.duration`` is 0 (read from the data)."""
+
 CLASS_NAMES = (
     "chirp_up",       # exponential sweep upwards over 1-2 octaves from 250-1500 Hz
     "chirp_down",     # the same sweeps, downwards
