@@ -145,5 +145,5 @@ def test_a_nab_tree_given_alone_gets_nabs_protocol(tmp_path, capsys):
     s = data.test.series[0]
     assert s.parts.fit == (0, 90) and s.parts.val == (90, 120) and s.parts.test == (120, rows)
     assert s.labels[slice(*s.parts.val)].any() and (data.monitor, data.monitor_mode) == ("loss", "min")
-    assert data.info.novelty == "train"
+    assert data.info.novelty == "past"  # causal and online: every earlier step, as NAB runs detectors
     assert "NAB protocol (1 series): train on each file's probationary period (its first 15%)" in capsys.readouterr().err

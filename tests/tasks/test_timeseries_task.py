@@ -559,7 +559,8 @@ def test_best_pt_holds_the_calibration_of_its_own_epoch_and_the_data_is_not_writ
         model.load_state_dict(state["model"])
         _, collected = evaluate_split(task, model, data.val, data, torch.device("cpu"), cfg.train)
         assert state["task_state"] == task.derive_state(collected, data.val)
-        assert set(state["task_state"]["calibration"]) == {"centre", "scale", "threshold", "rule", "smooth", "novelty"}
+        assert set(state["task_state"]["calibration"]) == {"centre", "scale", "threshold", "rule", "smooth", "novelty",
+                                                             "likelihood", "errors"}
     best, last = states["best.pt"], states["last.pt"]
     assert best["epoch"] == best["best"]["epoch"] < last["epoch"] == 4  # measured: epoch 1 is the best
     assert best["task_state"] != last["task_state"]

@@ -12,6 +12,7 @@ on the flattened series (:func:`flatten_series`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import math
@@ -23,18 +24,12 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.calibration import (
-    choose_threshold,
-    combine_channels,
-    dominant_period,
-    moving_average,
-    tail_centre_scale,
-)
+from convkit.tasks.timeseries.calibration import Scoring, combine_channels, dominant_period
 from convkit.tasks.timeseries.config import TimeSeriesRunConfig
 from convkit.tasks.timeseries.data import znormalise
-from convkit.tasks.timeseries.metrics import PartScores, split_metrics
+from convkit.tasks.timeseries.metrics import split_metrics
 from convkit.tasks.timeseries.scores import forecast_errors
-from convkit.tasks.timeseries.series import PreparedSeries, calibration_labels, score_series
+from convkit.tasks.timeseries.series import PreparedSeries, score_series
 from convkit.train.baselines import mlp_hidden_units, one_blas_thread, sklearn_mlp_params
 from convkit.train.baselines import scores as baseline_scores
 from convkit.train.task import Data
@@ -145,15 +140,19 @@ def isolation_forest_scores(
     return np.concatenate([np.full(window - 1, scores[0]), scores])
 
 
-def discord_scores(values: np.ndarray, m: int) -> np.ndarray:
+def discord_scores(values: np.ndarray, m: int, causal: bool = False) -> np.ndarray:
     """Matrix-profile discord baseline: each step's score is the z-normalised Euclidean
     distance from the length-``m`` subsequence centred on it to its nearest non-trivial
     neighbour anywhere in the series (stumpy's self-join, exclusion zone ``m/4``), as the
     UCR anomaly archive's paper scores discords (Wu & Keogh, TKDE 2021). The top discord is
-    the argmax. Several channels: each channel's profile divided by ``2 sqrt(m)`` (the
-    largest z-normalised distance), then averaged. Steps within ``m/2`` of either end take
-    the nearest subsequence's distance. O(T^2) time; stumpy is imported here so the rest of
-    convkit never loads numba, and its compiled functions are cached on disk (:func:`_stumpy`).
+    the argmax. ``causal`` (an online protocol such as NAB's): the left matrix profile
+    instead, the distance from the subsequence *ending* at each step to its nearest
+    neighbour among the earlier ones (stumpy's left indices; NaN before the first
+    subsequence with an earlier neighbour). Several channels: each channel's profile
+    divided by ``2 sqrt(m)`` (the largest z-normalised distance), then averaged. Steps
+    within ``m/2`` of either end take the nearest subsequence's distance. O(T^2) time;
+    stumpy is imported here so the rest of convkit never loads numba, and its compiled
+    functions are cached on disk (:func:`_stumpy`).
 
     Args:
         values: ``[T, C]`` (or ``[T]``).
@@ -181,14 +180,35 @@ def discord_scores(values: np.ndarray, m: int) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # stumpy warns about constant subsequences (they are scored)
             for c in range(x.shape[1]):
-                p = np.asarray(stumpy.stump(x[:, c], m)[:, 0], dtype=np.float64)
-                profile += np.nan_to_num(p, nan=0.0, posinf=0.0) / (2 * np.sqrt(m))
+                mp = stumpy.stump(x[:, c], m)
+                p = (_left_distances(x[:, c], m, np.asarray(mp[:, 2], dtype=np.int64)) if causal
+                     else np.asarray(mp[:, 0], dtype=np.float64))
+                profile += (p if causal else np.nan_to_num(p, nan=0.0, posinf=0.0)) / (2 * np.sqrt(m))
     finally:
         torch.set_num_threads(threads)
     profile /= x.shape[1]
+    if causal:  # the subsequence [i, i + m) is known at its last step
+        return np.concatenate([np.full(m - 1, np.nan), profile])
     half = m // 2
     return np.concatenate([np.full(half, profile[0]), profile, np.full(x.shape[0] - len(profile) - half,
                                                                          profile[-1])])
+
+
+def _left_distances(x: np.ndarray, m: int, left: np.ndarray) -> np.ndarray:
+    """``[T - m + 1]``: the z-normalised distance from each length-``m`` subsequence of
+    ``x [T]`` to the subsequence its ``left [T - m + 1]`` index names (NaN where it is -1:
+    no earlier neighbour). A constant subsequence is at 0 from another constant one and at
+    ``sqrt(m)`` from any other (stumpy's convention)."""
+    windows = sliding_window_view(x, m)  # [N, m]
+    mean, std = windows.mean(axis=1), windows.std(axis=1)
+    has = left >= 0
+    j = np.where(has, left, 0)
+    flat = std < 1e-12
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = ((windows * windows[j]).sum(axis=1) - m * mean * mean[j]) / (m * std * std[j])
+    d = np.sqrt(np.maximum(2 * m * (1 - np.clip(corr, -1, 1)), 0))
+    d = np.where(flat & flat[j], 0.0, np.where(flat | flat[j], np.sqrt(m), d))
+    return np.where(has, d, np.nan)
 
 
 @functools.cache
@@ -242,15 +262,16 @@ def forecaster_baselines(cfg: TimeSeriesRunConfig, data: Data, params: int) -> d
               "mlp": MLPRegressor(hidden_layer_sizes=(hidden,), max_iter=100, early_stopping=True, n_iter_no_change=10,
                                   random_state=cfg.train.seed)}
     out = {}
+    scoring = baseline_scoring(data)
     for name, model in models.items():
         with warnings.catch_warnings(), one_blas_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(x, y)
             results = []
-            for s in series:
-                start, end = s.parts.val[0], s.parts.test[1]
+            for i, s in enumerate(series):
+                start, end = data.test.span(i)
                 errors, sq = _forecaster_errors(model, s.values.T.numpy(), lags, horizon, channels, start, end)
-                results.append(score_series(s, start, errors, sq, cfg.task.scoring()).part("test"))
+                results.append(score_series(s, start, errors, sq, scoring).part("test"))
         out[name] = {"test": split_metrics(results)}
     out["mlp"]["params"] = sklearn_mlp_params(models["mlp"])
     return out
@@ -284,29 +305,35 @@ def discord_length(cfg: TimeSeriesRunConfig, s: PreparedSeries) -> int:
     return max(3, min(m, s.source.length // 4))
 
 
+def baseline_scoring(data: Data) -> Scoring:
+    """How a baseline's errors or raw scores become scores, as the model's (the run's test
+    split's :class:`~convkit.tasks.timeseries.calibration.Scoring`): one column of the
+    baseline's own (no novelty column), smoothed, or turned into anomaly likelihoods with
+    the same windows and threshold when the model's are."""
+    return dataclasses.replace(data.test.scoring, novelty="", errors=True)
+
+
 def classical_baselines(cfg: TimeSeriesRunConfig, data: Data) -> dict:
     """Rolling z-score, IsolationForest and matrix-profile discords (:func:`discord_scores`,
-    subsequences of :func:`discord_length`) scored (smoothed like the model's score, scaled
-    on the validation part like the model's errors), thresholded on the validation part and
-    measured like the model on each series' test part (no ``loss``: they forecast nothing)."""
+    subsequences of :func:`discord_length`; causal, the left matrix profile, under an
+    online protocol: when the scores are anomaly likelihoods) scored as the model's errors
+    are (:func:`baseline_scoring`: scaled on the validation part, then smoothed or turned
+    into anomaly likelihoods), thresholded as the model's and measured like the model on
+    each series' test part (no ``loss``: they forecast nothing)."""
     t = cfg.task
+    scoring = baseline_scoring(data)
+    online = scoring.likelihood is not None
     scorers = {"rolling_zscore": lambda v, s: rolling_zscore_scores(v, t.zscore_window),
                "isolation_forest": lambda v, s: isolation_forest_scores(v, t.iforest_window, s.parts.fit[1],
                                                                         seed=cfg.train.seed),
-               "discord": lambda v, s: discord_scores(v, discord_length(cfg, s))}
+               "discord": lambda v, s: discord_scores(v, discord_length(cfg, s), causal=online)}
     out = {}
     for name, scorer in scorers.items():
         results = []
-        for s in data.test.series:
-            scores = moving_average(scorer(s.values.T.numpy(), s), s.smooth)  # as the model's
-            val, test = slice(*s.parts.val), slice(*s.parts.test)
-            centre, scale = tail_centre_scale(scores[val])  # on the validation part, as the model's errors
-            scores = (scores - centre[0]) / scale[0]
-            labels = s.labels
-            threshold, _ = choose_threshold(scores[val], calibration_labels(s.source, s.parts.val),
-                                            t.threshold, t.quantile)
-            results.append(PartScores(s.name, *s.parts.test, scores[test], None if labels is None else labels[test],
-                                      threshold, float("nan")))
+        for i, s in enumerate(data.test.series):
+            start, end = data.test.span(i)
+            raw = scorer(s.values.T.numpy(), s)[start:end, None]
+            results.append(score_series(s, start, raw, np.full_like(raw, np.nan), scoring).part("test"))
         metrics = split_metrics(results)
         metrics.pop("loss")
         out[name] = {"test": metrics}

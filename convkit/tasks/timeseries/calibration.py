@@ -8,6 +8,11 @@ weigh alike), NaN set to 0, the columns combined (mean or max), then optionally 
 by a causal moving average (:func:`smoothing_window`: by default an eighth of the
 series' dominant period). The threshold comes from the validation scores: best F1 when
 the validation part holds labelled anomalies, else a quantile (:func:`choose_threshold`).
+
+With the anomaly likelihood (``task.likelihood``; NAB's online protocol by default), the
+combined score of every step from the series' start is not smoothed but turned into its
+anomaly likelihood (:mod:`~convkit.tasks.timeseries.likelihood`), and the threshold is a
+fixed log-likelihood (:func:`step_scores`): one rule for every series, no label needed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convkit.errors import ConfigError, DataError
+from convkit.tasks.timeseries.likelihood import Likelihood
 from convkit.tasks.timeseries.metrics import best_f1_point
 
 MAD_TO_STD = 1.4826
@@ -29,7 +35,8 @@ COMBINE: tuple[str, ...] = ("mean", "max")
 """How the channels' scores become one score per step (:func:`combine_channels`)."""
 
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "best_f1", "quantile")
-"""``auto``: best F1 when the validation part holds both labels, else the quantile."""
+"""``auto``: best F1 when the validation part holds both labels, else the quantile (with the
+anomaly likelihood: its fixed threshold, rule ``likelihood``)."""
 
 
 # ----------------------------------------------------------------------------- scaling and combining
@@ -270,14 +277,19 @@ class Scoring:
     """The run's settings that turn errors into scores and flags (from ``task``): ``combine``
     (mean/max over columns), ``smooth`` (the score's moving-average window; 0: each series'
     :func:`smoothing_window`), ``threshold`` (a rule of :data:`THRESHOLD_RULES`) and
-    ``quantile``, and ``novelty``: the novelty mode of the last error column (``train``,
-    ``series``; empty: no novelty column)."""
+    ``quantile``, ``novelty``: the novelty mode of the last error column (``train``,
+    ``series``, ``past``; empty: no novelty column), ``likelihood``: the anomaly
+    likelihood's settings when the scores are likelihoods (None: smoothed scores), and
+    ``errors``: the forecast errors' columns count in the score (false: the novelty
+    column alone)."""
 
     combine: str = "mean"
     smooth: int = 0
     threshold: str = "auto"
     quantile: float = 0.99
     novelty: str = ""
+    likelihood: Likelihood | None = None
+    errors: bool = True
 
 
 @dataclass
@@ -286,7 +298,10 @@ class Calibration:
     of the validation errors (:func:`tail_centre_scale`), the ``threshold`` on the combined
     score, the ``rule`` that chose it and the ``smooth`` window of the score (0 in
     checkpoints from before it was stored: the config's ``task.smooth`` then); ``novelty``:
-    the novelty mode of the last column (``train``, ``series``; empty: no novelty column)."""
+    the novelty mode of the last column (``train``, ``series``, ``past``; empty: no novelty
+    column); ``likelihood``: the anomaly likelihood's settings when the scores are
+    likelihoods (then ``rule`` is ``likelihood`` and ``threshold`` its log-likelihood);
+    ``errors``: whether the forecast errors' columns count (false: the novelty alone)."""
 
     centre: np.ndarray
     scale: np.ndarray
@@ -294,12 +309,15 @@ class Calibration:
     rule: str
     smooth: int = 0
     novelty: str = ""
+    likelihood: Likelihood | None = None
+    errors: bool = True
 
     def to_dict(self) -> dict:
         """Plain values (for checkpoints)."""
         return {"centre": [float(v) for v in self.centre], "scale": [float(v) for v in self.scale],
                 "threshold": float(self.threshold), "rule": self.rule, "smooth": int(self.smooth),
-                "novelty": self.novelty}
+                "novelty": self.novelty, "likelihood": None if self.likelihood is None else self.likelihood.to_dict(),
+                "errors": self.errors}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
@@ -307,30 +325,55 @@ class Calibration:
         novelty = d.get("novelty", "")
         return cls(np.asarray(d["centre"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
                    float(d["threshold"]), str(d["rule"]), int(d.get("smooth", 0)),
-                   "train" if novelty is True else "" if novelty is False else str(novelty))
+                   "train" if novelty is True else "" if novelty is False else str(novelty),
+                   Likelihood.from_dict(d.get("likelihood")), bool(d.get("errors", True)))
 
 
 def errors_to_scores(errors: np.ndarray, centre: np.ndarray, scale: np.ndarray, combine: str = "mean",
-                     smooth: int = 1) -> np.ndarray:
+                     smooth: int = 1, use_errors: bool = True) -> np.ndarray:
     """Scores ``[T]`` from errors ``[T, C]`` (the novelty, when there is one, is a column like
     the channels' errors): each column centred and scaled, the columns combined (a step
-    with any NaN column, the warm-up, scores 0), a causal moving average over ``smooth`` steps."""
+    with any NaN column, the warm-up, scores 0), a causal moving average over ``smooth``
+    steps. ``use_errors`` false: the last column (the novelty) alone."""
     z = (np.asarray(errors, dtype=np.float64) - centre) / scale
+    z = z if use_errors else z[:, -1:]
     combined = combine_channels(np.nan_to_num(z, nan=0.0), combine)
     combined[np.isnan(z).any(axis=1)] = 0.0
     return moving_average(combined, smooth)
 
 
 def calibrate(val_errors: np.ndarray, val_labels: np.ndarray | None, combine: str, smooth: int, rule: str,
-              quantile: float, novelty: str = "") -> tuple[Calibration, np.ndarray]:
+              quantile: float, novelty: str = "", likelihood: Likelihood | None = None, errors: bool = True
+              ) -> tuple[Calibration, np.ndarray]:
     """Calibration from the validation part's errors ``[T, C]`` (and labels ``[T]``;
-    ``novelty``: the last column's novelty mode, empty for none).
+    ``novelty``: the last column's novelty mode, empty for none; ``errors`` false: the
+    novelty column alone scores). With ``likelihood`` and the rule ``auto``, the threshold
+    is its fixed log-likelihood (rule ``likelihood``).
 
     Returns:
-        ``(calibration, validation scores [T])``.
+        ``(calibration, validation scores [T])`` (the validation scores combined and smoothed).
     """
+    if not errors and not novelty:
+        raise ConfigError("the score leaves out the forecast errors but has no novelty column; "
+                          "set task.forecast_errors=true or a task.novelty")
     finite = val_errors[np.isfinite(val_errors).all(axis=1)]
     centre, scale = tail_centre_scale(finite if len(finite) else np.zeros((1, val_errors.shape[1])))
-    scores = errors_to_scores(val_errors, centre, scale, combine, smooth)
-    threshold, used = choose_threshold(scores, val_labels, rule, quantile)
-    return Calibration(centre, scale, threshold, used, int(smooth), novelty), scores
+    scores = errors_to_scores(val_errors, centre, scale, combine, smooth, errors)
+    if likelihood is not None and rule == "auto":
+        threshold, used = likelihood.threshold, "likelihood"
+    else:
+        threshold, used = choose_threshold(scores, val_labels, rule, quantile)
+    return Calibration(centre, scale, threshold, used, int(smooth), novelty, likelihood, errors), scores
+
+
+def step_scores(errors: np.ndarray, cal: Calibration, combine: str, smooth: int, probation: int,
+                values: np.ndarray) -> np.ndarray:
+    """The scores ``[T]`` of a series' errors ``[T, C]`` from its first step: combined and
+    smoothed over ``smooth`` steps (:func:`errors_to_scores`), or with ``cal.likelihood``
+    combined and turned into anomaly likelihoods (the first ``probation`` steps learn;
+    ``values [T, C]``, the series, for the range rule;
+    :meth:`~convkit.tasks.timeseries.likelihood.Likelihood.apply`)."""
+    if cal.likelihood is None:
+        return errors_to_scores(errors, cal.centre, cal.scale, combine, smooth, cal.errors)
+    raw = errors_to_scores(errors, cal.centre, cal.scale, combine, 1, cal.errors)
+    return cal.likelihood.apply(raw, probation, values[:len(raw)])

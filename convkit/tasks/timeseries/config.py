@@ -20,8 +20,14 @@ from typing import Annotated, Literal
 from convkit.config import AtLeastOne, DataConfig, Fraction, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
 from convkit.errors import ConfigError
 from convkit.tasks.timeseries.calibration import COMBINE, THRESHOLD_RULES, Scoring
-from convkit.tasks.timeseries.scores import NOVELTY_MODES
-from convkit.tasks.timeseries.series import VAL_SPLITS
+from convkit.tasks.timeseries.likelihood import (
+    LIKELIHOOD_LONG,
+    LIKELIHOOD_REESTIMATE,
+    LIKELIHOOD_SHORT,
+    LIKELIHOOD_THRESHOLD,
+    Likelihood,
+)
+from convkit.tasks.timeseries.series import NOVELTY_MODES, VAL_SPLITS
 
 MODES: tuple[str, ...] = ("auto", "anomaly", "classify")
 """``task.mode``: anomaly detection, whole-series classification, or ``auto``: chosen from
@@ -70,10 +76,24 @@ class SeriesTaskConfig(TaskConfig):
     period, from its training part), ``threshold`` (auto, best_f1 or quantile) and
     ``quantile``. ``novelty``: one more error column, each step's distance from the
     forecaster's features to the nearest elsewhere: ``train`` (the series' training part;
-    causal, so streaming and NAB's online protocol allow it), ``series`` (the rest of the
-    series, its steps locally z-normalised: a discord in the forecaster's features;
-    offline), ``none``, or ``auto``: ``train`` for NAB files, ``series`` for any other
-    series, ``none`` for the autoencoder (which has no per-step features).
+    causal), ``past`` (every earlier step outside half a receptive field: causal and
+    online, the bank grows as the series goes on), ``series`` (the rest of the series, its
+    steps locally z-normalised: a discord in the forecaster's features; offline), ``none``,
+    or ``auto``: ``past`` for NAB files (NAB runs detectors online), ``series`` for any
+    other series, ``none`` for the autoencoder (which has no per-step features).
+    ``likelihood``: turn each step's combined score into its anomaly likelihood (Ahmad et
+    al. 2017; :mod:`~convkit.tasks.timeseries.likelihood`) over the whole series, learned
+    from its training part on and adapting online, thresholded at ``likelihood_threshold``
+    (a log-likelihood; the ``auto`` threshold rule) in place of smoothing and a validation
+    threshold; none (the default): for NAB files. ``likelihood_short``/``likelihood_long``:
+    its windows (the recent average's steps, the history's steps);
+    ``likelihood_reestimate``: steps between fits of the history's distribution.
+    ``range_rule``: with the likelihood, a value beyond the range of all earlier values
+    by 5 % of it scores 1.0 (NAB's HTM detector's spatial anomaly); none: with the likelihood.
+    ``forecast_errors``: the forecast errors count in the score beside the novelty; none:
+    yes, except with the ``past`` novelty under the likelihood (NAB's online protocol),
+    where the novelty alone scores (the forecaster learns from the training part only,
+    the novelty's bank keeps growing; docs/timeseries.md has the measurements).
     ``zscore_window``/``iforest_window``: the classical baselines' windows;
     ``discord_length``: the discord baseline's subsequence length (0: each series' dominant
     period, from its training part's autocorrelation);
@@ -100,6 +120,13 @@ class SeriesTaskConfig(TaskConfig):
     threshold: Literal[THRESHOLD_RULES] = "auto"
     quantile: Fraction = 0.99
     novelty: Literal[NOVELTY] = "auto"
+    likelihood: bool | None = None
+    likelihood_short: AtLeastOne = LIKELIHOOD_SHORT
+    likelihood_long: AtLeastOne = LIKELIHOOD_LONG
+    likelihood_reestimate: AtLeastOne = LIKELIHOOD_REESTIMATE
+    likelihood_threshold: Annotated[float, Range(gt=0, lt=1)] = LIKELIHOOD_THRESHOLD
+    range_rule: bool | None = None
+    forecast_errors: bool | None = None
     zscore_window: Annotated[int, Range(ge=2)] = 96
     iforest_window: AtLeastOne = 4
     discord_length: int = 0
@@ -114,21 +141,40 @@ class SeriesTaskConfig(TaskConfig):
             raise ConfigError(f"task.discord_length must be 0 (each series' period) or at least 3; "
                               f"got {self.discord_length}")
 
-    def scoring(self, novelty: str = "") -> Scoring:
+    def scoring(self, novelty: str = "", archives: list[str] | None = None) -> Scoring:
         """The settings that turn errors into scores and flags, with ``novelty`` the novelty
-        mode of the last error column (empty: none; see :meth:`novelty_mode`)."""
-        return Scoring(self.combine, self.smooth, self.threshold, self.quantile, novelty)
+        mode of the last error column (empty: none; see :meth:`novelty_mode`) and the
+        anomaly likelihood for series from ``archives`` (:meth:`likelihood_settings`)."""
+        likelihood = self.likelihood_settings(archives or [])
+        errors = (self.forecast_errors if self.forecast_errors is not None
+                  else not (novelty == "past" and likelihood is not None))
+        return Scoring(self.combine, self.smooth, self.threshold, self.quantile, novelty, likelihood, errors)
 
     def novelty_mode(self, archives: list[str]) -> str:
         """The novelty column for series from ``archives`` (each series' archive, empty for
-        none): ``novelty`` as set, else (auto) ``""`` (none) for the autoencoder, ``train``
-        when every series is NAB's (NAB scores online detectors: no step may look ahead),
-        ``series`` otherwise."""
+        none): ``novelty`` as set, else (auto) ``""`` (none) for the autoencoder, ``past``
+        when every series is NAB's (NAB runs detectors online: no step may look ahead, and
+        they keep learning), ``series`` otherwise."""
         if self.novelty != "auto":
             return "" if self.novelty == "none" else self.novelty
         if self.objective != "forecast":
             return ""
-        return "train" if archives and all(a == "nab" for a in archives) else "series"
+        return "past" if _all_nab(archives) else "series"
+
+    def likelihood_settings(self, archives: list[str]) -> Likelihood | None:
+        """The anomaly likelihood's settings for series from ``archives``, or None (scores
+        smoothed, a validation threshold): ``likelihood`` as set, else (none) on when every
+        series is NAB's; the range rule as ``range_rule`` says, else with the likelihood."""
+        on = self.likelihood if self.likelihood is not None else _all_nab(archives)
+        if not on:
+            return None
+        return Likelihood(self.likelihood_short, self.likelihood_long, self.likelihood_reestimate,
+                          True if self.range_rule is None else self.range_rule, self.likelihood_threshold)
+
+
+def _all_nab(archives: list[str]) -> bool:
+    """Whether every series is a NAB file (there is at least one)."""
+    return bool(archives) and all(a == "nab" for a in archives)
 
 
 def _default_train() -> TrainConfig:

@@ -89,6 +89,8 @@ class SeriesData:
         missing: the number of interpolated values per channel name (only channels that had any).
         archive: the benchmark archive the series comes from, whose protocol applies
             (``"nab"``, ``"ucr_anomaly"``; empty for any other series).
+        windows: a NAB file's labelled windows as rows ``(first, last)``, inclusive, as
+            NAB's scorer places them (empty for any other series).
     """
 
     values: np.ndarray
@@ -100,6 +102,7 @@ class SeriesData:
     kinds: list[tuple[int, int, str]] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=dict)
     archive: str = ""
+    windows: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2:
@@ -614,7 +617,8 @@ def _load_nab_file(path: Path, root: Path, windows: dict[str, np.ndarray], train
     if series.timestamps is None or not np.issubdtype(series.timestamps.dtype, np.datetime64):
         raise DataError(f"{path}: expected a 'timestamp' column of dates, as in NAB's timestamp,value files")
     labels = np.zeros(series.length, dtype=np.int64)
-    for first, last in window_rows(series.timestamps, windows[key]):  # NAB's rows: first equal to each bound
+    series.windows = window_rows(series.timestamps, windows[key])  # NAB's rows: first equal to each bound
+    for first, last in series.windows:
         labels[first : last + 1] = 1
     series.labels = labels
     series.train_end = probationary_rows(series.length, train_fraction)  # NAB's probationary period

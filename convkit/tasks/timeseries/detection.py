@@ -57,14 +57,17 @@ from convkit.models.tcn import TCNAutoencoder, TCNForecaster, tcn_autoencoder, t
 from convkit.models.weights import load_weights
 from convkit.tasks.timeseries.base import TimeSeriesBase, series_data
 from convkit.tasks.timeseries.baselines import classical_baselines, forecaster_baselines
-from convkit.tasks.timeseries.calibration import Calibration, calibrate, errors_to_scores, smoothing_window
+from convkit.tasks.timeseries.calibration import Calibration, calibrate, smoothing_window, step_scores
 from convkit.tasks.timeseries.config import DetectionRunConfig, TimeSeriesRunConfig
 from convkit.tasks.timeseries.data import SeriesData, load_series
+from convkit.tasks.timeseries.likelihood import Likelihood
 from convkit.tasks.timeseries.metrics import anomaly_metrics, split_metrics
+from convkit.tasks.timeseries.nab import NAB_RESULTS, write_nab_results
 from convkit.tasks.timeseries.plots import plot_anomalies
 from convkit.tasks.timeseries.scores import novelty_distances, series_errors, series_novelty, step_errors
 from convkit.tasks.timeseries.series import (
     ARCHIVE_PROTOCOLS,
+    NOVELTY_MODES,
     PreparedSeries,
     ScoreChunks,
     TrainWindows,
@@ -279,7 +282,7 @@ class SeriesDetectionTask(TimeSeriesBase):
         err = abs_err.transpose(1, 2)
         if "ref" in batch:
             novelty = novelty_distances(model, x, batch["ref"], batch["ref_len"],
-                                        "series" if "ref_start" in batch else "train", batch["in_start"],
+                                        NOVELTY_MODES[int(batch["novelty"][0])], batch["in_start"],
                                         batch.get("ref_start"), batch["series"])
             early = (batch["in_start"][:, None] + pos) < model.receptive_field - 1  # no full receptive field
             err = torch.cat([err, novelty.masked_fill(early, float("nan"))[..., None]], dim=2)
@@ -379,8 +382,8 @@ class SeriesDetectionTask(TimeSeriesBase):
         calibration (the run's own source) or on the input's own validation part; a step is
         flagged when its score is at least the threshold."""
         cfg, info = trained.cfg, trained.spec.info
-        scoring = cfg.task.scoring()
         series = item.series
+        scoring = cfg.task.scoring(archives=[series.archive])
         errors = series_errors(trained.model, item.x, info.halo_left, info.halo_right,
                                cfg.task.score_chunk, cfg.train.batch_size, info.align, info.warmup)
         cal = None
@@ -398,8 +401,9 @@ class SeriesDetectionTask(TimeSeriesBase):
             labels = calibration_labels(series, (lo, hi))
             smooth = smoothing_window(scoring.smooth, series.values[: series.train_end])
             cal, _ = calibrate(errors[lo:hi], labels, scoring.combine, smooth, scoring.threshold,
-                               scoring.quantile, novelty)
-        scores = errors_to_scores(errors, cal.centre, cal.scale, scoring.combine, cal.smooth or scoring.smooth)
+                               scoring.quantile, novelty, scoring.likelihood, scoring.errors)
+        scores = step_scores(errors, cal, scoring.combine, cal.smooth or scoring.smooth, series.train_end,
+                             item.x.T.double().numpy())
         return scores, (scores >= cal.threshold).astype(np.int64), cal
 
     def write_run_files(self, run_dir: Path, metrics: dict) -> None:
@@ -409,8 +413,18 @@ class SeriesDetectionTask(TimeSeriesBase):
 
     def plots(self, run_dir: Path, collected: dict[str, Tensor], data: Data) -> None:
         """``anomalies.png``: the first series' validation and test parts with scores,
-        threshold, labelled and flagged regions."""
-        scored = score_split(collected, data.test)[0]
+        threshold, labelled and flagged regions; for NAB files, every file's detections in
+        NAB's results layout under ``nab_results/convkit/`` (:func:`write_nab_results`:
+        each row's score, 0 before the rows the split scores)."""
+        every = score_split(collected, data.test)
+        for sc in every:
+            src = sc.series.source
+            if src.archive == "nab" and src.timestamps is not None and sc.end == src.length:
+                scores = np.zeros(src.length)
+                scores[sc.start:sc.end] = sc.scores
+                write_nab_results(Path(run_dir) / NAB_RESULTS, "convkit", sc.series.name, src.timestamps,
+                                  src.values[:, 0], scores, src.labels)
+        scored = every[0]
         s = data.test.series[0]
         start, end = scored.start, scored.end
         plot_anomalies(Path(run_dir) / "anomalies.png", s.source.values[start:end], scored.scores,
@@ -459,10 +473,12 @@ def _prepare(cfg: TimeSeriesRunConfig, series: list[SeriesData], where: list[str
     ``announce``: log the model's reach and each archive's protocol (a training run)."""
     channels = check_channels(series, expected, where)
     protocols = [series_protocol(s, cfg.data.val_split, cfg.data.val_fraction) for s in series]
-    novelty = cfg.task.novelty_mode([p.archive for p in protocols])
+    archives = [p.archive for p in protocols]
+    novelty = cfg.task.novelty_mode(archives)
+    scoring = cfg.task.scoring(novelty, archives)
     shape = geometry(cfg, len(channels), novelty)
     if announce:
-        _announce(cfg, shape, novelty)
+        _announce(cfg, shape, novelty, scoring.likelihood)
         for archive, line in ARCHIVE_PROTOCOLS.items():
             chosen = [(p, s) for p, s in zip(protocols, series) if p.archive == archive]
             if chosen:
@@ -476,7 +492,7 @@ def _prepare(cfg: TimeSeriesRunConfig, series: list[SeriesData], where: list[str
     info = DetectionInfo(**dataclasses.asdict(shape), objective=cfg.task.objective, novelty=novelty,
                          channels=channels, source=source, series=[s.name for s in prepared][:1000], normaliser=norm)
     chunks = dict(chunk=cfg.task.score_chunk, halo_left=shape.halo_left, halo_right=shape.halo_right,
-                  align=shape.align, scoring=cfg.task.scoring(novelty))
+                  align=shape.align, scoring=scoring)
     return prepared, info, chunks
 
 
@@ -525,16 +541,24 @@ def geometry(cfg: TimeSeriesRunConfig, channels: int, novelty: str = "") -> Geom
                     align=model.downsample, warmup=0, levels=model.encoder.levels)
 
 
-def _announce(cfg: TimeSeriesRunConfig, shape: Geometry, novelty: str = "") -> None:
-    """One stderr line: the TCN's levels, receptive field, what it predicts and the novelty column."""
+def _announce(cfg: TimeSeriesRunConfig, shape: Geometry, novelty: str = "", likelihood: Likelihood | None = None) -> None:
+    """One stderr line: the TCN's levels, receptive field, what it predicts and the novelty
+    column; one more for the anomaly likelihood when the scores are likelihoods."""
     rf = shape.receptive_field
     what = (f"forecasts {shape.horizon} step(s) from the last {rf} steps" if cfg.task.objective == "forecast"
             else f"reconstructs each step from {shape.halo_left} steps on either side")
     nov = {"train": "; novelty against each series' training part",
-           "series": "; novelty against the rest of each series (offline)"}.get(novelty, "")
+           "series": "; novelty against the rest of each series (offline)",
+           "past": "; novelty against each series' earlier steps (online)"}.get(novelty, "")
     print(f"tcn ({cfg.task.objective}): {shape.levels} levels of kernel "
           f"{cfg.model.options.get('kernel_size', 3)}, dilations 1..{2 ** (shape.levels - 1)}: "
           f"receptive field {rf} steps (task.context={cfg.task.context}); {what}{nov}", file=sys.stderr, flush=True)
+    if likelihood is not None:
+        rule = "; a value beyond the range so far scores 1" if likelihood.range_rule else ""
+        print(f"scores: the anomaly likelihood of each step's combined score (the mean of its last "
+              f"{likelihood.short} steps under the distribution of the last {likelihood.long}, refitted every "
+              f"{likelihood.reestimate}), learned from each series' training part on{rule}; flagged at "
+              f"log-likelihood {likelihood.threshold:g}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- detect's output

@@ -29,7 +29,7 @@ import numpy as np
 
 from convkit.errors import DataError
 from convkit.tasks.timeseries.data import UCR_ANOMALY_NAME
-from convkit.tasks.timeseries.nab import ScoredFile, nab_scores
+from convkit.tasks.timeseries.nab import ScoredFile, category_of, nab_scores
 
 METRIC_NAMES: tuple[str, ...] = ("roc_auc", "pr_auc", "best_f1", "pa_f1", "ucr_hit")
 """The label-based metrics :func:`anomaly_metrics` reports (``ucr_hit`` only for a single anomaly)."""
@@ -188,7 +188,9 @@ class PartScores:
     ``scores [end - start]`` and ``labels [end - start]`` (or None) of the steps ``[start,
     end)`` of the series ``name``, the ``threshold`` its calibration chose (flag ``score >=
     threshold``) and ``loss``, the mean squared error over the part (NaN when the detector
-    forecasts nothing)."""
+    forecasts nothing). ``windows``: a NAB file's labelled windows as rows of the whole
+    series (None for any other series): its part is then scored as NAB scores the whole
+    file, the ``start`` rows before it the probationary period."""
 
     name: str
     start: int
@@ -197,13 +199,15 @@ class PartScores:
     labels: np.ndarray | None
     threshold: float
     loss: float
+    windows: list[tuple[int, int]] | None = None
 
 
 def split_metrics(results: list[PartScores]) -> dict:
     """The split's metrics: ``loss`` (mean squared error, step-weighted), the label-based
     metrics of :func:`anomaly_metrics` at each series' threshold (averaged over the
     series that have both labels in the split), NAB's scores of the series with a labelled
-    segment (:func:`~convkit.tasks.timeseries.nab.nab_scores`), the ``threshold`` (mean over
+    segment and of every NAB file (:func:`nab_file`, :func:`~convkit.tasks.timeseries.nab.nab_scores`:
+    per NAB category too), the ``threshold`` (mean over
     series), ``flagged`` (share of steps flagged) and ``series``: how many were scored and
     how many of them had both labels (a table: it appears in the final blocks, not per
     epoch). UCR anomaly archive series (:func:`ucr_series`) add ``ucr_series`` (a table)
@@ -216,9 +220,8 @@ def split_metrics(results: list[PartScores]) -> dict:
         values = [m[key] for m in per_series if key in m]
         if values:
             out[key] = float(np.mean(values))
-    out.update(nab_scores([ScoredFile(r.scores, [(int(a), int(b) - 1) for a, b in label_segments(r.labels)],
-                                      r.threshold)
-                           for r in results if r.labels is not None and r.labels.any()]))
+    out.update(nab_scores([nab_file(r) for r in results
+                           if r.windows is not None or (r.labels is not None and r.labels.any())]))
     archive = ucr_series(results)
     if len(archive) > 1:
         out["ucr_hit_rate"] = float(np.mean([row["hit"] for row in archive.values()]))
@@ -228,6 +231,17 @@ def split_metrics(results: list[PartScores]) -> dict:
     out["threshold"] = float(np.mean([r.threshold for r in results]))
     out["flagged"] = float(sum(int((r.scores >= r.threshold).sum()) for r in results) / max(steps, 1))
     return out
+
+
+def nab_file(r: PartScores) -> ScoredFile:
+    """``r`` as NAB scores it: a NAB file (``r.windows``) as the whole file, its ``start``
+    rows unscored (the probationary period) and its windows as NAB's labels give them,
+    counted whether or not it has any (a file without windows adds its false positives);
+    any other labelled part as a file of its own, its labelled segments the windows."""
+    if r.windows is not None:
+        scores = np.concatenate([np.full(r.start, -np.inf), r.scores])
+        return ScoredFile(scores, list(r.windows), r.threshold, r.start, category_of(r.name))
+    return ScoredFile(r.scores, [(int(a), int(b) - 1) for a, b in label_segments(r.labels)], r.threshold)
 
 
 def ucr_series(results: list[PartScores]) -> dict[str, dict]:

@@ -168,26 +168,32 @@ NAB_METRICS: dict[str, str] = {"nab": "standard", "nab_low_fp": "reward_low_FP_r
                                "nab_low_fn": "reward_low_FN_rate"}
 """The NAB scores reported (metric name -> NAB profile)."""
 
-NAB_SWEEP = 1.0 - np.logspace(-5, -0.7, 60)
-"""The quantiles of the pooled scores :func:`nab_optimised_scores` tries as thresholds."""
+NAB_CANDIDATES = 1 << 18
+"""At most this many thresholds :func:`nab_optimised_scores` tries: every distinct pooled
+score (the exact optimum over the corpus), or this many quantiles of them when there are more."""
 
 
 @dataclass
 class ScoredFile:
-    """One series part scored as a NAB file: its ``scores [T]``, its labelled windows as rows
-    ``(first, last)`` (inclusive) and the detector's ``threshold`` (flag ``score >= threshold``)."""
+    """One series scored as a NAB file: its ``scores [T]``, its labelled windows as rows
+    ``(first, last)`` (inclusive), the detector's ``threshold`` (flag ``score >= threshold``),
+    the ``probation`` rows at its start that are never scored (a NAB file's probationary
+    period; 0 for a part that already lies after it) and its NAB ``category`` (``group``
+    of ``group/file``; empty for others)."""
 
     scores: np.ndarray
     windows: list[tuple[int, int]]
     threshold: float
+    probation: int = 0
+    category: str = ""
 
 
 def nab_scores(files: list[ScoredFile]) -> dict:
-    """NAB's normalised score of ``files`` (each a labelled part of a series) for each profile
-    (:data:`NAB_METRICS`): each part is scored as a NAB file whose detections are the steps
-    at or above its threshold (no probationary period: the part lies after the training
-    part), raw scores summed over files, then ``100 (raw - null) / (perfect - null)``; then
-    :func:`nab_optimised_scores`. Empty when there are no files."""
+    """NAB's normalised score of ``files`` for each profile (:data:`NAB_METRICS`): each
+    file is scored as NAB scores it, its detections the scored rows (after its
+    ``probation``) at or above its threshold, raw scores summed over files, then
+    ``100 (raw - null) / (perfect - null)``; then :func:`nab_optimised_scores`. Empty
+    when there are no files."""
     if not files:
         return {}
     out = {}
@@ -195,8 +201,8 @@ def nab_scores(files: list[ScoredFile]) -> dict:
         raw = null = perfect = 0.0
         for f in files:
             flags = f.scores >= f.threshold
-            raw += score_file(flags, f.windows, profile, probation=0).score
-            n, p = null_and_perfect(f.windows, len(flags), profile, probation=0)
+            raw += score_file(flags, f.windows, profile, probation=f.probation).score
+            n, p = null_and_perfect(f.windows, len(flags), profile, probation=f.probation)
             null, perfect = null + n, perfect + p
         out[metric] = normalised_score(raw, null, perfect)
     out.update(nab_optimised_scores(files))
@@ -205,46 +211,108 @@ def nab_scores(files: list[ScoredFile]) -> dict:
 
 def nab_optimised_scores(files: list[ScoredFile]) -> dict:
     """NAB's protocol for its scoreboard: one threshold per detector and profile, the one
-    that maximises the normalised score over the whole corpus (here ``files``, the split's
-    labelled series), each flagged row a detection. The scores must be comparable across
-    series: the model's and every baseline's are robust z-scores calibrated on each series'
-    own validation part. The thresholds tried are quantiles :data:`NAB_SWEEP` of the pooled
-    scores (and one above them all: the null detector, 0). It selects on the test labels,
-    as NAB does for every detector alike, so it compares detectors; ``nab`` (the
-    validation threshold) is what a deployed detector gets. Returns ``nab_opt``,
-    ``nab_opt_low_fp``, ``nab_opt_low_fn`` and ``nab_opt_threshold`` (standard profile)."""
-    pooled = np.concatenate([f.scores for f in files])
-    candidates = np.unique(np.concatenate([np.quantile(pooled, NAB_SWEEP), [pooled.max() + 1.0]]))
-    out = {}
+    that maximises the normalised score over the whole corpus (here ``files``), each
+    flagged row a detection. The scores must be comparable across series: the model's and
+    every baseline's are calibrated on each series' own validation part (robust z-scores,
+    or anomaly likelihoods). Every distinct score of the scored rows is tried (at most
+    :data:`NAB_CANDIDATES`), and one above them all (the null detector, 0). It selects on
+    the test labels, as NAB does for every detector alike, so it compares detectors;
+    ``nab`` (the detector's own threshold) is what a deployed detector gets. Returns
+    ``nab_opt``, ``nab_opt_low_fp``, ``nab_opt_low_fn``, ``nab_opt_threshold`` (standard
+    profile) and, when the files name their NAB categories, ``nab_categories``: per
+    category, each profile's score at the corpus threshold (``nab_opt``, ...) and at the
+    detector's own (``nab``, ...), as NAB's scoreboard breaks a corpus score down."""
+    pooled = np.concatenate([f.scores[f.probation:] for f in files])
+    pooled = pooled[np.isfinite(pooled)]
+    candidates = np.unique(pooled)
+    if len(candidates) > NAB_CANDIDATES:
+        candidates = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, NAB_CANDIDATES)))
+    candidates = np.append(candidates, (candidates[-1] if len(candidates) else 0.0) + 1.0)
+    categories = sorted({f.category for f in files if f.category})
+    out: dict = {}
+    per_category: dict = {c: {} for c in categories}
     for metric, profile in NAB_METRICS.items():
         raw = np.zeros(len(candidates))
         null = perfect = 0.0
+        by_category = {c: [np.zeros(len(candidates)), 0.0, 0.0, 0.0] for c in categories}  # raw, null, perfect, own
         for f in files:
-            raw += raw_scores_by_threshold(f.scores, f.windows, profile, candidates)
-            n, p = null_and_perfect(f.windows, len(f.scores), profile, probation=0)
-            null, perfect = null + n, perfect + p
+            file_raw = raw_scores_by_threshold(f.scores, f.windows, profile, candidates, f.probation)
+            n, p = null_and_perfect(f.windows, len(f.scores), profile, probation=f.probation)
+            raw, null, perfect = raw + file_raw, null + n, perfect + p
+            if f.category:
+                entry = by_category[f.category]
+                entry[0] += file_raw
+                entry[1] += n
+                entry[2] += p
+                entry[3] += score_file(f.scores >= f.threshold, f.windows, profile, probation=f.probation).score
         best = int(np.argmax(raw))
         name = metric.replace("nab", "nab_opt", 1)
         out[name] = normalised_score(float(raw[best]), null, perfect)
         if profile == "standard":
             out["nab_opt_threshold"] = float(candidates[best])
+        for c, (c_raw, c_null, c_perfect, own) in by_category.items():
+            per_category[c][name] = normalised_score(float(c_raw[best]), c_null, c_perfect)
+            per_category[c][metric] = normalised_score(own, c_null, c_perfect)
+            per_category[c][f"{metric}_raw"] = own  # a category without windows (null = perfect = 0): its cost
+    if categories:
+        out["nab_categories"] = per_category
     return out
 
 
 def raw_scores_by_threshold(scores: np.ndarray, windows: list[tuple[int, int]], profile: str,
-                            thresholds: np.ndarray) -> np.ndarray:
-    """NAB's raw score of one file (no probation) for each of ``thresholds [K]`` at once,
-    ``[K]``: each window earns the weight of its earliest row at or above the threshold
-    (else ``-fn``), every such row outside the windows its false-positive weight."""
+                            thresholds: np.ndarray, probation: int = 0) -> np.ndarray:
+    """NAB's raw score of one file for each of ``thresholds [K]`` at once, ``[K]``: each
+    window earns the weight of its earliest scored row at or above the threshold (else
+    ``-fn``; a window wholly inside the first ``probation`` rows counts for nothing), every
+    such row outside the windows its false-positive weight (:func:`score_file` at each)."""
     weight, inside = row_weights(len(scores), windows, profile)
     total = np.zeros(len(thresholds))
     for first, last in windows:
-        peak = np.maximum.accumulate(scores[first:last + 1])  # the earliest row reaching t: first peak >= t
+        if last < probation:
+            continue
+        lo = max(first, probation)
+        peak = np.maximum.accumulate(scores[lo:last + 1])  # the earliest row reaching t: first peak >= t
         hit = np.searchsorted(peak, thresholds, side="left")  # peak is non-decreasing
         found = hit < len(peak)
-        total += np.where(found, weight[first:last + 1][np.minimum(hit, len(peak) - 1)], -PROFILES[profile]["fn"])
-    outside = inside < 0
+        total += np.where(found, weight[lo:last + 1][np.minimum(hit, len(peak) - 1)], -PROFILES[profile]["fn"])
+    outside = (inside < 0) & (np.arange(len(scores)) >= probation)
     order = np.argsort(-scores[outside], kind="stable")
     sorted_scores, cumulative = scores[outside][order], np.concatenate([[0.0], np.cumsum(weight[outside][order])])
     count = np.searchsorted(-sorted_scores, -thresholds, side="right")  # rows with score >= t
     return total + cumulative[count]
+
+
+def category_of(name: str) -> str:
+    """The NAB category of a file named ``group/file`` (its ``group``)."""
+    return name.split("/", 1)[0] if "/" in name else ""
+
+
+NAB_RESULTS = "nab_results"
+"""The folder of a run that holds its detections in NAB's results layout (:func:`write_nab_results`)."""
+
+
+def write_nab_results(folder, detector: str, name: str, timestamps: np.ndarray, values: np.ndarray,
+                      scores: np.ndarray, labels: np.ndarray) -> None:
+    """Write one NAB file's detections as NAB's results layout holds them, so that NAB's own
+    scorer could rescore them: ``folder/<detector>/<category>/<detector>_<file>.csv`` with
+    the columns ``timestamp,value,anomaly_score,label`` (one row per row of the file).
+
+    Args:
+        folder: the results root (a ``pathlib.Path``).
+        detector: the detector's name (the folder and the files' prefix).
+        name: the file as ``<category>/<file>`` (without ``.csv``).
+        timestamps: ``[T]`` datetime64; values ``[T]``; scores ``[T]`` in [0, 1] (NAB sweeps
+            thresholds there); labels ``[T]`` 0/1 (NAB's windows).
+    """
+    from pathlib import Path
+
+    category, file = name.split("/", 1) if "/" in name else ("", name)
+    path = Path(folder) / detector / category / f"{detector}_{file}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamps = np.datetime_as_string(np.asarray(timestamps, dtype="datetime64[s]"), unit="s")
+    lines = ["timestamp,value,anomaly_score,label"]
+    lines += [f"{t.replace('T', ' ')},{v:.10g},{s:.10g},{int(b)}"
+              for t, v, s, b in zip(stamps, np.asarray(values, dtype=np.float64), np.nan_to_num(scores), labels)]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)

@@ -20,7 +20,11 @@ series outside an exclusion zone of half a receptive field, its steps locally z-
 over a receptive field (:func:`local_znorm`): a discord (Yeh et al. 2016; Wu & Keogh
 2021) in the forecaster's features, blind to a drifting level as the matrix profile is,
 offline only. It finds anomalies the ``train`` bank misses where a series wanders: a
-random walk's test part reaches levels its training part never did.
+random walk's test part reaches levels its training part never did. ``past``: the bank
+is every earlier step of the series outside the same exclusion zone, growing as the
+series goes on (causal and online, as nearest-neighbour detectors on NAB such as KNN-CAD
+keep their memory: a new normal stops being novel once it has been seen; for NAB's
+protocol and streaming).
 
 A whole series is scored in chunks of thousands of steps, batched into one convolution
 call (:func:`series_errors`), never window by window;
@@ -99,10 +103,8 @@ def series_errors(model: nn.Module, values: Tensor, halo_left: int, halo_right: 
     return out
 
 
-NOVELTY_MODES: tuple[str, ...] = ("train", "series")
-"""Where a step's features are compared (:func:`series_novelty`): ``train``, the series'
-training part (causal: what streaming and NAB allow); ``series``, the rest of the series
-itself (a self-join, like the matrix profile's discords; offline)."""
+NOVELTY_PAST_BANK = 32768
+"""At most this many earlier steps (evenly spaced) form a ``past`` bank (all of most series)."""
 
 NOVELTY_BANK = 2048
 """At most this many feature vectors (evenly spaced over the training part) form a series' ``train`` bank."""
@@ -144,22 +146,38 @@ def local_znorm(values: Tensor, window: int) -> Tensor:
 
 
 def nearest_distances(features: Tensor, bank: Tensor, positions: Tensor | None = None,
-                      bank_positions: Tensor | None = None, exclusion: int = 0, block: int = 1024) -> Tensor:
+                      bank_positions: Tensor | None = None, exclusion: int = 0, block: int = 1024,
+                      causal: bool = False) -> Tensor:
     """``[L]`` float64: each of ``features [L, F]``'s Euclidean distance to the nearest row
-    of ``bank [M, F]``, ``block`` rows at a time (memory ``block x M``, whatever ``L``).
-    With ``exclusion``, only bank rows at least that many steps away count (``positions
-    [L]`` and ``bank_positions [M]`` are their steps; the matrix profile's exclusion zone:
-    a step's trivial matches are its neighbours); infinity where none does. In float64,
-    so that a near-zero distance does not depend on how the steps were batched (float32's
+    of ``bank [M, F]``, in blocks of rows (memory at most ``block x max(M, 1024)``, whatever
+    ``L``). With ``exclusion``, only bank rows at least that many steps away count
+    (``positions [L]`` and ``bank_positions [M]`` are their steps; the matrix profile's
+    exclusion zone: a step's trivial matches are its neighbours); ``causal``: only rows at
+    least that many steps *earlier*. Infinity where no row counts. In float64, so that a
+    near-zero distance does not depend on how the steps were batched (float32's
     ``|a|^2 + |b|^2 - 2ab`` loses it to rounding)."""
     out = []
-    for a in range(0, len(features), block):
-        d = torch.cdist(features[a:a + block].double(), bank.double())
-        if exclusion:
-            d = d.masked_fill((positions[a:a + block, None] - bank_positions[None, :]).abs() < exclusion,
+    rows = max(1, block * 1024 // max(len(bank), 1024))
+    for a in range(0, len(features), rows):
+        d = torch.cdist(features[a:a + rows].double(), bank.double())
+        if causal:
+            d = d.masked_fill(bank_positions[None, :] > positions[a:a + rows, None] - exclusion, float("inf"))
+        elif exclusion:
+            d = d.masked_fill((positions[a:a + rows, None] - bank_positions[None, :]).abs() < exclusion,
                               float("inf"))
-        out.append(d.min(dim=1).values)
+        out.append(d.min(dim=1).values if d.shape[1] else d.new_full((d.shape[0],), float("inf")))
     return torch.cat(out) if out else features.new_zeros(0, dtype=torch.float64)
+
+
+def past_bank(model: TCNForecaster, ref: Tensor, ref_start: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``past`` bank of the steps ``ref [C, R]`` (starting at step ``ref_start``):
+    ``(features [R, F]``, the bank ``[M, F]`` (at most :data:`NOVELTY_PAST_BANK` evenly
+    spaced steps with a full receptive field) and its steps ``[M]``)."""
+    features = model.features(ref[None])[0].T  # [R, F]
+    first = min(model.receptive_field - 1, len(features) - 1)
+    every = max(1, -(-(len(features) - first) // NOVELTY_PAST_BANK))
+    rows = torch.arange(first, len(features), every, device=ref.device)
+    return features, features[rows], rows + ref_start
 
 
 def series_bank(model: TCNForecaster, ref: Tensor, ref_start: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -185,27 +203,32 @@ def novelty_distances(model: TCNForecaster, x: Tensor, ref: Tensor, ref_len: Ten
     ``ref_start [N]`` on, the chunk starts at step ``in_start [N]``; the distance from the
     features of its locally z-normalised steps to the nearest of the rest of the series'
     (:func:`series_bank`, :func:`nearest_distances`; NaN where the exclusion zone leaves
-    none); the chunks of one series in the batch share its bank."""
+    none); the chunks of one series in the batch share its bank. ``past``: ``ref`` as for
+    ``series`` but not z-normalised, and only the bank's steps at least half a receptive
+    field *before* a step count (:func:`past_bank`; NaN where none does)."""
     if mode == "train":
         features = model.features(x).transpose(1, 2)  # [N, L, F]
         return torch.stack([nearest_distances(features[i], feature_bank(model, ref[i], int(ref_len[i])))
                             for i in range(x.shape[0])])
     rf, length = model.receptive_field, x.shape[-1]
+    past = mode == "past"
     banks: dict[int, tuple[Tensor, Tensor, Tensor]] = {}  # the batch's chunks of one series share its bank
     out = []
     for i in range(x.shape[0]):
         start, count, first = int(ref_start[i]), int(ref_len[i]), int(in_start[i])
         key = int(series[i])
         if key not in banks:
-            banks[key] = series_bank(model, ref[i, :, :count], start)
+            banks[key] = (past_bank if past else series_bank)(model, ref[i, :, :count], start)
         features, bank, rows = banks[key]
         steps = torch.arange(first, first + length, device=x.device)
-        inside = steps >= start
-        query = features[(steps - start).clamp(0, len(features) - 1)]
-        if not inside.all():  # steps before the bank's source: their own features (the chunk's halo covers them)
-            early = model.features(local_znorm(x[i:i + 1, :, :start - first], rf))[0].T
-            query = torch.cat([early, query[len(early):]])
-        d = nearest_distances(query, bank, steps, rows, max(1, rf // 2))
+        if past:  # the chunk's own features (its halo gives each kept step a full receptive field)
+            query = model.features(x[i:i + 1])[0].T
+        else:
+            query = features[(steps - start).clamp(0, len(features) - 1)]
+            if first < start:  # steps before the bank's source: their own features (the chunk's halo covers them)
+                early = model.features(local_znorm(x[i:i + 1, :, :start - first], rf))[0].T
+                query = torch.cat([early, query[len(early):]])
+        d = nearest_distances(query, bank, steps, rows, max(1, rf // 2), causal=past)
         out.append(d.masked_fill(torch.isinf(d), float("nan")))
     return torch.stack(out)
 
@@ -229,7 +252,8 @@ def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], c
     receptive field - 1 steps. ``train``: against the bank of its steps ``[ref[0],
     ref[1])`` (the training part), in chunks of ``chunk`` steps (equal to one pass).
     ``series``: against the rest of the series (:func:`novelty_distances`; the bank from
-    its last :data:`NOVELTY_SERIES_STEPS` steps). Equal to the training run's scoring."""
+    its last :data:`NOVELTY_SERIES_STEPS` steps). ``past``: against the earlier steps among
+    its last :data:`NOVELTY_SERIES_STEPS` (causal). Equal to the training run's scoring."""
     model.eval()
     device = next(model.parameters()).device
     values = values.to(device)
@@ -238,6 +262,16 @@ def series_novelty(model: TCNForecaster, values: Tensor, ref: tuple[int, int], c
         lo = max(ref[0], ref[1] - NOVELTY_REF_STEPS)
         bank = feature_bank(model, values[:, lo:ref[1]], ref[1] - lo)
         out = nearest_distances(_features_in_chunks(model, values, chunk), bank).cpu().numpy()
+    elif mode == "past":
+        start = max(0, values.shape[1] - NOVELTY_SERIES_STEPS)
+        features = _features_in_chunks(model, values, chunk)  # [T, F]: causal, so equal to the bank's own
+        first = min(start + model.receptive_field - 1, values.shape[1] - 1)
+        every = max(1, -(-(values.shape[1] - first) // NOVELTY_PAST_BANK))
+        rows = torch.arange(first, values.shape[1], every, device=device)
+        steps = torch.arange(values.shape[1], device=device)
+        out = nearest_distances(features, features[rows], steps, rows, max(1, model.receptive_field // 2),
+                                causal=True).cpu().numpy()
+        out[np.isinf(out)] = np.nan
     else:
         start = max(0, values.shape[1] - NOVELTY_SERIES_STEPS)
         features, bank, rows = series_bank(model, values[:, start:], start)

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from convkit.errors import ConfigError, DataError
-from convkit.tasks.timeseries.calibration import Calibration, Scoring, calibrate, errors_to_scores, smoothing_window
+from convkit.tasks.timeseries.calibration import Calibration, Scoring, calibrate, smoothing_window, step_scores
 from convkit.tasks.timeseries.data import UCR_ANOMALY_NAME, SeriesData
 from convkit.tasks.timeseries.metrics import PartScores
 
@@ -40,7 +40,14 @@ NOVELTY_REF_STEPS = 16384
 """A ``train`` novelty bank comes from the last this many steps of the training part (a long one is cut)."""
 
 NOVELTY_SERIES_STEPS = 65536
-"""A ``series`` novelty bank comes from the last this many steps of the series (all of most series)."""
+"""A ``series`` or ``past`` novelty bank comes from the last this many steps of the series (all of most series)."""
+
+NOVELTY_MODES: tuple[str, ...] = ("train", "series", "past")
+"""Where a step's features are compared (:func:`~convkit.tasks.timeseries.scores.series_novelty`):
+``train``, the series' training part (causal: what streaming and NAB allow); ``series``, the
+rest of the series itself (a self-join, like the matrix profile's discords; offline);
+``past``, every earlier step of the series outside an exclusion zone (causal and online:
+the bank grows)."""
 
 ARCHIVE_VAL_FRACTION = 0.25
 """The share of an archive series' training part (a UCR anomaly archive file's, NAB's
@@ -277,15 +284,17 @@ def plan_chunks(start: int, end: int, length: int, chunk: int, halo_left: int, h
 class ScoreChunks(Dataset):
     """The chunks that score one split (``"val"`` or ``"test"``) of every series.
 
-    Each series is scored over ``[val start, split end)``: the validation part is the
-    reference that normalises the errors and sets the threshold, so the test split scores
-    it too (with the same weights as the test part). Item ``i`` is a dict: ``x`` ``[C, L]``
+    Each series is scored over ``[val start, split end)`` (``[0, split end)`` with the
+    anomaly likelihood: :meth:`span`): the validation part is the reference that
+    normalises the errors and sets the threshold, so the test split scores it too (with
+    the same weights as the test part). Item ``i`` is a dict: ``x`` ``[C, L]``
     (zero-padded on the right to the longest chunk), ``series``, ``in_start``,
     ``keep_from`` (offset of the first kept step in ``x``) and ``keep_len``; with
     ``scoring.novelty`` also ``ref`` ``[C, R]``, the series' reference steps (``train``:
     the end of its fit part, at most :data:`NOVELTY_REF_STEPS`; ``series``: the end of the
     series, at most :data:`NOVELTY_SERIES_STEPS`, and then also ``ref_start``, its first
-    step), zero-padded to the longest, and ``ref_len``.
+    step; ``past``: the same, up to the split's end), zero-padded to the longest, ``ref_len``
+    and ``novelty``, the mode's index in :data:`NOVELTY_MODES`.
 
     ``scoring`` holds the settings that turn the errors into scores and flags; the dataset
     is never written after it is built.
@@ -297,25 +306,28 @@ class ScoreChunks(Dataset):
             raise ValueError(f"split must be 'val' or 'test'; got {split!r}")
         self.series, self.split, self.scoring = series, split, scoring
         self.chunks: list[tuple[int, Chunk]] = []
-        for i, s in enumerate(series):
-            start, end = s.parts.val[0], getattr(s.parts, split)[1]
-            self.chunks += [(i, c) for c in plan_chunks(start, end, s.values.shape[1], chunk,
+        for i in range(len(series)):
+            start, end = self.span(i)
+            self.chunks += [(i, c) for c in plan_chunks(start, end, series[i].values.shape[1], chunk,
                                                         halo_left, halo_right, align)]
         self.width = max(c.in_end - c.in_start for _, c in self.chunks)
         mode = self.scoring.novelty
+        ends = [getattr(s.parts, split)[1] if mode == "past" else s.values.shape[1] for s in series]  # past: causal
         self.refs = ([(max(s.parts.fit[0], s.parts.fit[1] - NOVELTY_REF_STEPS), s.parts.fit[1]) for s in series]
                      if mode == "train" else
-                     [(max(0, s.values.shape[1] - NOVELTY_SERIES_STEPS), s.values.shape[1]) for s in series]
-                     if mode == "series" else None)
+                     [(max(0, end - NOVELTY_SERIES_STEPS), end) for end in ends]
+                     if mode in ("series", "past") else None)
         self.ref_width = max(b - a for a, b in self.refs) if self.refs else 0
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def span(self, i: int) -> tuple[int, int]:
-        """Steps ``[start, end)`` of series ``i`` this split scores."""
+        """Steps ``[start, end)`` of series ``i`` this split scores: from its validation part
+        on, or from its first step when the scores are anomaly likelihoods (they learn from
+        the training part on)."""
         s = self.series[i]
-        return s.parts.val[0], getattr(s.parts, self.split)[1]
+        return 0 if self.scoring.likelihood is not None else s.parts.val[0], getattr(s.parts, self.split)[1]
 
     def __getitem__(self, i: int) -> dict:
         series, c = self.chunks[i]
@@ -329,7 +341,8 @@ class ScoreChunks(Dataset):
             ref = self.series[series].values[:, lo:hi]
             item["ref"] = torch.nn.functional.pad(ref, (0, self.ref_width - ref.shape[1]))
             item["ref_len"] = torch.tensor(hi - lo)
-            if self.scoring.novelty == "series":
+            item["novelty"] = torch.tensor(NOVELTY_MODES.index(self.scoring.novelty))
+            if self.scoring.novelty in ("series", "past"):
                 item["ref_start"] = torch.tensor(lo)
         return item
 
@@ -351,25 +364,37 @@ class ScoredSeries:
     calibration: Calibration
 
     def part(self, split: str) -> PartScores:
-        """The scores of the split's own part (``val`` or ``test``), as the metrics take them."""
+        """The scores of the split's own part (``val`` or ``test``), as the metrics take them
+        (a NAB file's windows with a part that runs to the file's end: NAB scores it whole)."""
         lo, hi = getattr(self.series.parts, split)
         labels = None if self.series.labels is None else self.series.labels[lo:hi]
         sq = self.sq[lo - self.start:hi - self.start]
         return PartScores(self.series.name, lo, hi, self.scores[lo - self.start:hi - self.start], labels,
                           self.calibration.threshold,
-                          float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"))
+                          float(np.nanmean(sq)) if np.isfinite(sq).any() else float("nan"),
+                          nab_windows(self.series.source) if hi == self.series.source.length else None)
+
+
+def nab_windows(series: SeriesData) -> list[tuple[int, int]] | None:
+    """A NAB file's windows as rows (its test part is then scored as NAB scores the whole
+    file: :func:`~convkit.tasks.timeseries.metrics.nab_file`); None for any other series."""
+    return list(series.windows) if series.archive == "nab" else None
 
 
 def score_series(s: PreparedSeries, start: int, errors: np.ndarray, sq: np.ndarray,
                  scoring: Scoring) -> ScoredSeries:
     """Calibrate ``errors [L, C]`` of the steps ``[start, start + L)`` of ``s`` on its
     validation part and score them (``sq [L, C]``: the squared errors; ``scoring.novelty``:
-    the last column of ``errors`` is that novelty)."""
+    the last column of ``errors`` is that novelty). With ``scoring.likelihood`` the steps
+    start at the series' first (``start`` 0): the anomaly likelihood learns from the
+    training part on (:func:`~convkit.tasks.timeseries.calibration.step_scores`)."""
+    if scoring.likelihood is not None and start != 0:
+        raise ValueError(f"the anomaly likelihood scores a series from its first step; got start={start}")
     lo, hi = s.parts.val
     labels = calibration_labels(s.source, s.parts.val)
     cal, _ = calibrate(errors[lo - start:hi - start], labels, scoring.combine, s.smooth,
-                       scoring.threshold, scoring.quantile, scoring.novelty)
-    scores = errors_to_scores(errors, cal.centre, cal.scale, scoring.combine, s.smooth)
+                       scoring.threshold, scoring.quantile, scoring.novelty, scoring.likelihood, scoring.errors)
+    scores = step_scores(errors, cal, scoring.combine, s.smooth, s.source.train_end, s.values.T.numpy())
     return ScoredSeries(s, start, start + len(errors), scores, sq.mean(axis=1), cal)
 
 
