@@ -115,8 +115,10 @@ Fraction = Annotated[float, Range(gt=0, lt=1)]
 class TrainConfig:
     """The engine's settings; the same fields for every task (a task may change defaults).
 
-    ``batch_size`` is per process (under torchrun the global batch is ``batch_size *
-    WORLD_SIZE``). Schedules step once per optimizer step; ``step_size`` is in epochs.
+    ``batch_size`` is per process and per micro-batch: one optimizer step adds the
+    gradients of ``accumulate_steps`` micro-batches (each loss divided by their number),
+    so the global batch is ``batch_size * accumulate_steps * WORLD_SIZE`` (halve one and
+    double another for the same run on other hardware). Schedules step once per optimizer step; ``step_size`` is in epochs.
     ``plateau`` (Keras's ReduceLROnPlateau as the time-series classification papers use
     it) multiplies the rate by ``plateau_factor`` after ``plateau_patience`` epochs
     without a lower training loss, down to ``min_lr``; it steps once per epoch.
@@ -162,6 +164,7 @@ class TrainConfig:
     seeds: AtLeastOne = 1
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_workers: NonNegative = 0
+    accumulate_steps: AtLeastOne = 1
     threads: Annotated[int, Range(ge=0, note="0: one per available core")] = 0
     checkpoint_every: Annotated[int, Range(ge=0, note="0: epoch ends only")] = 200
     eval_every: Annotated[int, Range(ge=1, note="epochs")] = 1
@@ -224,6 +227,19 @@ class DataConfig:
 
     path: str = ""
     strict: bool = False
+
+
+@dataclass
+class FileDataConfig(DataConfig):
+    """``DataConfig`` of a task that reads one file per example, decoded per batch
+    (``convkit.data.lazy``): ``in_memory`` decodes every file into memory before training
+    instead (an explicit choice for a small set; the run's log says which it is);
+    ``max_skipped``, the largest fraction of a split's files that may be skipped when they
+    are found unreadable while training: more stops the run with one line at the end of
+    the epoch that found them."""
+
+    in_memory: bool = False
+    max_skipped: Annotated[float, Range(ge=0, le=1, note="a fraction of a split's files")] = 0.01
 
 
 @dataclass

@@ -52,13 +52,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
 from convkit import config as config_io
 from convkit import plugins
 from convkit.config import RunConfig, TrainConfig
-from convkit.errors import ConvkitError, Interrupted
+from convkit.data.skipped import summarize_skipped
+from convkit.errors import ConfigError, ConvkitError, DataError, Interrupted
 from convkit.train import checkpoint as checkpoints
 from convkit.train import distributed, rundir, transfer
 from convkit.train.distributed import DistEnv, log
@@ -155,21 +157,33 @@ def fit(task: Task, cfg: RunConfig, out_dir: str | Path = ".", resume: str | Pat
 
 def train_step(task: Task, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer,
                scaler: torch.amp.GradScaler, placement: Placement, clip_grad_norm: float = 0.0,
-               augment: Callable[[Any], Any] | None = None) -> Tensor:
+               augment: Callable[[Any], Any] | None = None, accumulate: Sequence[Any] = ()) -> Tensor:
     """One optimizer step on ``batch``, as every run makes it (and the benchmark times):
     the batch to the device in the run's memory format, the task's augmentation (then the
     memory format again, which it may undo), ``task.training_step`` under the run's
     autocast, the backward pass through ``scaler``, gradient clipping to
     ``clip_grad_norm`` (0: none) and the optimizer step. ``model`` is what the run calls
-    (possibly compiled or DDP-wrapped). Returns the loss, a scalar tensor still on the
-    device (reading it would synchronise the host)."""
-    batch = placement.batch(batch)
-    if augment is not None:
-        batch = placement.batch(augment(batch))
-    with placement.autocast():
-        loss = task.training_step(model, batch)
+    (possibly compiled or DDP-wrapped). ``accumulate``: further micro-batches
+    (``train.accumulate_steps``) whose gradients are added to ``batch``'s before the one
+    step, each loss divided by their number (under DDP the ranks synchronise once, on the
+    last). Returns the (mean) loss, a scalar tensor still on the device (reading it would
+    synchronise the host)."""
+    batches = [batch, *accumulate]
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    for i, micro in enumerate(batches):
+        micro = placement.batch(micro)
+        if augment is not None:
+            micro = placement.batch(augment(micro))
+        last = i == len(batches) - 1
+        no_sync = model.no_sync() if not last and isinstance(model, DistributedDataParallel) else \
+            contextlib.nullcontext()
+        with no_sync:
+            with placement.autocast():
+                micro_loss = task.training_step(model, micro)
+            scaler.scale(micro_loss / len(batches) if len(batches) > 1 else micro_loss).backward()
+        loss = micro_loss if i == 0 else loss + micro_loss.detach()
+    if len(batches) > 1:
+        loss = loss.detach() / len(batches)
     if clip_grad_norm > 0:
         scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
@@ -279,8 +293,12 @@ class _Run:
         self.sampler = DistributedSampler(self.data.train, num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=tcfg.seed)
         self.drop_last = len(self.sampler) >= tcfg.batch_size  # keep a lone short batch (e.g. one graph)
-        self.steps_per_epoch = (0 if not self.trainable else len(self.sampler) // tcfg.batch_size if self.drop_last
-                                else math.ceil(len(self.sampler) / tcfg.batch_size))
+        batches = (len(self.sampler) // tcfg.batch_size if self.drop_last
+                   else math.ceil(len(self.sampler) / tcfg.batch_size))
+        self.steps_per_epoch = 0 if not self.trainable else batches // tcfg.accumulate_steps  # optimizer steps
+        if self.trainable and self.steps_per_epoch == 0:
+            raise ConfigError(f"train.accumulate_steps={tcfg.accumulate_steps} needs as many batches per epoch; "
+                              f"there are {batches} of train.batch_size={tcfg.batch_size} per process")
         self.loader_gen = torch.Generator().manual_seed(tcfg.seed + env.rank)
         self.epoch_loader_state = self.loader_gen.get_state()
 
@@ -306,6 +324,7 @@ class _Run:
         self.seconds_before = 0.0
         self.loggers = Loggers()  # (fit sets the run's, on rank 0)
         self.steps_before = 0  # optimizer steps of the epochs already done
+        self.skipped_lazily: dict[str, dict[int, str]] = {}  # split -> files found unreadable while training
         self.step_lr = tcfg.lr  # the learning rate of the last step
 
     def _choose_placement(self, model: nn.Module, resume: str | Path | None) -> Placement:
@@ -426,16 +445,22 @@ class _Run:
             self.data.train.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.epoch_loader_state = self.loader_gen.get_state()
+        micro = tcfg.accumulate_steps  # loader batches per optimizer step
         loader = DataLoader(self.data.train, batch_size=tcfg.batch_size, drop_last=self.drop_last,
-                            sampler=SkipSampler(self.sampler, progress.step * tcfg.batch_size),
+                            sampler=SkipSampler(self.sampler, progress.step * tcfg.batch_size * micro),
                             collate_fn=self.data.collate_fn, num_workers=tcfg.num_workers,
                             worker_init_fn=seed_worker, generator=self.loader_gen,
                             pin_memory=self.device.type == "cuda")
-        bar = tqdm(loader, total=self.steps_per_epoch, initial=progress.step, desc=f"epoch {epoch + 1}/{tcfg.epochs}",
-                   leave=False, disable=None if self.env.is_main else True)
+        bar = tqdm(loader, total=self.steps_per_epoch * micro, initial=progress.step * micro,
+                   desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, disable=None if self.env.is_main else True)
+        pending: list[Any] = []
         try:
             for batch in bar:
-                self._step(batch)
+                pending.append(batch)
+                if len(pending) < micro:
+                    continue
+                self._step(pending)
+                pending = []
                 checkpoint_due = (tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0
                                   and progress.step < self.steps_per_epoch)
                 sync_due = (checkpoint_due or progress.step % SYNC_EVERY == 0
@@ -453,6 +478,8 @@ class _Run:
                     log(f"time budget of {tcfg.max_minutes:g} min reached at epoch {epoch + 1}, step "
                         f"{progress.step}; stopping (resume with --resume {self.run_path}/last.pt)", self.env)
                     return False
+                if progress.step == self.steps_per_epoch:  # micro-batches short of a whole step: left out
+                    break
         finally:
             bar.close()
         return True
@@ -470,10 +497,11 @@ class _Run:
             f"{self.cfg.model.freeze_epochs}" if frozen else f"epoch {epoch + 1}: backbone unfrozen", self.env)
         return True
 
-    def _step(self, batch: Any) -> None:
-        """One optimizer step on ``batch`` (``train_step``), then the schedule and the progress."""
-        loss = train_step(self.task, self.train_model, batch, self.optimizer, self.scaler, self.placement,
-                          self.tcfg.clip_grad_norm, self.augment)
+    def _step(self, batches: list[Any]) -> None:
+        """One optimizer step on ``batches`` (``train_step``: ``train.accumulate_steps``
+        micro-batches), then the schedule and the progress."""
+        loss = train_step(self.task, self.train_model, batches[0], self.optimizer, self.scaler, self.placement,
+                          self.tcfg.clip_grad_norm, self.augment, batches[1:])
         self.losses.add(loss, self.progress.step + 1)
         self.step_lr = self.optimizer.param_groups[0]["lr"]
         if self.tcfg.schedule != "plateau":
@@ -555,6 +583,7 @@ class _Run:
                                             self.env, desc="val")
             self.epoch_state = self.task.derive_state(collected, self.data.val)
             improved = self._update_best(val, epoch)
+        self._report_skipped(epoch)
         loss_sum, loss_count = distributed.sum_floats([progress.loss_sum, float(progress.loss_count)],
                                                       self.env, self.device)
         progress.train_seconds = self.seconds_before + time.monotonic() - self.session_start
@@ -586,6 +615,38 @@ class _Run:
                 f"(best {progress.best['value']:.4f} at epoch {progress.best['epoch']})", self.env)
             return True
         return not self.trainable
+
+    def _report_skipped(self, epoch: int, splits: tuple[str, ...] = ("train", "val")) -> None:
+        """Files of the training and validation splits found unreadable this epoch (data
+        read lazily: ``convkit.data.lazy.LazyFiles.take_skipped``), gathered from every
+        rank so each reports and decides the same: one line naming them, kept in
+        ``Data.info.skipped_files`` when the task records one (``skipped_files.txt``), and
+        a DataError once more than ``data.max_skipped`` of a split was skipped."""
+        limit = getattr(self.cfg.data, "max_skipped", 0.01)
+        names = {"train": "training", "val": "validation", "test": "test"}
+        for split, dataset in ((names[s], getattr(self.data, s)) for s in splits):
+            if not hasattr(dataset, "take_skipped"):
+                continue
+            found = dict(pair for part in distributed.gather_objects(dataset.take_skipped(), self.env)
+                         for pair in part)
+            if not found:
+                continue
+            seen = self.skipped_lazily.setdefault(split, {})
+            new = [found[i] for i in sorted(found) if i not in seen]
+            seen.update(found)
+            if not new:
+                continue
+            log(summarize_skipped(new, f"epoch {epoch + 1}, {split} data" if epoch >= 0 else f"{split} data"),
+                self.env)
+            recorded = getattr(self.data.info, "skipped_files", None)
+            if isinstance(recorded, list):
+                recorded.extend(m for m in new if m not in recorded)
+            if epoch >= 0 and (len(seen) > limit * len(dataset) or (self.cfg.data.strict and seen)):
+                first = seen[min(seen)]
+                raise DataError(f"{len(seen)} of {len(dataset)} {split} files ({len(seen) / len(dataset):.1%}) could "
+                                f"not be read, more than data.max_skipped={limit:g}"
+                                + (" (data.strict=true)" if self.cfg.data.strict else "")
+                                + f"; first: {first}; fix or remove them, or raise data.max_skipped")
 
     def _update_best(self, val: dict, epoch: int) -> bool:
         if self.monitor not in val:
@@ -661,6 +722,7 @@ class _Run:
             progress.best = {"epoch": progress.epoch, "value": val.get(self.monitor), "val": val}
         test, collected = evaluate_split(self.task, self.raw, self.data.test, self.data, self.device, self.tcfg,
                                          env, desc="test")
+        self._report_skipped(-1, ("test",))  # (reported only: the model is trained)
         metrics = {"task": self.task.name, "model": self.model_name, "params": self.params,
                    "train_seconds": round(progress.train_seconds, 2), "val": progress.best["val"], "test": test,
                    "baselines": self.baselines}

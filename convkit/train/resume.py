@@ -23,7 +23,8 @@ from convkit.train.distributed import DistEnv, log
 
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.max_minutes", "train.patience", "train.log_every",
                             "train.checkpoint_every", "train.save_every", "train.eval_every", "train.device",
-                            "train.num_workers", "train.threads", "train.baselines", "train.loggers"})
+                            "train.num_workers", "train.threads", "train.baselines", "train.loggers",
+                            "data.max_skipped"})
 """Config keys a resumed run may change (the rest would make the run's record false: the
 optimizer, schedule, data and model continue as the checkpoint has them)."""
 

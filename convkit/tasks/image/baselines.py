@@ -12,6 +12,7 @@ from sklearn.neural_network import MLPClassifier
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
+from convkit.data.lazy import LazyFiles, collate_readable, materialize
 from convkit.train.baselines import (  # noqa: F401  (re-exported for shift.py and tests)
     BaselineFeatures,
     fit_matched_mlp,
@@ -22,9 +23,16 @@ from convkit.train.baselines import (  # noqa: F401  (re-exported for shift.py a
 )
 
 
-def flatten(dataset: TensorDataset, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(pixels [N, C*H*W] float32, labels [N])`` of an image TensorDataset; at most
-    ``limit`` examples, a seeded random subset."""
+def flatten(dataset: TensorDataset | LazyFiles, limit: int | None = None,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels [N, C*H*W] float32, labels [N])`` of an image dataset (in memory, or lazy:
+    only the chosen images are decoded); at most ``limit`` examples, a seeded random subset."""
+    if isinstance(dataset, LazyFiles):
+        keep = np.arange(len(dataset))
+        if limit is not None and len(dataset) > limit:
+            keep = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:limit])
+        images, labels = materialize(dataset, keep, collate_readable).tensors
+        return images.reshape(len(images), -1).numpy(), labels.numpy()
     images, labels = dataset.tensors
     if limit is not None and len(labels) > limit:
         keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])

@@ -18,6 +18,12 @@ Split subfolders (or the IDX/CIFAR test files) are the splits exactly; a missing
 val (or test) split is carved from train (10%, seeded, stratified); a dataset with
 no splits gets a seeded, stratified 80/10/10 split. Every loader returns images as float32 ``[N, C, H, W]``
 in ``[0, 1]`` and labels as int64 ``[N]``.
+
+Folders and listings may instead be read lazily (``lazy=True``, what the task does unless
+``data.in_memory``): each file's header is indexed once (size and colour, cached by
+``convkit.data.lazy.index_files``) and each image is decoded when a batch asks for it
+(``convkit.data.lazy.LazyFiles``), with the same pixels as the in-memory path.
+IDX files and CIFAR batches are single files read whole.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
+from convkit.data.lazy import LazyFiles, index_files
 from convkit.data.manifest import Listing, eval_listing, listing_for, split_groups, split_listing
 from convkit.data.splits import (
     DEFAULT_FRACTIONS,
@@ -116,6 +123,7 @@ def load_image_dataset(
     label_pattern: str = "",
     group_by: str = "",
     allow_outside_paths: bool = False,
+    lazy: bool = False,
 ) -> Splits:
     """Load an on-disk image dataset (format detected; see the module docstring).
 
@@ -132,6 +140,10 @@ def load_image_dataset(
         label_pattern, group_by, allow_outside_paths: a folder's labels from its file
             names, the field whose groups stay on one side of every split, manifest rows
             outside the manifest's folder (``convkit.data.manifest``).
+        lazy: a class folder or listing becomes ``LazyFiles`` datasets whose items are
+            ``(image [C, H, W], label)``, decoded when asked (headers indexed now; a file
+            whose header reads but whose pixels do not is skipped when met); IDX and CIFAR
+            are read into memory either way.
 
     Returns:
         Splits with images ``[N, C, H, W]`` float32 in ``[0, 1]``, labels int64 ``[N]``,
@@ -146,14 +158,24 @@ def load_image_dataset(
     _check_options(image_size, channels)
     listing = _listing(path, label_pattern, group_by, allow_outside_paths, strict)
     if listing is not None:
-        listed = split_listing(listing, _decoder(strict), seed, group_by)
-        images = _stack(listed.decoded, image_size, channels)
-        parts = {s: (images[i], listed.labels[i]) for s, i in listed.parts.items()}
-        return _make_splits(parts, listed.label_names, listed.source,
-                            {"skipped": listed.skipped, "group_by": listed.group_by or "",
-                             "split_groups": split_groups(listed)})
+        if lazy:
+            listed = split_listing(listing, _indexer(strict), seed, group_by)
+            item = _ImageItem(*_layout(listed.decoded, image_size, channels))
+            files = np.array([str(e.path) for e in listed.entries], dtype=object)
+            parts = {s: (files[i], listed.labels[i]) for s, i in listed.parts.items()}
+        else:
+            listed = split_listing(listing, _decoder(strict), seed, group_by)
+            images = _stack(listed.decoded, image_size, channels)
+            parts = {s: (images[i], listed.labels[i]) for s, i in listed.parts.items()}
+            item = None
+        extras = {"skipped": listed.skipped, "group_by": listed.group_by or "", "split_groups": split_groups(listed)}
+        return _make_splits(parts, listed.label_names, listed.source, extras, item, strict, seed)
     root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
-    raw, names, skipped = _read_dataset(root, image_size, channels, strict)
+    item = None
+    if lazy and not _idx_files(root) and _cifar_root(root) is None:
+        raw, names, skipped, item = _index_folder_dataset(root, image_size, channels, strict)
+    else:
+        raw, names, skipped = _read_dataset(root, image_size, channels, strict)
     if "train" not in raw:
         raise DataError(
             f"{root}: has {'/'.join(raw)} data but no training split; expected a train/ folder or train files"
@@ -172,7 +194,7 @@ def load_image_dataset(
             parts["train"] = (images[keep], labels[keep])
             parts[missing] = (images[carved], labels[carved])
     warn_skipped(skipped, str(root))
-    return _make_splits(parts, names, str(root), {"skipped": skipped})
+    return _make_splits(parts, names, str(root), {"skipped": skipped}, item, strict, seed)
 
 
 def load_image_eval_set(
@@ -183,7 +205,8 @@ def load_image_eval_set(
     strict: bool = False,
     label_pattern: str = "",
     allow_outside_paths: bool = False,
-) -> TensorDataset:
+    lazy: bool = False,
+) -> TensorDataset | LazyFiles:
     """Load the data to score a trained model on: the test split when the dataset has one, else all of it.
 
     Args:
@@ -195,10 +218,11 @@ def load_image_eval_set(
         image_size: resize every image to this size (the model's input size).
         channels: 1 or 3 (the model's input channels).
         strict: a corrupt image raises DataError instead of being skipped (one summary warning).
-        label_pattern, allow_outside_paths: as :func:`load_image_dataset`.
+        label_pattern, allow_outside_paths, lazy: as :func:`load_image_dataset`.
 
     Returns:
-        ``TensorDataset(images [N, C, H, W] float32, labels [N] int64)``.
+        ``TensorDataset(images [N, C, H, W] float32, labels [N] int64)`` (``lazy``, for a
+        class folder or listing: ``LazyFiles`` of ``(image [C, H, W], label)``).
 
     Raises:
         DataError: bad path/format, or a class the model does not know.
@@ -206,11 +230,23 @@ def load_image_eval_set(
     _check_options(image_size, channels)
     listing = _listing(path, label_pattern, "", allow_outside_paths, strict)
     if listing is not None:
-        listed = eval_listing(listing, _decoder(strict))
+        listed = eval_listing(listing, _indexer(strict) if lazy else _decoder(strict))
+        labels = remap_labels(listed.labels, listed.label_names, label_names, listed.source)
+        if lazy:
+            return LazyFiles([str(e.path) for e in listed.entries], labels, _ImageItem(image_size, channels),
+                             item_shape=(channels, image_size, image_size), strict=strict)
         images = _stack(listed.decoded, image_size, channels)
-        return TensorDataset(images, torch.from_numpy(
-            remap_labels(listed.labels, listed.label_names, label_names, listed.source)))
+        return TensorDataset(images, torch.from_numpy(labels))
     root = existing_dir(path, f"a dataset folder with {_FORMAT_HELP}")
+    if lazy and not _idx_files(root) and _cifar_root(root) is None:
+        raw, names, skipped, _ = _index_folder_dataset(root, image_size, channels, strict)
+        warn_skipped(skipped, str(root))
+        files, labels = raw["test"] if "test" in raw else (
+            np.concatenate([raw[s][0] for s in SPLIT_NAMES if s in raw]),
+            np.concatenate([raw[s][1] for s in SPLIT_NAMES if s in raw]))
+        return LazyFiles(list(files), remap_labels(labels, names, label_names, str(root)),
+                         _ImageItem(image_size, channels), item_shape=(channels, image_size, image_size),
+                         strict=strict)
     raw, names, skipped = _read_dataset(root, image_size, channels, strict)
     warn_skipped(skipped, str(root))
     if "test" in raw:
@@ -514,6 +550,92 @@ def _read_folder_dataset(
     return raw, names, skipped
 
 
+def _index_folder_dataset(
+    root: Path, image_size: int | None, channels: int | None, strict: bool
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[str], "_ImageItem"]:
+    """``_read_folder_dataset`` without decoding: ``{split: (files (object array), labels)}``
+    of the files whose headers read (cached index), the label names, the skipped files
+    and how each file becomes an image (the size and channels the headers decide)."""
+    splits = find_split_dirs(root)
+    folders = splits if splits is not None else {"train": root}
+    listed = {split: _list_class_images(folder) for split, folder in folders.items()}
+    names = sorted({cls for items in listed.values() for _, cls in items})
+    index = {name: i for i, name in enumerate(names)}
+    every = [(file, index[cls], split) for split, items in listed.items() for file, cls in items]
+    skipped: list[str] = []
+    headers, kept = index_files([f for f, _, _ in every], _read_image_header, "image-header", skipped, strict)
+    readable = np.zeros(len(every), dtype=bool)
+    readable[kept] = True
+    labels = np.array([label for _, label, _ in every], dtype=np.int64)
+    require_every_class(names, labels, readable, [f for f, _, _ in every], str(root))
+    split_of = np.array([s for _, _, s in every], dtype=object)
+    files = np.array([str(f) for f, _, _ in every], dtype=object)
+    raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split in listed:
+        mine = np.flatnonzero(readable & (split_of == split))
+        if len(mine) == 0:
+            raise DataError(f"{folders[split]}: no readable images; expected {_FORMAT_HELP}")
+        raw[split] = (files[mine], labels[mine])
+    return raw, names, skipped, _ImageItem(*_layout(headers, image_size, channels))
+
+
+def _layout(headers: list[list[int]], image_size: int | None,
+            channels: int | None) -> tuple[int | tuple[int, int], int]:
+    """``(size, channels)`` of every image from the files' headers ``[C, H, W]``, as
+    ``_stack`` decides them: ``image_size`` (None: the most common size) and ``channels``
+    (None: 3 if any has colour, else 1)."""
+    if channels is None:
+        channels = 3 if any(h[0] == 3 for h in headers) else 1
+    if image_size is not None:
+        return image_size, channels
+    sizes = Counter((int(h[1]), int(h[2])) for h in headers)
+    return sizes.most_common(1)[0][0], channels
+
+
+class _ImageItem:
+    """One image file -> float32 ``[C, H, W]`` in ``[0, 1]`` at ``size`` and ``channels``,
+    the pixels ``_stack`` gives it (a ``LazyFiles`` decode function; picklable)."""
+
+    def __init__(self, size: int | tuple[int, int], channels: int) -> None:
+        self.size, self.channels = size, channels
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of every item."""
+        h, w = (self.size, self.size) if isinstance(self.size, int) else self.size
+        return self.channels, int(h), int(w)
+
+    def __call__(self, file: Path, rng: np.random.Generator | None = None) -> torch.Tensor:
+        return _finish(torch.from_numpy(_decode_image(file)).unsqueeze(0), self.size, self.channels)[0]
+
+
+def _read_image_header(file: Path) -> list[int]:
+    """``[channels, height, width]`` of an image from its header (``_decode_image``'s
+    channels; a palette image is decoded to tell gray from colour). DataError when
+    Pillow cannot read it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            width, height = img.size
+            if img.mode == "P":
+                channels = 1 if _palette_is_gray(img) else 3
+            else:
+                channels = 1 if img.mode in _GRAY_MODES else 3
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise DataError(f"{file}: corrupt or unreadable image ({type(err).__name__}: {err})") from None
+    return [channels, height, width]
+
+
+def _indexer(strict: bool) -> Callable[[list[Path], list[str]], tuple[list[list[int]], list[int]]]:
+    """``convkit.data.manifest``'s decode function reading headers only (cached index)."""
+
+    def index(paths: list[Path], skipped: list[str]) -> tuple[list[list[int]], list[int]]:
+        return index_files(paths, _read_image_header, "image-header", skipped, strict)
+
+    return index
+
+
 def _stack(arrays: list[np.ndarray], image_size: int | None, channels: int | None) -> torch.Tensor:
     """Decoded images ``[C, H, W]`` as one batch ``[N, C', S, S]``: ``channels`` (None: 3 if
     any has colour, else 1) at ``image_size`` (None: the most common size)."""
@@ -636,7 +758,10 @@ def _split_all(images: torch.Tensor, labels: np.ndarray, seed: int) -> Raw:
     return {name: (images[idx], labels[idx]) for name, idx in zip(SPLIT_NAMES, parts)}
 
 
-def _make_splits(parts: Raw, names: list[str], source: str, extras: dict | None = None) -> Splits:
+def _make_splits(parts: Raw, names: list[str], source: str, extras: dict | None = None,
+                 item: _ImageItem | None = None, strict: bool = False, seed: int = 0) -> Splits:
+    """TensorDatasets of ``parts`` (``{split: (images, labels)}``), or with ``item``
+    ``LazyFiles`` of ``{split: (files, labels)}`` decoded by it."""
     datasets = {}
     for name in SPLIT_NAMES:
         images, labels = parts[name]
@@ -645,5 +770,8 @@ def _make_splits(parts: Raw, names: list[str], source: str, extras: dict | None 
                 f"{source}: the {name} split is empty; need at least 3 images of some class "
                 "for a train/val/test split"
             )
+        if item is not None:
+            datasets[name] = LazyFiles(list(images), labels, item, seed, item.shape, strict)
+            continue
         datasets[name] = TensorDataset(images.contiguous(), torch.as_tensor(labels, dtype=torch.int64))
     return Splits(label_names=list(names), extras=dict(extras or {}), **datasets)

@@ -96,7 +96,7 @@ def run_shift_experiment(cfg, out_dir: str | Path = ".", max_shift: int = 4) -> 
     from convkit.tasks.image.task import TASK
     from convkit.train.engine import count_params, fit
 
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=False),
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=False, in_memory=True),
                               train=dataclasses.replace(cfg.train, baselines=False))
     data = TASK.build_data(cfg)
     c, h, w = data.input_shape

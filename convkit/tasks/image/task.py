@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.config import AtLeastOne, FileDataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.data.lazy import LazyFiles, collate_readable
 from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.data.skipped import SKIPPED_FILE
 from convkit.data.splits import Splits
@@ -42,7 +43,7 @@ from convkit.train.transfer import channel_stats, pretrained_preprocessing
 
 
 @dataclass
-class ImageDataConfig(DataConfig):
+class ImageDataConfig(FileDataConfig):
     """``path``: a dataset folder (empty: the bundled digits); ``image_size``: every image
     is resized to this square size (none: the data's own size); ``channels``: 1 or 3
     (none: the data's own); ``augment``: random shift by up to ``shift`` pixels and, if
@@ -55,7 +56,10 @@ class ImageDataConfig(DataConfig):
     See ``convkit.data.manifest``. ``normalize``: per-channel ``(x - mean) / std`` of the
     [0, 1] pixels: ``auto`` with the mean and std ``model.pretrained``'s weights were
     trained with (torchvision's ImageNet values for its files; a convkit run's own), none
-    without weights; ``imagenet`` always ImageNet's; ``none`` never."""
+    without weights; ``imagenet`` always ImageNet's; ``none`` never. A class folder or
+    listing is read lazily (``FileDataConfig``: headers indexed once, images decoded in
+    ``train.num_workers`` workers) unless ``in_memory``; IDX files and CIFAR batches are in
+    memory either way."""
 
     image_size: Annotated[int | None, Range(ge=1, note="or none")] = 32
     channels: Literal[1, 3] | None = None
@@ -137,7 +141,8 @@ class ImageTask(ClassificationTask):
             require_min_size(name, 2, cfg.model.options, {"data.image_size": size}, "raise data.image_size")
         if dc.path:
             splits = load_image_dataset(dc.path, dc.image_size, dc.channels, dc.strict, cfg.train.seed,
-                                        dc.label_pattern, dc.group_by, dc.allow_outside_paths)
+                                        dc.label_pattern, dc.group_by, dc.allow_outside_paths, lazy=not dc.in_memory)
+            _log_reading(splits.train, dc.path, cfg.train.num_workers)
             info = ImageInfo(source=dc.path, skipped_files=list(splits.extras.get("skipped") or []),
                              group_by=splits.extras.get("group_by", ""),
                              split_groups=splits.extras.get("split_groups", {}))
@@ -146,7 +151,7 @@ class ImageTask(ClassificationTask):
             info = ImageInfo(source=DIGITS_SOURCE)
             if dc.channels is not None:
                 splits = _with_channels(splits, dc.channels)
-        info.mean, info.std = _normalisation(cfg, (splits.train or splits.test).tensors[0].shape[1])
+        info.mean, info.std = _normalisation(cfg, _item_shape(splits.train or splits.test)[0])
         splits = _normalised(splits, info)
         data = self._data(splits.train, splits.val, splits.test, splits.label_names, info)
         if size is None:  # the data's own size
@@ -160,7 +165,7 @@ class ImageTask(ClassificationTask):
         ``[C, H, W]`` (``spec.input_shape``) and labelled by its classes."""
         channels, size = spec.input_shape[0], spec.input_shape[1]
         test = load_image_eval_set(path, spec.label_names, size, channels, cfg.data.strict,
-                                   cfg.data.label_pattern, cfg.data.allow_outside_paths)
+                                   cfg.data.label_pattern, cfg.data.allow_outside_paths, lazy=not cfg.data.in_memory)
         info = ImageInfo(source=str(path), mean=list(spec.info.mean), std=list(spec.info.std))
         return self._data(None, None, _normalised_set(test, info), spec.label_names, info)
 
@@ -176,9 +181,10 @@ class ImageTask(ClassificationTask):
 
     @staticmethod
     def _data(train: Any, val: Any, test: Any, label_names: list[str], info: ImageInfo) -> Data:
-        c, h, w = (train or test).tensors[0].shape[1:]
+        c, h, w = _item_shape(train or test)
+        lazy = isinstance(train or test, LazyFiles)
         return Data(train, val, test, label_names=list(label_names), spatial_dims=2, in_channels=int(c),
-                    input_shape=(int(c), int(h), int(w)), info=info)
+                    input_shape=(int(c), int(h), int(w)), info=info, collate_fn=collate_readable if lazy else None)
 
     def augmentation(self, cfg: ImageRunConfig, data: Data) -> Callable[[Any], Any] | None:
         """Random shift (``data.shift`` pixels) and flip (``data.flip``) when ``data.augment``."""
@@ -246,9 +252,41 @@ def _normalise(images: Tensor, info: ImageInfo) -> Tensor:
     return (images - mean) / std
 
 
-def _normalised_set(dataset: TensorDataset | None, info: ImageInfo) -> TensorDataset | None:
+def _item_shape(dataset: TensorDataset | LazyFiles) -> tuple[int, ...]:
+    """``(C, H, W)`` of the images of an in-memory or lazy dataset."""
+    if isinstance(dataset, LazyFiles):
+        return tuple(dataset.item_shape)
+    return tuple(dataset.tensors[0].shape[1:])
+
+
+def _log_reading(train: TensorDataset | LazyFiles, path: str, workers: int) -> None:
+    """Say how the images are read: decoded per batch, or all in memory."""
+    if isinstance(train, LazyFiles):
+        log(f"{path}: images decoded per batch ({workers} loader worker{'s' if workers != 1 else ''}, "
+            "train.num_workers; data.in_memory=true decodes them all first)")
+    else:
+        log(f"{path}: {len(train)} training images decoded into memory (data.in_memory, or a single-file format)")
+
+
+class _Normalise:
+    """``[C, H, W]`` normalised per channel by ``mean``/``std`` (``_normalise``'s numbers;
+    picklable for loader workers)."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        self.mean, self.std = mean, std
+
+    def __call__(self, image: Tensor) -> Tensor:
+        mean = torch.tensor(self.mean, dtype=image.dtype).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=image.dtype).view(-1, 1, 1)
+        return (image - mean) / std
+
+
+def _normalised_set(dataset: TensorDataset | LazyFiles | None,
+                    info: ImageInfo) -> TensorDataset | LazyFiles | None:
     if dataset is None or not info.mean:
         return dataset
+    if isinstance(dataset, LazyFiles):
+        return dataset.with_transform(_Normalise(list(info.mean), list(info.std)))
     return TensorDataset(_normalise(dataset.tensors[0], info), *dataset.tensors[1:])
 
 
