@@ -188,3 +188,56 @@ def test_a_nab_run_flags_at_the_likelihood_rule_and_writes_nabs_results_layout(t
     scores = np.array([float(r["anomaly_score"]) for r in out])
     assert scores[1500] == 1.0 and scores.min() >= 0 and scores.max() <= 1
     assert [int(r["label"]) for r in out[1479:1542]] == [0] + [1] * 61 + [0]
+
+
+def test_the_scoreboard_puts_a_run_beside_nabs_published_detectors(tmp_path, capsys):
+    import json
+
+    from convkit.tasks.timeseries.scoreboard import main, published_scores
+
+    root = tmp_path / "nab"
+    (root / "data" / "realX").mkdir(parents=True)
+    (root / "data" / "artificialNoAnomaly").mkdir(parents=True)
+    for name in ("realX/a.csv", "realX/b.csv", "artificialNoAnomaly/c.csv"):
+        (root / "data" / name).write_text("timestamp,value\n")
+    (root / "labels").mkdir()
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(
+        {"realX/a.csv": [["t0", "t1"], ["t2", "t3"]], "realX/b.csv": [["t0", "t1"]], "artificialNoAnomaly/c.csv": []}))
+    (root / "scoreboard").mkdir()
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        rows = [("realX/a.csv", 1.5), ("realX/b.csv", 0.5), ("artificialNoAnomaly/c.csv", -0.22)]
+        (root / "scoreboard" / f"htm_{profile}_scores.csv").write_text(
+            "Detector,Profile,File,Threshold,Score\n" + "".join(f"htm,{profile},{f},0.5,{s}\n" for f, s in rows))
+        (root / "scoreboard" / f"partial_{profile}_scores.csv").write_text(
+            f"Detector,Profile,File,Threshold,Score\npartial,{profile},realX/a.csv,0.5,1.0\n")
+    board = published_scores(root, ["artificialNoAnomaly/c.csv", "realX/a.csv", "realX/b.csv"])
+    assert set(board) == {"htm"}  # a table without every file is left out
+    # 3 windows: null -3, perfect 3; raw 1.78 over all files, 2.0 in realX
+    assert board["htm"]["standard"]["all"] == pytest.approx(100 * (1.78 + 3) / 6)
+    assert board["htm"]["standard"]["realX"] == pytest.approx(100 * 5 / 6)
+    assert board["htm"]["reward_low_FN_rate"]["realX"] == pytest.approx(100 * (2 + 6) / 9)  # A_FN 2
+    run = tmp_path / "run"
+    run.mkdir()
+    cats = {"realX": {k: 70.0 for k in ("nab_opt", "nab", "nab_opt_low_fp", "nab_low_fp", "nab_opt_low_fn",
+                                         "nab_low_fn")}}
+    test = {"nab_categories": cats, "nab_opt": 71.0, "nab": 60.0, "nab_opt_low_fp": 65.0, "nab_low_fp": 55.0,
+            "nab_opt_low_fn": 75.0, "nab_low_fn": 66.0}
+    (run / "metrics.json").write_text(json.dumps({"model": "tcn", "test": test, "baselines": {}}))
+    assert main([str(run), "--nab", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "| **convkit tcn** | 70.0 | 71.0 |" in out and "| htm | 83.3 | 79.7 |" in out
+    assert out.index("| htm |") < out.index("convkit tcn**")  # best first
+    assert main([str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "metrics.json: not found" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(not (NAB / "scoreboard").is_dir(), reason="../shared/data/nab (NAB's scoreboard) is absent")
+def test_the_published_scores_are_the_scoreboard_readmes():
+    from convkit.tasks.timeseries.scoreboard import published_scores
+
+    files = sorted(p.relative_to(NAB / "data").as_posix() for p in (NAB / "data").rglob("*.csv"))
+    board = published_scores(NAB, files)
+    assert round(board["numenta"]["standard"]["all"], 1) == 66.3 and round(board["ARTime"]["standard"]["all"], 1) == 74.8
+    assert round(board["numenta"]["standard"]["realKnownCause"], 1) == 55.5
+    assert round(board["numenta"]["reward_low_FN_rate"]["all"], 1) == 71.1
