@@ -19,6 +19,15 @@ code pads, so sentences shorter than a filter still work. Variants:
 * ``non-static``: pretrained vectors, fine-tuned;
 * ``multichannel``: two embedding channels from the same vectors, one frozen, one
   fine-tuned; each filter spans both (``2 * embed_dim`` input channels).
+
+With ``ngrams=True`` a TextCNN also holds an n-gram member (:class:`NgramMember`): a
+linear model on the sentence's word uni- and bigrams and the character n-grams of its
+words, whose weights are fitted outside the network (the text task fits naive-Bayes
+features with logistic regression, NBSVM's recipe) and never trained by the optimizer. In
+training mode the network returns the CNN's logits, so the loss trains the CNN alone; in
+evaluation mode it returns the log of the mean of the two members' class probabilities
+(an ensemble of two models that err differently: Mesnil et al. 2014 ensemble NBSVM with
+neural models the same way).
 """
 
 from __future__ import annotations
@@ -43,6 +52,10 @@ CHAR_LEVEL_MODELS = frozenset({"char_cnn"})
 
 PAD_ID = 0
 
+BIGRAM_BUCKETS = 1 << 18
+"""Hash buckets for word bigrams in :class:`NgramMember` (the hashing trick: no bigram
+vocabulary to store; collisions are rare at sentence-corpus sizes)."""
+
 
 def check_tokens(tokens: Tensor, name: str) -> None:
     """Raise a ShapeError naming ``name`` unless ``tokens`` is an integer ``[N, L]``."""
@@ -57,11 +70,61 @@ def window_mask(mask: Tensor, kernel_size: int, padding: int) -> Tensor:
     return F.max_pool1d(F.pad(mask, (padding, padding)), kernel_size, stride=1)
 
 
+class NgramMember(nn.Module):
+    """A linear model on the n-grams of token ids ``[N, L]`` -> logits ``[N, classes]``.
+
+    Features, each counted once per sentence (binary, as NBSVM): word unigrams (feature =
+    token id), word bigrams hashed into :data:`BIGRAM_BUCKETS` (``vocab_size + hash``), and
+    the character n-grams of each word (``char_table [vocab_size, K]``: the ids of a
+    vocabulary word's n-grams, 0-padded, offset by ``vocab_size + BIGRAM_BUCKETS``).
+    Feature 0 is "none" (padding) and weighs nothing. ``weight [features, classes]`` and
+    ``bias [classes]`` are buffers, set by :meth:`load_weights`."""
+
+    def __init__(self, vocab_size: int, char_table: Tensor, num_classes: int) -> None:
+        super().__init__()
+        if char_table.dim() != 2 or char_table.shape[0] != vocab_size:
+            raise ShapeError(f"NgramMember expects a char_table [{vocab_size}, K]; got {list(char_table.shape)}")
+        self.vocab_size = vocab_size
+        self.register_buffer("char_table", char_table.to(torch.int64), persistent=False)
+        grams = int(char_table.max()) if char_table.numel() else 0
+        self.num_features = vocab_size + BIGRAM_BUCKETS + grams + 1
+        self.register_buffer("weight", torch.zeros(self.num_features, num_classes))
+        self.register_buffer("bias", torch.zeros(num_classes))
+
+    def features(self, tokens: Tensor) -> Tensor:
+        """``tokens [N, L] -> [N, M]`` feature ids, each present feature once per row
+        (duplicates and padding are 0)."""
+        a, b = tokens[:, :-1], tokens[:, 1:]
+        bigrams = self.vocab_size + (a * 1000003 + b) % BIGRAM_BUCKETS
+        bigrams = torch.where((a != PAD_ID) & (b != PAD_ID), bigrams, torch.zeros_like(bigrams))
+        chars = self.char_table[tokens].flatten(1)
+        chars = torch.where(chars > 0, chars + self.vocab_size + BIGRAM_BUCKETS, torch.zeros_like(chars))
+        ids = torch.cat([tokens, bigrams, chars], dim=1).sort(dim=1).values
+        repeated = torch.cat([torch.zeros_like(ids[:, :1], dtype=torch.bool), ids[:, 1:] == ids[:, :-1]], dim=1)
+        return ids.masked_fill(repeated, 0)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """``tokens [N, L] -> [N, classes]``."""
+        return self.weight[self.features(tokens)].sum(1) + self.bias
+
+    def load_weights(self, weight: Tensor | np.ndarray, bias: Tensor | np.ndarray) -> None:
+        """Set the fitted ``weight [features, classes]`` (row 0 kept zero) and ``bias``."""
+        weight = torch.as_tensor(np.asarray(weight), dtype=torch.float32)
+        if tuple(weight.shape) != tuple(self.weight.shape):
+            raise ShapeError(f"NgramMember.load_weights expects weight {list(self.weight.shape)}; "
+                             f"got {list(weight.shape)}")
+        with torch.no_grad():
+            self.weight.copy_(weight)
+            self.weight[0].zero_()
+            self.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float32))
+
+
 @dataclass(frozen=True)
 class TextCNNConfig:
     """TextCNN settings: ``vocab_size`` (ids, padding included), ``embed_dim``, filter
     ``widths`` and ``filters`` per width, head ``dropout``, ``variant`` (see
-    :data:`VARIANTS`) and ``max_norm`` (l2 bound of the head's class vectors; 0: off)."""
+    :data:`VARIANTS`), ``max_norm`` (l2 bound of the head's class vectors; 0: off) and
+    ``ngrams`` (an n-gram member joins the CNN at evaluation; see the module docstring)."""
 
     vocab_size: int
     embed_dim: int = 300
@@ -70,6 +133,7 @@ class TextCNNConfig:
     dropout: float = 0.5
     variant: str = "rand"
     max_norm: float = 0.0
+    ngrams: bool = False
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -88,7 +152,8 @@ class TextCNN(Classifier):
     """Kim's TextCNN: ``tokens [N, L] -> logits [N, classes]`` (see the module docstring).
 
     ``embedding`` is the trained channel (frozen for ``static``); ``static_embedding`` the
-    frozen second channel of ``multichannel`` (None otherwise).
+    frozen second channel of ``multichannel`` (None otherwise); ``ngram`` the n-gram member
+    once :meth:`attach_ngrams` has built it (``ngrams=True``; None otherwise).
     """
 
     input_kind = "tokens"
@@ -112,6 +177,24 @@ class TextCNN(Classifier):
         channels = config.embed_dim * (2 if self.static_embedding is not None else 1)
         self.convs = nn.ModuleList(conv(1, channels, config.filters, k, padding=k - 1) for k in config.widths)
         self._init_head(config.filters * len(config.widths), num_classes, config.dropout)
+        self.ngram: NgramMember | None = None
+
+    def attach_ngrams(self, char_table: Tensor) -> NgramMember:
+        """Build the n-gram member over the vocabulary's character n-grams (``char_table
+        [vocab_size, K]``, see :class:`NgramMember`), its weights zero until loaded (from
+        a fit, or from a checkpoint's state). Only for ``ngrams=True``."""
+        if not self.config.ngrams:
+            raise ConfigError("textcnn: an n-gram member needs the option ngrams=true")
+        self.ngram = NgramMember(self.config.vocab_size, char_table, self.num_classes)
+        return self.ngram
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """``tokens [N, L] -> [N, classes]``: the CNN's logits; with an n-gram member, in
+        evaluation mode the log of the mean of both members' class probabilities."""
+        logits = self.forward_head(self.forward_features(tokens))
+        if self.ngram is None or self.training:
+            return logits
+        return torch.log((logits.softmax(1) + self.ngram(tokens).softmax(1)) / 2)
 
     def _tables(self) -> list[nn.Embedding]:
         return [t for t in (self.embedding, self.static_embedding) if t is not None]
@@ -180,11 +263,12 @@ class TextCNN(Classifier):
 @register_model(domain="text", input_kind="tokens")
 def textcnn(vocab_size: int = 20000, num_classes: int = 2, embed_dim: int = 300,
             widths: tuple[int, ...] | list[int] = (3, 4, 5), filters: int = 100, dropout: float = 0.5,
-            variant: str = "rand", max_norm: float = 0.0, **_ignored) -> TextCNN:
-    """Kim 2014's TextCNN on token ids ``[N, L]`` (``vocab_size`` ids, 0 = padding)."""
+            variant: str = "rand", max_norm: float = 0.0, ngrams: bool = False, **_ignored) -> TextCNN:
+    """Kim 2014's TextCNN on token ids ``[N, L]`` (``vocab_size`` ids, 0 = padding);
+    ``ngrams``: with an n-gram member (:meth:`TextCNN.attach_ngrams`)."""
     _check_ignored("textcnn", _ignored)
-    return TextCNN(TextCNNConfig(vocab_size, embed_dim, tuple(widths), filters, dropout, variant, max_norm),
-                   num_classes)
+    return TextCNN(TextCNNConfig(vocab_size, embed_dim, tuple(widths), filters, dropout, variant, max_norm,
+                                 bool(ngrams)), num_classes)
 
 
 # --------------------------------------------------------------------------- character level

@@ -209,7 +209,7 @@ def test_a_class_with_one_example_trains_with_and_without_baselines(capsys, tmp_
                          "--set", f"train.baselines={baselines}")
     assert code == 0, err
     metrics = json.loads((Path(out[-1]["run_dir"]) / "metrics.json").read_text())
-    assert set(metrics["baselines"]) == ({"linear", "mlp"} if baselines == "true" else set())
+    assert set(metrics["baselines"]) == ({"linear", "nbsvm", "mlp"} if baselines == "true" else set())
 
 
 def test_data_that_cannot_be_read_or_split_is_one_line_and_leaves_no_run_folder(capsys, tmp_path):

@@ -424,6 +424,30 @@ def read_splits(path: str | Path, encoding: str = "auto") -> dict[str, RawSplit]
     return {"all": read_source(root, encoding)}
 
 
+def read_unlabeled(path: str | Path, encoding: str = "auto") -> list[str]:
+    """Unlabeled text for training word vectors (``data.unlabeled``): a ``.txt`` file (one
+    sentence or document a line), a folder of them (searched below), or a TSV/CSV table
+    with a text column (``text`` or ``sentence``; a label column is not needed). Blank lines
+    are skipped; UTF-8 unless ``encoding`` names another codec."""
+    path = Path(path)
+    codec = "utf-8" if encoding == "auto" else encoding
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*.txt") if f.is_file())
+        if not files:
+            raise DataError(f"{path}: no .txt files found (data.unlabeled: a .txt file, a folder of them, or a "
+                            "TSV/CSV with a text column)")
+        return [line.strip() for f in files for line in read_lines(f, codec) if line.strip()]
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        lines = read_lines(path, codec)
+        rows = _table_rows(path, lines, path.suffix.lower() == ".tsv")
+        header = [h.strip().lower() for h in rows[0]]
+        column = next((header.index(c) for c in TEXT_COLUMNS if c in header), None)
+        if column is None:
+            raise DataError(f"{path}: header {rows[0]} must name a text column ({' or '.join(TEXT_COLUMNS)})")
+        return [row[column].strip() for row in rows[1:] if column < len(row) and row[column].strip()]
+    return [line.strip() for line in read_lines(path, codec) if line.strip()]
+
+
 # --------------------------------------------------------------------------- datasets
 
 

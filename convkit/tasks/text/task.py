@@ -4,7 +4,12 @@ Default, offline: ``textcnn`` (variant ``rand``) on the generated sentiment corp
 (``synthetic.py``: negation, intensifiers, "X, but Y" contrasts and filler, so single
 words do not decide). ``--data PATH`` reads TSV/CSV (``text``/``sentence`` + ``label``),
 the rt-polarity ``.pos``/``.neg`` pair, aclImdb, and train/val/test files or folders of
-these (``data.py``).
+these (``data.py``). A run on files (:class:`TextFilesRunConfig`) sizes what the generated
+corpus fixes by stated rules, logged in one line and recorded in the run's config
+(:func:`size_length`, :func:`size_training`), and, unless a model or variant is given,
+trains TextCNN ``non-static`` on skip-gram vectors convkit learns from the training text
+(``embeddings.py``) with an n-gram member (``ngrams.py``) that joins it at evaluation
+(:func:`resolve_auto`); a recipe gives every value, so it reproduces its paper exactly.
 
 Batches are ``(tokens [N, L] int64, labels [N])``, right-padded with id 0. The vocabulary
 (training split only) is stored in the checkpoint (``Data.info``), so ``evaluate --data``
@@ -12,15 +17,16 @@ and ``predict`` need nothing else; pretrained vectors (``data.vectors``: word2ve
 binary, GloVe) are read only for training and live in the model's embedding weights.
 Training augmentation: word dropout (``task.word_dropout``: tokens replaced by ``<unk>``,
 which also trains the ``<unk>`` vector that unseen words get at test time).
-Baselines: TF-IDF (1-2 grams, sublinear tf) + logistic regression (``linear``, C chosen
-on the validation split) and the parameter-matched MLP on the same TF-IDF (``mlp``).
+Baselines (``baselines.py``): TF-IDF (1-2 grams, sublinear tf) + logistic regression
+(``linear``), NBSVM (``nbsvm``, Wang & Manning 2012), each with its settings chosen on the
+validation split, and the parameter-matched MLP on the same TF-IDF (``mlp``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
@@ -29,10 +35,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from convkit.config import AtLeastOne, DataConfig, ModelConfig, Range, RunConfig, TaskConfig, TrainConfig
+from convkit.config import (
+    AtLeastOne,
+    DataConfig,
+    DataSizedTrainConfig,
+    ModelConfig,
+    Range,
+    RunConfig,
+    TaskConfig,
+    TrainConfig,
+)
 from convkit.errors import ConfigError
 from convkit.models import create_model
-from convkit.models.text import CHAR_LEVEL_MODELS
+from convkit.models.text import CHAR_LEVEL_MODELS, NgramMember
+from convkit.tasks.text.baselines import text_baselines
 from convkit.tasks.text.data import (
     PAD,
     PAD_ID,
@@ -40,28 +56,49 @@ from convkit.tasks.text.data import (
     UNK_ID,
     Tokenizer,
     Vocabulary,
+    assign_splits,
+    build_text_splits,
     encode_sentence,
-    load_text_dataset,
     load_text_eval_set,
     pad_batch,
+    read_splits,
+    read_unlabeled,
+    tokenize,
     tokenizer_settings,
     vectors_for_vocab,
 )
+from convkit.tasks.text.embeddings import self_trained_vectors
+from convkit.tasks.text.ngrams import CHAR_NGRAMS, char_ngram_table, fit_member
 from convkit.tasks.text.synthetic import (
     GENERATED_LABELS,
     GENERATED_SOURCE,
     generated_vocab_bound,
     load_generated_dataset,
 )
-from convkit.train import baselines as B
+from convkit.train.inference import PYTHON_DATA_PREFIX
 from convkit.train.task import ClassificationTask, Data, Trained
 from convkit.train.transfer import pretrained_weights
 
 EXAMPLE_LENGTH = 32
 """Sentence length of the example input export traces (the length axis stays dynamic)."""
 
-BASELINE_C = (1.0, 10.0, 100.0)
-"""Inverse regularisation strengths tried for the TF-IDF logistic regression (best on val)."""
+SKIPGRAM = "skipgram"
+"""``data.vectors`` naming the vectors convkit trains itself (``embeddings.py``)."""
+
+SIZED_LENGTH = {"words": (100, 400), "char": (500, 2000)}
+"""``data.max_length`` 0 on files: the longest training sentence, at least the first bound
+(Kim's sentence datasets fit in 100 words; 500 characters) and at most the second (long
+documents are cut there, as CNNs on IMDB-sized reviews are usually fed)."""
+
+SIZED_BATCH = (8, 50)
+"""``train.batch_size`` sized by the data: Kim's 50, at most a tenth of the training
+sentences, at least 8."""
+
+SIZED_STEPS = 600
+"""``train.epochs`` sized by the data: enough epochs for this many optimizer steps ..."""
+
+SIZED_EPOCHS = (5, 25)
+"""... and at least 5 epochs, at most Kim's 25."""
 
 
 @dataclass
@@ -84,9 +121,14 @@ class TextDataConfig(DataConfig):
     """``path``: a dataset (empty: the generated corpus of ``n_sentences``). ``tokenizer``:
     auto (``char`` for character models, else ``kim``), kim, whitespace or char;
     ``min_freq``/``max_vocab`` shape the training vocabulary; sentences are cut at
-    ``max_length`` tokens (0: 100 words or 500 characters). ``encoding``: auto (each
-    format's own: UTF-8, latin-1 for rt-polarity) or a codec name. ``vectors``: a
-    word2vec/GloVe file for the static, non-static and multichannel variants.
+    ``max_length`` tokens (0: 100 words or 500 characters on the generated corpus; on
+    files sized by the data, :func:`size_length`). ``encoding``: auto (each format's own:
+    UTF-8, latin-1 for rt-polarity) or a codec name. ``vectors``, for the static,
+    non-static and multichannel variants: a word2vec/GloVe file, or ``skipgram``: vectors
+    convkit trains on the training split's text (``embeddings.py``) and on ``unlabeled``,
+    more text if any (a ``.txt`` file, a folder of them, or a TSV/CSV with a text column);
+    ``auto`` (a run on files): the data default, :func:`resolve_auto` (for textcnn with no
+    variant given: ``skipgram`` vectors, variant ``non-static`` and the n-gram member).
     ``cv_folds`` > 1: that many stratified folds; ``train`` runs every fold (``fold`` = -1)
     and reports mean ± std over them, or only fold ``fold`` (its test split)."""
 
@@ -96,6 +138,7 @@ class TextDataConfig(DataConfig):
     max_length: Annotated[int, Range(ge=0, note="0: auto")] = 0
     encoding: str = "auto"
     vectors: str = ""
+    unlabeled: str = ""
     n_sentences: Annotated[int, Range(ge=10)] = 6000
     cv_folds: int = 0
     fold: int = -1
@@ -130,6 +173,72 @@ class TextRunConfig(RunConfig):
 
 
 @dataclass
+class TextFilesRunConfig(TextRunConfig):
+    """The run config of a run on files (``--data``): the generated corpus' defaults, but
+    ``train.batch_size`` and ``train.epochs`` 0, sized by the data (:func:`size_training`),
+    and ``data.vectors`` ``auto`` (TextCNN non-static on skip-gram vectors convkit trains on
+    the training text), unless given."""
+
+    train: DataSizedTrainConfig = field(default_factory=lambda: DataSizedTrainConfig(
+        lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="none"))
+    data: TextDataConfig = field(default_factory=lambda: TextDataConfig(vectors="auto"))
+
+
+def resolve_auto(cfg: TextRunConfig) -> str | None:
+    """Resolve ``data.vectors`` ``auto`` (the default of a run on files) in the config, in
+    place: for textcnn with no ``variant`` given, the data default: vectors ``skipgram``,
+    variant ``non-static`` and the n-gram member (``ngrams``, unless given); with a variant
+    given, ``skipgram`` if it needs vectors (a recipe's ``rand`` keeps random ones); for
+    other models, none. Returns what was chosen, as said in the log (None: nothing to
+    resolve)."""
+    dc, options = cfg.data, cfg.model.options
+    if dc.vectors != "auto":
+        return None
+    name = cfg.model.name or TextTask.default_model
+    if name != "textcnn":
+        dc.vectors = ""
+        return None
+    if "variant" not in options:
+        options["variant"] = "non-static"
+        options.setdefault("ngrams", True)
+    dc.vectors = SKIPGRAM if options["variant"] != "rand" else ""
+    return (f"textcnn {options['variant']}" + (f" on {SKIPGRAM} vectors" if dc.vectors else "")
+            + (" with its n-gram member" if options.get("ngrams") else ""))
+
+
+def size_length(lengths: list[int], tokenizer: str) -> tuple[int, str]:
+    """``data.max_length`` for training sentences of ``lengths`` tokens: the longest,
+    within :data:`SIZED_LENGTH`'s bounds for words or characters -> ``(length, the rule as
+    said in the log)``."""
+    low, high = SIZED_LENGTH["char" if tokenizer == "char" else "words"]
+    longest = max(lengths, default=0)
+    length = max(low, min(high, longest))
+    unit = "characters" if tokenizer == "char" else "tokens"
+    return length, f"data.max_length={length} (the longest training sentence, {longest:,} {unit}, within {low} to {high})"
+
+
+def size_training(train: TrainConfig, n_train: int) -> list[str]:
+    """Set ``train.batch_size`` and ``train.epochs`` where they are 0 (sized by the data)
+    for ``n_train`` training sentences, in place: the batch Kim's 50, at most a tenth of
+    the sentences, at least 8 (:data:`SIZED_BATCH`); epochs enough for
+    :data:`SIZED_STEPS` optimizer steps (the engine's whole batches), within
+    :data:`SIZED_EPOCHS`. Returns the rules applied, as said in the log."""
+    said = []
+    if train.batch_size == 0:
+        low, high = SIZED_BATCH
+        train.batch_size = max(low, min(high, n_train // 10))
+        said.append(f"train.batch_size={train.batch_size} ({high}, at most a tenth of the {n_train:,} training "
+                    f"sentences, at least {low})")
+    if train.epochs == 0:
+        per_epoch = n_train // train.batch_size if n_train >= train.batch_size else 1
+        low, high = SIZED_EPOCHS
+        train.epochs = max(low, min(high, math.ceil(SIZED_STEPS / per_epoch)))
+        said.append(f"train.epochs={train.epochs} ({SIZED_STEPS:,} steps of {per_epoch} an epoch, "
+                    f"{low} to {high} epochs)")
+    return said
+
+
+@dataclass
 class TextInfo:
     """What the text task records of the data it built (``Data.info``; stored in
     checkpoints, so ``evaluate --data``, ``predict`` and ``export`` need nothing else):
@@ -148,9 +257,11 @@ class TextInfo:
 @dataclass
 class TextData(Data):
     """``Data`` plus the pretrained embedding matrix ``[vocab, embed_dim]`` (None: random
-    embeddings); used only to initialise the model, never stored in checkpoints."""
+    embeddings) and the fitted n-gram member (None: none); used only to initialise the
+    model (the model's state keeps them), never stored in checkpoints."""
 
     vectors: np.ndarray | None = None
+    ngram_member: NgramMember | None = None
 
 
 class TextTask(ClassificationTask):
@@ -178,25 +289,68 @@ class TextTask(ClassificationTask):
         dc = cfg.data
         if dc.cv_folds < 2 or dc.fold >= 0:
             return None
-        return "folds", [(f"fold{k}", dataclasses.replace(cfg, data=dataclasses.replace(dc, fold=k)))
-                         for k in range(dc.cv_folds)]
+        # each fold its own copy of every section: a fold's build_data sizes its config in place
+        return "folds", [(f"fold{k}", dataclasses.replace(
+            cfg, train=dataclasses.replace(cfg.train), model=dataclasses.replace(cfg.model, options=dict(
+                cfg.model.options)), data=dataclasses.replace(dc, fold=k))) for k in range(dc.cv_folds)]
+
+    def for_config(self, cfg: RunConfig) -> "TextTask":
+        """:data:`FILES_TASK` (whose config sizes training by the data and trains word
+        vectors) for a run on files (``data.path`` set, not data given from Python), else
+        :data:`TASK`."""
+        path = cfg.data.path
+        return FILES_TASK if path and not path.startswith(PYTHON_DATA_PREFIX) else TASK
 
     def build_data(self, cfg: TextRunConfig) -> Data:
         """The generated corpus (no ``data.path``) or an on-disk dataset, split in three
-        and encoded with the training split's vocabulary."""
+        and encoded with the training split's vocabulary. On files, what is 0 in the config
+        (``data.max_length``, ``train.batch_size``, ``train.epochs``) is sized by the data
+        first and set in the config, so the run records it (one log line says how); so is
+        ``data.vectors`` ``auto``."""
+        return self._build(cfg, with_vectors=True)
+
+    def _build(self, cfg: TextRunConfig, with_vectors: bool) -> TextData:
         dc = cfg.data
-        tokenizer, max_length = self.tokenizer(cfg), self.max_length(cfg)
+        tokenizer = self.tokenizer(cfg)
+        said = []
         if dc.path:
-            splits = load_text_dataset(dc.path, tokenizer, dc.min_freq, max_length, dc.max_vocab, dc.encoding,
-                                       cfg.train.seed, dc.cv_folds, max(dc.fold, 0))
+            raw = assign_splits(read_splits(dc.path, dc.encoding), cfg.train.seed, dc.cv_folds, max(dc.fold, 0),
+                                dc.path)
+            if dc.max_length == 0:
+                dc.max_length, rule = size_length([len(tokenize(t, tokenizer)) for t in raw["train"].texts],
+                                                  tokenizer)
+                said.append(rule)
+            splits = build_text_splits(raw, tokenizer, dc.min_freq, dc.max_length, dc.max_vocab, dc.path)
+            said += size_training(cfg.train, len(splits.train))
             source = dc.path
         else:
-            splits = load_generated_dataset(dc.n_sentences, cfg.train.seed, tokenizer, dc.min_freq, max_length)
+            splits = load_generated_dataset(dc.n_sentences, cfg.train.seed, tokenizer, dc.min_freq,
+                                            self.max_length(cfg))
             source = GENERATED_SOURCE
+        chosen = resolve_auto(cfg)
+        if chosen:
+            said.append(chosen)
+        if said:
+            print(f"sized by the data: {'; '.join(said)}", file=sys.stderr, flush=True)
         vocab: Vocabulary = splits.extras["vocab"]
-        info = TextInfo(source=source, vocab=vocab.to_list(), tokenizer=tokenizer, max_length=max_length)
-        return self._data(splits.train, splits.val, splits.test, list(splits.label_names), info,
-                          self._vectors(cfg, vocab))
+        info = TextInfo(source=source, vocab=vocab.to_list(), tokenizer=tokenizer, max_length=self.max_length(cfg))
+        data = self._data(splits.train, splits.val, splits.test, list(splits.label_names), info)
+        if with_vectors:
+            data.vectors = self._vectors(cfg, vocab, splits.train.texts, tokenizer)
+            data.ngram_member = self._fit_member(cfg, data)
+        return data
+
+    def _fit_member(self, cfg: TextRunConfig, data: TextData) -> NgramMember | None:
+        """The n-gram member fitted on the training split (``model.options.ngrams``;
+        ``ngrams.fit_member``), or None."""
+        if not cfg.model.options.get("ngrams"):
+            return None
+        member = NgramMember(len(data.info.vocab), char_ngram_table(data.info.vocab), len(data.label_names))
+        fit = fit_member(member, data.train, data.val, len(data.label_names))
+        print(f"n-gram member: naive-Bayes features of word 1-2 grams and character {CHAR_NGRAMS[0]}-"
+              f"{CHAR_NGRAMS[1]} grams ({fit['features']:,} columns) + logistic regression, C={fit['C']:g} "
+              f"(validation accuracy {fit['val_accuracy']:.4f})", file=sys.stderr, flush=True)
+        return member
 
     def build_eval_data(self, cfg: TextRunConfig, path: str, spec: Data) -> Data:
         """The test split (or all) of ``path``, encoded with the trained model's vocabulary,
@@ -210,8 +364,10 @@ class TextTask(ClassificationTask):
         """Tokens ``[N, L]`` of the generated corpus without generating it: its labels, and
         ``info.vocab_size`` the bound on its vocabulary (``generated_vocab_bound``) in
         place of the vocabulary itself; a dataset (``data.path``) is read."""
-        if cfg.data.path:
-            return super().input_spec(cfg)
+        if cfg.data.path:  # read, without training word vectors
+            data = self._build(cfg, with_vectors=False)
+            data.train = data.val = data.test = None
+            return data
         tokenizer = self.tokenizer(cfg)
         info = TextInfo(source=GENERATED_SOURCE, tokenizer=tokenizer, max_length=self.max_length(cfg),
                         vocab_size=generated_vocab_bound(tokenizer))
@@ -236,28 +392,45 @@ class TextTask(ClassificationTask):
                         spatial_dims=1, in_channels=1, input_shape=(EXAMPLE_LENGTH,), input_dtype="int64",
                         dynamic_axes={1: "length"}, info=info, vectors=vectors)
 
-    def _vectors(self, cfg: TextRunConfig, vocab: Vocabulary) -> np.ndarray | None:
-        """The pretrained embedding matrix for the training vocabulary, or None (``rand``)."""
-        variant = cfg.model.options.get("variant", "rand")
+    def _vectors(self, cfg: TextRunConfig, vocab: Vocabulary, train_texts: list[str],
+                 tokenizer: str) -> np.ndarray | None:
+        """The embedding matrix for the training vocabulary: read from ``data.vectors`` (a
+        file), trained by convkit (``skipgram``: on the training sentences and
+        ``data.unlabeled``), or None (``rand``). ``auto`` is resolved first, in the config:
+        ``skipgram`` for textcnn (variant ``non-static`` unless given), else none."""
+        dc, options = cfg.data, cfg.model.options
         name = cfg.model.name or self.default_model
-        if not cfg.data.vectors:
+        variant = options.get("variant", "rand")
+        if not dc.vectors:
             if variant != "rand":
                 raise ConfigError(f"model.options.variant={variant!r} needs pretrained vectors: set data.vectors="
-                                  "FILE (word2vec text or .bin, or GloVe text)")
+                                  f"FILE (word2vec text or .bin, or GloVe text) or data.vectors={SKIPGRAM} (trained "
+                                  "by convkit on the training text)")
             return None
         if name in CHAR_LEVEL_MODELS or variant == "rand":
             raise ConfigError(f"data.vectors is for the textcnn variants static, non-static and multichannel; "
                               f"got model {name!r} with variant {variant!r}")
-        dim = int(cfg.model.options.get("embed_dim", 300))
-        matrix, found = vectors_for_vocab(cfg.data.vectors, vocab, dim, cfg.train.seed)
-        print(f"word vectors: {found:,} of {len(vocab) - 2:,} vocabulary words found in {cfg.data.vectors}; "
+        dim = int(options.get("embed_dim", 300))
+        if dc.vectors == SKIPGRAM:
+            sentences = [tokenize(t, tokenizer) for t in train_texts]
+            extra = [tokenize(t, tokenizer) for t in read_unlabeled(dc.unlabeled, dc.encoding)] if dc.unlabeled else []
+            matrix, cached = self_trained_vectors(sentences + extra, vocab.itos, dim, cfg.train.seed)
+            more = f" and {len(extra):,} of {dc.unlabeled}" if extra else ""
+            print(f"word vectors: skip-gram with character n-grams on the {len(sentences):,} training sentences"
+                  f"{more}, {dim}-d ({'from the cache' if cached else 'trained'}); variant {variant}",
+                  file=sys.stderr, flush=True)
+            return matrix
+        matrix, found = vectors_for_vocab(dc.vectors, vocab, dim, cfg.train.seed)
+        print(f"word vectors: {found:,} of {len(vocab) - 2:,} vocabulary words found in {dc.vectors}; "
               "the rest drawn from U[-0.25, 0.25]", file=sys.stderr, flush=True)
         return matrix
 
     def build_model(self, cfg: TextRunConfig, data: Data) -> nn.Module:
         """The zoo model over the stored vocabulary (or ``info.vocab_size``: an
         ``input_spec`` without one); pretrained vectors copied into its embeddings when the
-        data brings them (training only)."""
+        data brings them (training only); a TextCNN with ``ngrams`` gets its n-gram member
+        over the vocabulary's character n-grams, with the fitted weights the data brings
+        (training) or zeros that the checkpoint's state then fills."""
         info = data.info
         vocab_size = len(info.vocab) if info.vocab else int(info.vocab_size)
         model = create_model(cfg.model.name or self.default_model, num_classes=len(data.label_names),
@@ -266,6 +439,12 @@ class TextTask(ClassificationTask):
         vectors = getattr(data, "vectors", None)
         if vectors is not None and not cfg.model.pretrained:  # weights from model.pretrained win
             model.load_vectors(vectors)
+        if getattr(getattr(model, "config", None), "ngrams", False):
+            member = model.attach_ngrams(char_ngram_table(info.vocab) if info.vocab else
+                                         torch.zeros(vocab_size, 1, dtype=torch.int64))
+            fitted = getattr(data, "ngram_member", None)
+            if fitted is not None:
+                member.load_weights(fitted.weight, fitted.bias)
         return model
 
     def augmentation(self, cfg: TextRunConfig, data: Data) -> Callable[[Any], Any] | None:
@@ -285,27 +464,11 @@ class TextTask(ClassificationTask):
     # ---- baselines
 
     def extra_baselines(self, cfg: TextRunConfig, data: Data, params: int) -> dict:
-        """``linear``: TF-IDF of word 1-2 grams (sublinear tf, scikit-learn's tokens) +
-        logistic regression, C in :data:`BASELINE_C` chosen on val; ``mlp``: the shared
-        parameter-matched MLP (``baselines.fit_matched_mlp``) on the same TF-IDF.
-
-        Not the shared ``baseline_features`` path: TF-IDF is sparse (10^4-10^5 columns),
-        which the shared baselines would densify."""
-        from sklearn.exceptions import ConvergenceWarning  # scikit-learn: not at start-up
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        x = vectorizer.fit_transform(data.train.texts)
-        xv, xt = vectorizer.transform(data.val.texts), vectorizer.transform(data.test.texts)
-        y, yv, yt = data.train.labels.numpy(), data.val.labels.numpy(), data.test.labels.numpy()
-        with warnings.catch_warnings(), B.one_blas_thread():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            fits = [LogisticRegression(C=c, max_iter=1000).fit(x, y) for c in BASELINE_C]
-            best = max(fits, key=lambda clf: (clf.predict(xv) == yv).mean())
-        mlp = B.fit_matched_mlp(x, y, params, len(data.label_names), cfg.train.seed)
-        return {"linear": {"test": B.scores(best.predict(xt), yt), "C": best.C, "features": x.shape[1]},
-                "mlp": {"test": B.scores(mlp.predict(xt), yt), "params": B.sklearn_mlp_params(mlp)}}
+        """``linear`` (TF-IDF + logistic regression), ``nbsvm`` (Wang & Manning 2012 on
+        the run's own tokens) and ``mlp`` (the parameter-matched MLP on the TF-IDF), each
+        with its settings chosen on the validation split (``baselines.text_baselines``)."""
+        return text_baselines(data.train, data.val, data.test, len(data.label_names), data.info.tokenizer, params,
+                              cfg.train.seed)
 
     # ---- prediction and export
 
@@ -367,5 +530,15 @@ class TextTask(ClassificationTask):
         return rows
 
 
+class TextFilesTask(TextTask):
+    """The text task on files: its config (:class:`TextFilesRunConfig`) sizes training by
+    the data and trains word vectors for TextCNN."""
+
+    config_class = TextFilesRunConfig
+
+
 TASK = TextTask()
 """The text task instance handed to the CLI and the engine."""
+
+FILES_TASK = TextFilesTask()
+"""What :data:`TASK` runs on files (``TextTask.for_config``)."""
