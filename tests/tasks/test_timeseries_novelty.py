@@ -118,3 +118,27 @@ def _trained(result, cfg, tmp_path):
     trained = Trained(cfg, spec, result.model.eval(), torch.device("cpu"), result.task_state)
     trained.out_dir = tmp_path / "detect"
     return trained
+
+
+@pytest.mark.parametrize("mode", ["past", "series", "train"])
+def test_the_novelty_is_float32_in_a_bf16_run(tmp_path, one_thread, mode) -> None:
+    # a run whose precision is bf16 scores its novelty as detect does (float32): bf16
+    # features blur the near-zero distances between repeating stretches
+    from torch.utils.data import default_collate
+
+    path = tmp_path / "001_UCR_Anomaly_stuck_1000_1501_1540.txt"
+    path.write_text("\n".join(f"{v:.5f}" for v in sine_with_a_stuck_stretch()))
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=[
+        f"data.path={path}", "task.context=30", "task.window=128", "model.options.channels=8",
+        f"task.novelty={mode}", "task.score_chunk=512"])
+    task = SeriesDetectionTask()
+    data = task.build_data(cfg)
+    torch.manual_seed(0)
+    model = task.build_model(cfg, data).eval()
+    batch = default_collate([data.test[i] for i in range(len(data.test))])
+    with torch.no_grad():
+        plain = task.evaluation_step(model, batch)["err"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            blurred = task.evaluation_step(model, batch)["err"]
+    assert not torch.equal(plain[:, 0].float(), blurred[:, 0].float())  # the forecast error did run in bf16
+    torch.testing.assert_close(blurred[:, -1].double(), plain[:, -1].double(), equal_nan=True)

@@ -280,10 +280,11 @@ class SeriesDetectionTask(TimeSeriesBase):
         abs_err, sq_err = step_errors(model, x)
         pos = torch.arange(x.shape[-1], device=x.device)[None, :]
         err = abs_err.transpose(1, 2)
-        if "ref" in batch:
-            novelty = novelty_distances(model, x, batch["ref"], batch["ref_len"],
-                                        NOVELTY_MODES[int(batch["novelty"][0])], batch["in_start"],
-                                        batch.get("ref_start"), batch["series"])
+        if "ref" in batch:  # in float32 whatever the run's precision: bf16 features blur near-zero distances
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                novelty = novelty_distances(model, x.float(), batch["ref"].float(), batch["ref_len"],
+                                            NOVELTY_MODES[int(batch["novelty"][0])], batch["in_start"],
+                                            batch.get("ref_start"), batch["series"])
             early = (batch["in_start"][:, None] + pos) < model.receptive_field - 1  # no full receptive field
             err = torch.cat([err, novelty.masked_fill(early, float("nan"))[..., None]], dim=2)
         keep = (pos >= batch["keep_from"][:, None]) & (pos < (batch["keep_from"] + batch["keep_len"])[:, None])
