@@ -2,7 +2,7 @@
 
     python -m convkit.bench [--tasks a,b] [--profile smoke|default|full] [--device auto|cpu|cuda|mps]
                             [--out bench_results] [--threads N] [--no-scaling] [--no-probes] [--no-compute]
-                            [--no-tsc] [--tsc-data UCR_FOLDER]
+                            [--no-tsc] [--tsc-data UCR_FOLDER] [--with-data [--data-sizes N,N]]
 
 Exit status: 0 when every selected task ran (missing tasks are reported, not fatal),
 1 when a task failed, 2 on a bad argument.
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from convkit.bench import compute, frontend, perf, report, scaling, suite, tsc
+from convkit.bench import compute, data, frontend, perf, report, scaling, suite, tsc
 from convkit.errors import ConfigError, Interrupted
 from convkit.train.runtime import select_device, set_threads
 
@@ -42,11 +42,14 @@ def parse_tasks(text: str | None) -> list[str]:
 def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", out_dir: str | Path = "bench_results",
               threads: int | None = None, with_scaling: bool = True, with_probes: bool = True,
               command: str = "python -m convkit.bench", with_compute: bool = True, with_tsc: bool = True,
-              tsc_data: str | Path | None = None) -> dict:
+              tsc_data: str | Path | None = None, with_data: bool = False,
+              data_sizes: tuple[int, ...] | None = None) -> dict:
     """Run ``tasks`` under ``profile`` on ``device``, the scaling curves, the compute
     section (``convkit.bench.compute``), time-series classification against aeon
     (``convkit.bench.tsc``, on the problems of ``tsc_data``), and write the report into
-    ``out_dir`` (the tasks' run folders go under ``out_dir/runs``).
+    ``out_dir`` (the tasks' run folders go under ``out_dir/runs``); ``with_data``: the data
+    section (``convkit.bench.data``: peak memory and loader throughput on generated PNG
+    folders of ``data_sizes``, else the profile's).
 
     Returns:
         ``results.json``'s contents: ``{"profile", "device", "threads", "torch", "git",
@@ -76,12 +79,14 @@ def run_bench(tasks: list[str], profile: str = "smoke", device: str = "auto", ou
     again = perf.matmul_peak_gflops(torch_device)  # the peak is the best of the run, not of its first seconds
     peak = again if again["gflops"] > peak["gflops"] else peak
     compute_section = compute.run_compute(profile, torch_device, peak) if with_compute else None
+    data_section = data.run_data(profile, data_sizes) if with_data else None
     peak = compute_section["peaks"]["fp32"] if compute_section else peak
     perf.set_peak_fractions(rows, peak["gflops"])
     results = {"command": command, "profile": profile, "device": str(torch_device), "threads": used_threads,
                "torch": torch.__version__, "git": report.git_revision(), "machine": report.machine(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()), "matmul_peak": peak,
                "tasks": rows, "frontend": front, "tsc": tsc_section, "scaling": scaling_rows, "compute": compute_section,
+               "data": data_section,
                "wall_seconds": round(time.perf_counter() - start, 2)}
     report.write_report(results, out)
     return results
@@ -105,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tsc-data", default=None, help="a folder of UCR/UEA <Problem> folders for the time-series "
                                                          "classification section (default $CONVKIT_UCR_DIR, else the "
                                                          "embedded waveforms)")
+    parser.add_argument("--with-data", action="store_true", help="the data section: peak memory and loader "
+                                                                 "throughput on generated PNG folders (minutes)")
+    parser.add_argument("--data-sizes", default="", help="the PNG counts of the data section, e.g. 10000,40000,100000 "
+                                                         "(default: the profile's)")
     return parser
 
 
@@ -115,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m convkit.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         tasks = parse_tasks(args.tasks)
+        sizes = tuple(int(n) for n in args.data_sizes.replace("_", "").split(",") if n.strip()) or None
         results = run_bench(tasks, args.profile, args.device, args.out, args.threads, not args.no_scaling,
-                            not args.no_probes, command.strip(), not args.no_compute, not args.no_tsc, args.tsc_data)
+                            not args.no_probes, command.strip(), not args.no_compute, not args.no_tsc, args.tsc_data,
+                            args.with_data, sizes)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

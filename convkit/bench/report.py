@@ -173,6 +173,10 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {curve['name']} | {curve['model']} | {curve['axis']} | "
                              f"{', '.join(map(str, curve['sizes']))} | {', '.join(f'{s:.4f}' for s in curve['seconds'])} | "
                              f"{curve['exponent']:.2f} | {curve['expected']} |")
+    if results.get("data"):
+        from convkit.bench import data  # its own text; imported here, where it is needed
+
+        lines += data.markdown(results["data"])
     if results.get("compute"):
         from convkit.bench import compute  # its own text; imported here, where it is needed
 
