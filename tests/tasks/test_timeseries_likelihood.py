@@ -241,3 +241,15 @@ def test_the_published_scores_are_the_scoreboard_readmes():
     assert round(board["numenta"]["standard"]["all"], 1) == 66.3 and round(board["ARTime"]["standard"]["all"], 1) == 74.8
     assert round(board["numenta"]["standard"]["realKnownCause"], 1) == 55.5
     assert round(board["numenta"]["reward_low_FN_rate"]["all"], 1) == 71.1
+
+
+def test_streaming_refuses_a_nab_calibration_in_one_line():
+    from convkit.models.tcn import tcn_forecaster
+    from convkit.tasks.timeseries.calibration import Calibration
+    from convkit.tasks.timeseries.streaming import StreamingDetector
+
+    model = tcn_forecaster(in_channels=1, channels=4, levels=2)
+    for cal in (Calibration(np.zeros(2), np.ones(2), 0.5, "likelihood", 1, "past", Likelihood(), False),
+                Calibration(np.zeros(1), np.ones(1), 0.5, "likelihood", 1, "", Likelihood())):
+        with pytest.raises(ConfigError, match="streaming does not compute yet"):
+            StreamingDetector(model, np.zeros(1), np.ones(1), cal)

@@ -47,6 +47,11 @@ class StreamingDetector:
         if calibration.novelty == "series":
             raise ConfigError("this calibration's novelty compares each step with the whole series "
                               "(task.novelty=series, offline): stream a run trained with task.novelty=train or none")
+        if calibration.novelty == "past" or calibration.likelihood is not None:
+            raise ConfigError("this calibration's scores are online anomaly likelihoods or a novelty against every "
+                              "earlier step (NAB's protocol: task.likelihood, task.novelty=past), which streaming does "
+                              "not compute yet: stream a run trained with task.likelihood=false and task.novelty=train "
+                              "or none")
         if calibration.novelty:
             if reference is None:
                 raise ConfigError("this calibration adds the training part's novelty (task.novelty=train): pass "
