@@ -55,7 +55,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", metavar="N")
     parser.add_argument("--device", metavar="auto|cpu|cuda|mps")
     parser.add_argument("--out", metavar="DIR", default=".", help="write runs/<task>/<run>/ under DIR (default .)")
-    parser.add_argument("--resume", metavar="CKPT", help="continue the run of this last.pt")
+    parser.add_argument("--resume", metavar="CKPT", help="continue the run of this last.pt; auto: find the run "
+                                                         "folder again (train.name, torchrun's run id, else the newest "
+                                                         "unfinished run under --out) and continue it if it has one")
     parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                         help="override any config key, e.g. train.max_minutes=5 model.options.width=32")
 
@@ -129,9 +131,21 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
     from convkit.train.engine import fit
     from convkit.train.metrics import to_float_dict
 
+    run_dir = None
+    if args.resume == "auto":  # (convkit.train.resume.auto_resume)
+        from convkit.train.distributed import DistEnv, log, rank_from_env
+        from convkit.train.resume import auto_resume
+
+        runner, cfg = config_from_args(task, argparse.Namespace(**{**vars(args), "resume": None}))
+        run_dir, last = auto_resume(runner.name, cfg.model.name or runner.default_model, cfg.train.name, args.out)
+        args.resume = str(last) if last is not None else None
+        log(f"--resume auto: {'continuing ' + str(last) if last is not None else 'a new run in ' + str(run_dir)}",
+            DistEnv(rank=rank_from_env()))
+        if last is not None:
+            run_dir = None
     runner, cfg = config_from_args(task, args)
     repeats = runner.repeats(cfg)
-    if (cfg.train.seeds > 1 or repeats) and args.resume:
+    if (cfg.train.seeds > 1 or repeats) and (args.resume or run_dir is not None):
         raise ConvkitError("--resume continues one run; resume the run folder of one seed or fold")
     if repeats:
         from convkit.train.repeats import fit_repeats
@@ -144,7 +158,7 @@ def cmd_train(task: Task, args: argparse.Namespace) -> None:
 
         _print_json(fit_seeds(task, cfg, out_dir=args.out))
         return
-    result = fit(task, cfg, out_dir=args.out, resume=args.resume)
+    result = fit(task, cfg, out_dir=args.out, resume=args.resume, run_dir=run_dir)
     if result.run_dir is not None:
         _print_json({"run_dir": str(result.run_dir), "test": to_float_dict(result.metrics["test"])})
 

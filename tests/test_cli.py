@@ -29,7 +29,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     (["--batch-size", "0"], "error: train.batch_size must be at least 1; got 0"),
     (["--device", "tpu"], "error: train.device must be one of auto, cpu, cuda, mps; got 'tpu'"),
     (["--set", "train.optimiser=sgd"], "error: unknown config key 'train.optimiser' (--set); valid in [train]: "
-                                       "baselines, batch_size, channels_last, checkpoint_every, clip_grad_norm, "
+                                       "accumulate_steps, baselines, batch_size, channels_last, checkpoint_every, clip_grad_norm, "
                                        "compile, deterministic, device, epochs, eval_every, gamma, log_every, "
                                        "loggers, lr, max_minutes, min_lr, momentum, name, num_workers, optimizer, "
                                        "patience, plateau_factor, plateau_patience, precision, save_every, schedule, "

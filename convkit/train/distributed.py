@@ -63,8 +63,32 @@ def init_distributed(device_type: str) -> DistEnv:
     if not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        store = _start_store()
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=rank_from_env(),
+                                    world_size=world_size_from_env())
     return DistEnv(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def _start_store() -> dist.Store | None:
+    """Under torchrun's agent store (``TORCHELASTIC_USE_AGENT_STORE``): the agent's store
+    with a prefix every process of this start of the workers agrees on, else None
+    (``env://``). torchrun prefixes the store by its own restart count, which differs
+    between nodes when one node restarts its workers for a failure and another for the
+    new membership; the processes would then read each other's addresses from the failed
+    start and wait forever. Here each process counts itself in once per start, so the
+    n-th start's processes share ``convkit/start<n>``."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() != "true":
+        return None
+    from datetime import timedelta
+
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timedelta(minutes=30))
+    joined = agent.add("convkit/joined", 1)
+    return dist.PrefixStore(f"convkit/start{(joined - 1) // world_size_from_env()}", agent)
 
 
 def cleanup(env: DistEnv) -> None:

@@ -360,6 +360,8 @@ class _Run:
             self.progress = restore(state, resume, model=self.raw, optimizer=self.optimizer, scheduler=self.scheduler,
                                     scaler=self.scaler, loader_gen=self.loader_gen,
                                     steps_per_epoch=self.steps_per_epoch, env=self.env)
+            if not self.env.is_main:  # (rank 0 holds every rank's losses of the epoch so far)
+                self.progress.loss_sum, self.progress.loss_count = 0.0, 0
             self.baselines = state.get("baselines") or {}
             self.epoch_state = state.get("task_state")
             self.saved_at = (self.progress.epoch, self.progress.step)
@@ -671,9 +673,11 @@ class _Run:
         rng = checkpoints.rng_state()
         rng["loader"] = self.epoch_loader_state if self.progress.step > 0 else self.loader_gen.get_state()
         rngs = distributed.gather_objects(rng, self.env)
+        p = self.progress
+        # the epoch's training losses so far, of every rank (a resumed rank 0 carries them all)
+        loss_sum, loss_count = distributed.sum_floats([p.loss_sum, float(p.loss_count)], self.env, self.device)
         if not self.env.is_main:
             return None
-        p = self.progress
         return {
             "format": checkpoints.FORMAT, "task": self.task.name, "task_ref": plugins.reference_of(self.task),
             "model": self.raw.state_dict(),
@@ -682,7 +686,7 @@ class _Run:
             "steps_per_epoch": self.steps_per_epoch, "world_size": self.env.world_size,
             "rng": rngs, "config": config_io.to_dict(self.cfg), "data": self.data.spec(),
             "model_name": self.model_name, "params": self.params, "history": p.history, "best": p.best,
-            "bad_epochs": p.bad_epochs, "loss_sum": p.loss_sum, "loss_count": p.loss_count,
+            "bad_epochs": p.bad_epochs, "loss_sum": loss_sum, "loss_count": int(loss_count),
             "train_seconds": p.train_seconds, "baselines": self.baselines, "task_state": self.epoch_state,
         }
 

@@ -9,6 +9,8 @@ and metrics as one left alone (on CPU, where kernels are deterministic).
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,3 +109,32 @@ def restore(state: dict, path: str | Path, *, model: nn.Module, optimizer: torch
     checkpoints.set_rng_state(rng)
     loader_gen.set_state(rng["loader"])
     return progress
+
+
+AUTO = "auto"
+"""``--resume auto``: find the run folder and its ``last.pt`` again (:func:`auto_resume`)."""
+
+
+def auto_resume(task_name: str, model_name: str, train_name: str, out_dir: str | Path) -> tuple[Path, Path | None]:
+    """Where ``--resume auto`` trains: ``(run folder, its last.pt or None)``.
+
+    The run folder is ``<out>/runs/<task>/<train.name>``; without a name, under torchrun
+    (whose restarts keep ``TORCHELASTIC_RUN_ID``, the rendezvous id) ``<model>-<run id>``, so
+    a restarted process finds the folder its first start made; else the newest folder of
+    the task under ``out`` that holds a ``last.pt`` but no ``metrics.json`` (an unfinished
+    run), or a new ``<model>-auto-<timestamp>`` folder. Every rank computes the same
+    folder: the checkpoint exists there for all or for none.
+    """
+    base = Path(out_dir) / "runs" / task_name
+    model = model_name.rpartition(":")[2].rpartition(".")[2]
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    if train_name:
+        folder = base / train_name
+    elif run_id and run_id != "none":
+        folder = base / f"{model}-{run_id}"
+    else:
+        unfinished = sorted((p for p in base.glob("*") if (p / "last.pt").is_file() and not (p / "metrics.json").exists()),
+                            key=lambda p: (p / "last.pt").stat().st_mtime)
+        folder = unfinished[-1] if unfinished else base / f"{model}-auto-{time.strftime('%Y%m%d-%H%M%S')}"
+    last = folder / "last.pt"
+    return folder, last if last.is_file() else None
