@@ -117,6 +117,14 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
     export.add_argument("--format", required=True, choices=["onnx", "torchscript", "safetensors"])
     export.add_argument("--output", required=True, metavar="FILE")
 
+    shard = sub.add_parser("shard", parents=[common], aliases=command_aliases(task, "shard"),
+                           help="write the data's files as tar shards for streaming (convkit.data.shards)")
+    shard.add_argument("--data", required=True, metavar="PATH", help="the dataset (a class folder, a manifest...)")
+    shard.add_argument("--out", required=True, metavar="DIR", help="the shard folder to write")
+    shard.add_argument("--per-shard", type=int, default=10_000, metavar="N", help="examples per shard (10000)")
+    shard.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                       help="data options, e.g. data.label_pattern=... (the split is train.seed's)")
+
     sub.add_parser("info", parents=[common], aliases=command_aliases(task, "info"),
                    help="models that fit, data formats, default config")
     return parser
@@ -359,6 +367,26 @@ def info_text(task: Task) -> str:
             f"# default config (--config FILE.toml)\n{config_io.to_toml(cfg)}")
 
 
+def cmd_shard(task: Task, args: argparse.Namespace) -> None:
+    """Write the train/val/test files of ``--data`` (split as ``train`` splits them) into
+    tar shards under ``--out``; print ``{"out", "splits": {split: examples}}``."""
+    from convkit.data.lazy import LazyFiles
+    from convkit.data.shards import write_shards
+    from convkit.train.task import resolve_task_config
+
+    if args.per_shard < 1:
+        raise ConvkitError(f"--per-shard must be at least 1; got {args.per_shard}")
+    runner, cfg = resolve_task_config(task, [], {"data.path": args.data}, args.set)
+    data = runner.build_data(cfg)
+    splits = {name: getattr(data, name) for name in ("train", "val", "test")}
+    if not all(isinstance(d, LazyFiles) for d in splits.values()):
+        raise ConvkitError(f"{args.data}: the {task.name} task reads this data whole, not one file per example; "
+                           "only files read per example can be sharded")
+    index = write_shards(args.out, {n: zip(d.files, d.labels.tolist()) for n, d in splits.items()},
+                         data.label_names or [], args.per_shard)
+    _print_json({"out": str(args.out), "splits": {n: sum(c for _, c in v) for n, v in index["splits"].items()}})
+
+
 def cmd_info(task: Task, args: argparse.Namespace) -> None:
     """Print :func:`info_text`."""
     print(info_text(task))
@@ -366,6 +394,7 @@ def cmd_info(task: Task, args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Callable[[Task, argparse.Namespace], None]] = {
     "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "info": cmd_info,
+    "shard": cmd_shard,
 }
 
 
