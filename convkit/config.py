@@ -118,7 +118,9 @@ class TrainConfig:
     ``batch_size`` is per process and per micro-batch: one optimizer step adds the
     gradients of ``accumulate_steps`` micro-batches (each loss divided by their number),
     so the global batch is ``batch_size * accumulate_steps * WORLD_SIZE`` (halve one and
-    double another for the same run on other hardware). Schedules step once per optimizer step; ``step_size`` is in epochs.
+    double another for the same run on other hardware). ``sync_batchnorm``: under several
+    processes, batch normalisation over the global batch (torch's SyncBatchNorm, CUDA only)
+    instead of each process's own. Schedules step once per optimizer step; ``step_size`` is in epochs.
     ``plateau`` (Keras's ReduceLROnPlateau as the time-series classification papers use
     it) multiplies the rate by ``plateau_factor`` after ``plateau_patience`` epochs
     without a lower training loss, down to ``min_lr``; it steps once per epoch.
@@ -165,6 +167,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_workers: NonNegative = 0
     accumulate_steps: AtLeastOne = 1
+    sync_batchnorm: bool = False
     threads: Annotated[int, Range(ge=0, note="0: one per available core")] = 0
     checkpoint_every: Annotated[int, Range(ge=0, note="0: epoch ends only")] = 200
     eval_every: Annotated[int, Range(ge=1, note="epochs")] = 1

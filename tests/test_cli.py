@@ -33,7 +33,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
                                        "compile, deterministic, device, epochs, eval_every, gamma, log_every, "
                                        "loggers, lr, max_minutes, min_lr, momentum, name, num_workers, optimizer, "
                                        "patience, plateau_factor, plateau_patience, precision, save_every, schedule, "
-                                       "seed, seeds, step_size, threads, weight_decay"),
+                                       "seed, seeds, step_size, sync_batchnorm, threads, weight_decay"),
     (["--set", "data.flip=maybe"], "error: data.flip expects true or false; got 'maybe' (--set)"),
     (["--set", "data.channels=2"], "error: data.channels must be 1, 3 or none; got 2"),
     (["--model", "lenet6"], "error: unknown model 'lenet6'; did you mean lenet5"),

@@ -104,6 +104,27 @@ def wrap_model(model: nn.Module, env: DistEnv, device: torch.device) -> nn.Modul
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def sync_batchnorm(model: nn.Module, env: DistEnv, device: torch.device) -> bool:
+    """Turn ``model``'s batch-norm layers into ``SyncBatchNorm`` in place (statistics over
+    every rank's batch) when several processes train; returns whether it did. A model that
+    is itself one batch-norm layer is left alone.
+
+    Raises:
+        ConfigError: several processes on a device other than CUDA (torch's SyncBatchNorm
+            runs on GPUs only).
+    """
+    if not env.enabled:
+        return False
+    if device.type != "cuda":
+        from convkit.errors import ConfigError
+
+        raise ConfigError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm runs on GPUs only); "
+                          f"this run is on {device.type}")
+    for name, child in list(model.named_children()):
+        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return True
+
+
 def flags_any(flags: list[bool], env: DistEnv, device: torch.device) -> list[bool]:
     """Element-wise OR of boolean flags over all ranks (one collective), so every rank
     takes the same decision (stop on NaN, stop on the time budget)."""

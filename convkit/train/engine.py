@@ -370,6 +370,8 @@ class _Run:
             log("fitting baselines ...", self.env)
             self.baselines = self.task.baselines(self.cfg, self.data, self.params)
         self.augment = self.task.augmentation(self.cfg, self.data)
+        if self.tcfg.sync_batchnorm and distributed.sync_batchnorm(self.raw, self.env, self.device):
+            log("train.sync_batchnorm: batch normalisation over the global batch (SyncBatchNorm)", self.env)
         self._set_frozen(self.progress.epoch)
         self.train_model = distributed.wrap_model(compiled(self.raw, self.tcfg.compile), self.env, self.device)
         if self.env.is_main:
