@@ -79,6 +79,7 @@ def test_the_range_rule_flags_a_value_beyond_everything_seen_by_its_margin():
     assert not range_anomalies(np.r_[3.0, 3.0, 3.0]).any()  # a single value so far: no range
     s = Likelihood(short=5, long=200, reestimate=20).apply(np.zeros(len(v)), 10, v[:, None])
     assert s[51] == s[53] == 1.0 and s[50] < LIKELIHOOD_THRESHOLD
+    assert flags[2] and s[2] < LIKELIHOOD_THRESHOLD  # the range grows at the start: not flagged while learning
 
 
 def test_nab_files_get_the_likelihood_and_its_fixed_threshold_others_a_validation_threshold():

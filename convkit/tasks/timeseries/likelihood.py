@@ -181,10 +181,13 @@ class Likelihood:
 
     def apply(self, raw: np.ndarray, probation: int, values: np.ndarray) -> np.ndarray:
         """Log-likelihood scores ``[T]`` of the raw scores ``raw [T]`` of a series of
-        ``values [T, C]`` whose first ``probation`` steps are its training part."""
+        ``values [T, C]`` whose first ``probation`` steps are its training part (the range
+        rule flags nothing there: the range is still being learned)."""
         scores = anomaly_likelihood(raw, probation, self.short, self.long, self.reestimate)
         if self.range_rule:
-            scores[range_anomalies(values)] = 1.0
+            beyond = range_anomalies(values)
+            beyond[:probation] = False
+            scores[beyond] = 1.0
         return scores
 
     def to_dict(self) -> dict:
