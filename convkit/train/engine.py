@@ -325,6 +325,7 @@ class _Run:
         self.loggers = Loggers()  # (fit sets the run's, on rank 0)
         self.steps_before = 0  # optimizer steps of the epochs already done
         self.skipped_lazily: dict[str, dict[int, str]] = {}  # split -> files found unreadable while training
+        self.loader: DataLoader | None = None  # the training batches (train_epoch)
         self.step_lr = tcfg.lr  # the learning rate of the last step
 
     def _choose_placement(self, model: nn.Module, resume: str | Path | None) -> Placement:
@@ -450,11 +451,14 @@ class _Run:
         self.sampler.set_epoch(epoch)
         self.epoch_loader_state = self.loader_gen.get_state()
         micro = tcfg.accumulate_steps  # loader batches per optimizer step
-        loader = DataLoader(self.data.train, batch_size=tcfg.batch_size, drop_last=self.drop_last,
-                            sampler=SkipSampler(self.sampler, progress.step * tcfg.batch_size * micro),
-                            collate_fn=self.data.collate_fn, num_workers=tcfg.num_workers,
-                            worker_init_fn=seed_worker, generator=self.loader_gen,
-                            pin_memory=self.device.type == "cuda")
+        if self.loader is None:  # one loader for the run: its workers live across epochs
+            self.loader = DataLoader(self.data.train, batch_size=tcfg.batch_size, drop_last=self.drop_last,
+                                     sampler=SkipSampler(self.sampler, 0), collate_fn=self.data.collate_fn,
+                                     num_workers=tcfg.num_workers, worker_init_fn=seed_worker,
+                                     generator=self.loader_gen, pin_memory=self.device.type == "cuda",
+                                     persistent_workers=tcfg.num_workers > 0)
+        self.loader.sampler.skip = progress.step * tcfg.batch_size * micro  # (a resumed epoch's done batches)
+        loader = self.loader
         bar = tqdm(loader, total=self.steps_per_epoch * micro, initial=progress.step * micro,
                    desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, disable=None if self.env.is_main else True)
         pending: list[Any] = []

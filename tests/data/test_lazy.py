@@ -82,11 +82,11 @@ def _cfg(root: Path, *sets: str):
         "train.threads=1", "train.loggers=[]", "train.checkpoint_every=0", *sets])
 
 
-def test_zero_and_two_workers_give_identical_weights_after_an_epoch(tmp_path):
+def test_zero_and_two_workers_give_identical_weights_after_two_epochs(tmp_path):  # workers kept across epochs
     root = _folder(tmp_path / "data")
     weights = []
     for workers in (0, 2):
-        result = fit(TASK, _cfg(root, f"train.num_workers={workers}"), tmp_path / f"w{workers}")
+        result = fit(TASK, _cfg(root, f"train.num_workers={workers}", "train.epochs=2"), tmp_path / f"w{workers}")
         assert not isinstance(result.model, type(None))
         weights.append(result.model.state_dict())
     assert weights[0].keys() == weights[1].keys()
