@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from convkit import config as config_io
 from convkit.config import RunConfig, TrainConfig
+from convkit.data.skipped import warn_skipped
 from convkit.errors import CheckpointError, ConfigError, DataError
 from convkit.models.registry import is_model_class_reference, model_class
 from convkit.train import checkpoint as checkpoints
@@ -181,6 +182,8 @@ def evaluate_checkpoint(task: Task, checkpoint: str | Path, data_path: str | Non
         raise DataError(f"the data's classes {data.label_names} differ from the checkpoint's "
                         f"{trained.spec.label_names}")
     metrics, _ = evaluate_split(task, trained.model, data.test, data, trained.device, trained.cfg.train, desc="test")
+    if hasattr(data.test, "take_skipped"):  # files found unreadable while scoring (convkit.data.lazy): left out
+        warn_skipped([message for _, message in data.test.take_skipped()], "the scored data")
     if "absent_classes" in metrics and trained.spec.label_names:  # name them
         metrics["absent_classes"] = [trained.spec.label_names[i] for i in metrics["absent_classes"]]
     return metrics

@@ -5,6 +5,7 @@ or stops the run with one line beyond data.max_skipped."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -150,3 +151,17 @@ def test_a_batch_of_skipped_files_only_trains_on_a_stand_in(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [i for i, _ in data.take_skipped()] == [0] and data.take_skipped() == []
+
+
+def test_evaluate_on_a_folder_with_a_file_broken_after_indexing_warns_and_scores_the_rest(tmp_path, capsys):
+    from convkit.cli import main
+
+    root = _folder(tmp_path / "data")
+    result = fit(TASK, _cfg(root), tmp_path / "run")
+    other = _folder(tmp_path / "other", per_class=4)
+    victim = sorted(other.rglob("*.png"))[0]
+    _truncate(victim)  # its header still reads: the file is found broken while scoring
+    with pytest.warns(UserWarning, match=r"the scored data: skipped 1 file .*" + victim.name):
+        assert main(TASK, ["evaluate", "--checkpoint", str(result.run_dir / "best.pt"), "--data", str(other)]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert sum(map(sum, scored["confusion_matrix"])) == 11  # 12 files, the broken one left out
