@@ -254,3 +254,13 @@ def test_streaming_refuses_a_nab_calibration_in_one_line():
                 Calibration(np.zeros(1), np.ones(1), 0.5, "likelihood", 1, "", Likelihood())):
         with pytest.raises(ConfigError, match="streaming does not compute yet"):
             StreamingDetector(model, np.zeros(1), np.ones(1), cal)
+
+
+def test_a_validation_threshold_rule_with_the_likelihood_is_one_line():
+    from convkit import config as config_io
+    from convkit.tasks.timeseries.config import TimeSeriesRunConfig
+
+    cfg = config_io.resolve_config(TimeSeriesRunConfig, sets=["task.threshold=quantile"])
+    assert cfg.task.scoring("series", [""]).likelihood is None  # no likelihood: the quantile applies
+    with pytest.raises(ConfigError, match="task.threshold=quantile sets a threshold on validation scores"):
+        cfg.task.scoring("past", ["nab"])

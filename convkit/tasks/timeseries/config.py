@@ -144,8 +144,17 @@ class SeriesTaskConfig(TaskConfig):
     def scoring(self, novelty: str = "", archives: list[str] | None = None) -> Scoring:
         """The settings that turn errors into scores and flags, with ``novelty`` the novelty
         mode of the last error column (empty: none; see :meth:`novelty_mode`) and the
-        anomaly likelihood for series from ``archives`` (:meth:`likelihood_settings`)."""
+        anomaly likelihood for series from ``archives`` (:meth:`likelihood_settings`).
+
+        Raises:
+            ConfigError: a validation threshold rule (``best_f1``, ``quantile``) with the
+                anomaly likelihood, whose threshold is fixed (``likelihood_threshold``).
+        """
         likelihood = self.likelihood_settings(archives or [])
+        if likelihood is not None and self.threshold != "auto":
+            raise ConfigError(f"task.threshold={self.threshold} sets a threshold on validation scores, but these "
+                              f"scores are anomaly likelihoods (task.likelihood; on for NAB files), flagged at the "
+                              f"fixed task.likelihood_threshold: set task.threshold=auto or task.likelihood=false")
         errors = (self.forecast_errors if self.forecast_errors is not None
                   else not (novelty == "past" and likelihood is not None))
         return Scoring(self.combine, self.smooth, self.threshold, self.quantile, novelty, likelihood, errors)
