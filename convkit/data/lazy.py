@@ -178,6 +178,8 @@ def collate_readable(batch: list[Any], collate: Callable[[list[Any]], Any] = def
 
 class LazyFiles(Dataset):
     """Item ``i`` = ``(transform(decode(files[i], rng)), labels[i])``, decoded when asked.
+    ``set_epoch`` reaches loader workers started earlier (``shares_epoch``: the engine
+    keeps its workers across epochs).
 
     Args:
         files: the files, one per example.
@@ -204,6 +206,8 @@ class LazyFiles(Dataset):
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._bad = torch.zeros(len(self.files), dtype=torch.bool).share_memory_()
         self._reported = np.zeros(len(self.files), dtype=bool)
+
+    shares_epoch = True
 
     def __len__(self) -> int:
         return len(self.files)

@@ -451,12 +451,16 @@ class _Run:
         self.sampler.set_epoch(epoch)
         self.epoch_loader_state = self.loader_gen.get_state()
         micro = tcfg.accumulate_steps  # loader batches per optimizer step
-        if self.loader is None:  # one loader for the run: its workers live across epochs
+        # workers live across epochs unless the dataset samples per epoch in its own memory (set_epoch would
+        # not reach them); a dataset whose epoch is shared with its workers says so (shares_epoch)
+        keep = tcfg.num_workers > 0 and (not hasattr(self.data.train, "set_epoch")
+                                         or getattr(self.data.train, "shares_epoch", False))
+        if self.loader is None or not keep:
             self.loader = DataLoader(self.data.train, batch_size=tcfg.batch_size, drop_last=self.drop_last,
                                      sampler=SkipSampler(self.sampler, 0), collate_fn=self.data.collate_fn,
                                      num_workers=tcfg.num_workers, worker_init_fn=seed_worker,
                                      generator=self.loader_gen, pin_memory=self.device.type == "cuda",
-                                     persistent_workers=tcfg.num_workers > 0)
+                                     persistent_workers=keep)
         self.loader.sampler.skip = progress.step * tcfg.batch_size * micro  # (a resumed epoch's done batches)
         loader = self.loader
         bar = tqdm(loader, total=self.steps_per_epoch * micro, initial=progress.step * micro,
