@@ -224,7 +224,7 @@ class AudioFilesTaskConfig(AudioTaskConfig):
 
     speed: Annotated[float, Range(ge=0, lt=1, note="0: off")] = 0.1
     vtlp: Annotated[float, Range(ge=0, lt=1, note="0: off")] = 0.1
-    min_steps: Annotated[int, Range(ge=0, note="0: train as given")] = 600
+    min_steps: Annotated[int, Range(ge=0, note="0: train as given")] = 1000
 
 
 @dataclass
