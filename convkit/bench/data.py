@@ -72,8 +72,9 @@ def make_pngs(root: str | Path, count: int, seed: int = 0) -> Path:
 
 
 def train_peak_rss(folder: Path, in_memory: bool, cache: Path, model: str = "lenet5") -> dict:
-    """Train one epoch on ``folder`` in a fresh process; ``{"peak_rss_mb", "seconds",
-    "accuracy"}`` (its ``ru_maxrss``, its wall time, its test accuracy)."""
+    """Train one epoch on ``folder`` in a fresh process (one thread, the precision and
+    layout table rather than a probe); ``{"peak_rss_mb", "seconds", "accuracy"}`` (its
+    ``ru_maxrss``, its wall time, its test accuracy)."""
     code = ("import json, resource, sys, time; from convkit.bench.data import _train_child; "
             "print(json.dumps(_train_child(*json.loads(sys.argv[1]))))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CONVKIT_CACHE": str(cache), "CONVKIT_RUNTIME_PROBE": "0"}
@@ -170,6 +171,7 @@ def run_data(profile: str = "default", sizes: tuple[int, ...] | None = None, roo
     work = Path(tempfile.mkdtemp(prefix="convkit-bench-data-", dir=root))
     out: dict = {"sizes": [], "image_size": IMAGE_SIZE, "classes": CLASSES,
                  "free_disk_gb": round(shutil.disk_usage(work).free / 1e9, 1)}
+    cache = os.environ.get("CONVKIT_CACHE")
     try:
         for count in sizes:
             folder = work / f"pngs{count}"
@@ -182,11 +184,15 @@ def run_data(profile: str = "default", sizes: tuple[int, ...] | None = None, roo
             if count != sizes[0]:
                 shutil.rmtree(folder, ignore_errors=True)
         smallest = work / f"pngs{sizes[0]}"
-        os.environ.setdefault("CONVKIT_CACHE", str(work / "cache"))
+        os.environ["CONVKIT_CACHE"] = str(work / "cache")  # (the index of this process's reads: removed below)
         out["throughput"] = {str(w): round(loader_throughput(smallest, w), 1) for w in WORKERS}
         out["waiting"] = [{"model": m, "workers": w, **waiting_fraction(smallest, m, w)}
                           for m in ("lenet5", "resnet18") for w in (0, 2)]
     finally:
+        if cache is None:
+            os.environ.pop("CONVKIT_CACHE", None)
+        else:
+            os.environ["CONVKIT_CACHE"] = cache
         shutil.rmtree(work, ignore_errors=True)
     lazy = [r["lazy"].get("peak_rss_mb") for r in out["sizes"]]
     if len(lazy) > 1 and all(isinstance(v, float) for v in lazy):
