@@ -271,7 +271,7 @@ def test_a_full_disk_while_logging_is_one_line_and_the_run_resumes(tmp_path, cap
     assert code == 2 and out == ""
     [line] = [x for x in err.splitlines() if x.startswith("error:")]
     assert line == (f"error: no space left on device while writing {run / 'steps.csv'}; the last complete checkpoint "
-                    f"is {last} (end of epoch 1); free some space and continue with: python -m convkit.tasks.toy "
+                    f"is {last} (end of epoch 1); free some space and continue with: python -m convkit toy "
                     f"train --resume {last}")
     assert [r["step"] for r in _steps_csv(run)] == [1, 2, 3, 4]  # whole rows only
     monkeypatch.undo()

@@ -282,7 +282,7 @@ def test_a_full_disk_mid_run_is_one_line_naming_the_last_complete_checkpoint(tmp
     last = run / "last.pt"
     assert line.startswith(f"error: no space left on device while writing {run / name}"), line
     assert (f"the last complete checkpoint is {last} (end of epoch {saved}); free some space and continue with: "
-            f"python -m convkit.tasks.toy train --resume {last}") in line
+            f"python -m convkit toy train --resume {last}") in line
     assert _tmp_files(tmp_path) == []
     assert checkpoints.load_checkpoint(last, "toy")["epoch"] == saved
     assert checkpoints.load_checkpoint(run / "best.pt", "toy")["epoch"] == (1 if name == "best.pt" else 2)
