@@ -90,6 +90,19 @@ def test_resume_refuses_an_override_it_cannot_honour_and_logs_those_it_applies(t
     assert checkpoints.load_checkpoint(last)["config"]["train"]["lr"] == 0.1  # the record stays true
 
 
+def test_a_checkpoint_written_before_a_key_existed_resumes_at_that_key_s_default():
+    """A key added to convkit after a checkpoint was written (train.accumulate_steps) is
+    no change while the resumed run leaves it at its default; another value is refused."""
+    from convkit.train.distributed import DistEnv
+    from convkit.train.resume import check_resume_overrides
+
+    stored = config_io.to_dict(_cfg("train.epochs=1"))
+    del stored["train"]["accumulate_steps"]
+    check_resume_overrides(stored, _cfg("train.epochs=1"), "old.pt", DistEnv())
+    with pytest.raises(ConfigError, match=r"train.accumulate_steps cannot change when resuming \(None -> 2\)"):
+        check_resume_overrides(stored, _cfg("train.epochs=1", "train.accumulate_steps=2"), "old.pt", DistEnv())
+
+
 def test_a_run_failing_before_its_first_checkpoint_leaves_no_folder(tmp_path, capsys):
     with pytest.raises(ConvkitError, match=r"loss is nan at epoch 1, step 2; .*none \(no checkpoint"):
         fit(TOY, _cfg("train.name=f", "task.nan_at=2"), tmp_path)

@@ -61,7 +61,9 @@ def check_resume_overrides(stored: dict, cfg: RunConfig, path: str | Path, env: 
     run may change (``RESUMABLE_KEYS`` and the task's ``task_keys``); refuse any other
     change with one line naming the key."""
     before, after = _flatten(stored), _flatten(config_io.to_dict(cfg))
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    defaults = _defaults(cfg)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+                     and not (k not in before and k in defaults and after.get(k) == defaults[k]))
     for key in changed:
         if key not in RESUMABLE_KEYS | task_keys or (key == "train.epochs" and cfg.train.schedule == "onecycle"):
             raise ConfigError(f"--resume {path}: {key} cannot change when resuming ({before.get(key)!r} -> "
@@ -69,6 +71,16 @@ def check_resume_overrides(stored: dict, cfg: RunConfig, path: str | Path, env: 
                               f"checkpoint has them; start a new run to change it")
     if changed:
         log("resuming with " + ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed), env)
+
+
+def _defaults(cfg: RunConfig) -> dict:
+    """The flattened defaults of ``cfg``'s config class: a key a checkpoint lacks (one
+    added to convkit after it was written) is no change when the resumed run leaves it at
+    its default, which is how the checkpoint's run behaved."""
+    try:
+        return _flatten(config_io.to_dict(type(cfg)()))
+    except TypeError:  # a config class without defaults for every field
+        return {}
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
