@@ -202,6 +202,27 @@ class DataSizedTrainConfig(TrainConfig):
     batch_size: Annotated[int, Range(ge=0, note="0: sized by the data")] = 0
 
 
+def size_training(train: TrainConfig, n_train: int, batch: tuple[int, int], steps: int,
+                  epochs: tuple[int, int], examples: str) -> list[str]:
+    """Set ``train.batch_size`` and ``train.epochs`` where they are 0 (sized by the data)
+    for ``n_train`` training ``examples``, in place: the batch ``batch[1]``, at most a
+    tenth of the examples, at least ``batch[0]``; epochs enough for ``steps`` optimizer
+    steps (the engine's whole batches), within ``epochs``. Returns the rules applied, as a
+    task says them in its log line (nothing for a value given)."""
+    said = []
+    if train.batch_size == 0:
+        low, high = batch
+        train.batch_size = max(low, min(high, n_train // 10))
+        said.append(f"train.batch_size={train.batch_size} ({high}, at most a tenth of the {n_train:,} training "
+                    f"{examples}, at least {low})")
+    if train.epochs == 0:
+        per_epoch = n_train // train.batch_size if n_train >= train.batch_size else 1
+        low, high = epochs
+        train.epochs = max(low, min(high, math.ceil(steps / per_epoch)))
+        said.append(f"train.epochs={train.epochs} ({steps:,} steps of {per_epoch} an epoch, {low} to {high} epochs)")
+    return said
+
+
 @dataclass
 class ModelConfig:
     """A zoo model: ``name`` for ``create_model`` (empty: the task's default) and

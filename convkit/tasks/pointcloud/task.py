@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
-import math
 import sys
 
 import numpy as np
@@ -40,6 +39,7 @@ from convkit.config import (
     RunConfig,
     TaskConfig,
     TrainConfig,
+    size_training as config_size_training,
 )
 from convkit.data.manifest import check_listing_options, write_split_groups
 from convkit.errors import ConfigError
@@ -187,23 +187,11 @@ def size_points(counts: list[int | None]) -> tuple[int, str]:
 
 def size_training(train: TrainConfig, n_train: int) -> list[str]:
     """Set ``train.batch_size`` and ``train.epochs`` where they are 0 (sized by the data)
-    for ``n_train`` training clouds, in place: the batch PointNet's 32, at most a tenth of
-    the clouds, at least 8 (:data:`SIZED_BATCH`); epochs enough for :data:`SIZED_STEPS`
-    optimizer steps (the engine's whole batches), within :data:`SIZED_EPOCHS`. Returns
-    the rules applied, as said in the log."""
-    said = []
-    if train.batch_size == 0:
-        low, high = SIZED_BATCH
-        train.batch_size = max(low, min(high, n_train // 10))
-        said.append(f"train.batch_size={train.batch_size} ({high}, at most a tenth of the {n_train:,} training "
-                    f"clouds, at least {low})")
-    if train.epochs == 0:
-        per_epoch = n_train // train.batch_size if n_train >= train.batch_size else 1
-        low, high = SIZED_EPOCHS
-        train.epochs = max(low, min(high, math.ceil(SIZED_STEPS / per_epoch)))
-        said.append(f"train.epochs={train.epochs} ({SIZED_STEPS:,} steps of {per_epoch} an epoch, "
-                    f"{low} to {high} epochs)")
-    return said
+    for ``n_train`` training clouds, in place, by :func:`convkit.config.size_training`:
+    the batch PointNet's 32, at most a tenth of the clouds, at least 8 (:data:`SIZED_BATCH`); epochs enough
+    for :data:`SIZED_STEPS` optimizer steps, within :data:`SIZED_EPOCHS`. Returns the
+    rules applied, as said in the log."""
+    return config_size_training(train, n_train, SIZED_BATCH, SIZED_STEPS, SIZED_EPOCHS, "clouds")
 
 
 @dataclass

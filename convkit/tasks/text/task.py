@@ -25,7 +25,6 @@ validation split, and the parameter-matched MLP on the same TF-IDF (``mlp``).
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from convkit.config import (
     RunConfig,
     TaskConfig,
     TrainConfig,
+    size_training as config_size_training,
 )
 from convkit.errors import ConfigError
 from convkit.models import create_model
@@ -219,23 +219,11 @@ def size_length(lengths: list[int], tokenizer: str) -> tuple[int, str]:
 
 def size_training(train: TrainConfig, n_train: int) -> list[str]:
     """Set ``train.batch_size`` and ``train.epochs`` where they are 0 (sized by the data)
-    for ``n_train`` training sentences, in place: the batch Kim's 50, at most a tenth of
-    the sentences, at least 8 (:data:`SIZED_BATCH`); epochs enough for
-    :data:`SIZED_STEPS` optimizer steps (the engine's whole batches), within
-    :data:`SIZED_EPOCHS`. Returns the rules applied, as said in the log."""
-    said = []
-    if train.batch_size == 0:
-        low, high = SIZED_BATCH
-        train.batch_size = max(low, min(high, n_train // 10))
-        said.append(f"train.batch_size={train.batch_size} ({high}, at most a tenth of the {n_train:,} training "
-                    f"sentences, at least {low})")
-    if train.epochs == 0:
-        per_epoch = n_train // train.batch_size if n_train >= train.batch_size else 1
-        low, high = SIZED_EPOCHS
-        train.epochs = max(low, min(high, math.ceil(SIZED_STEPS / per_epoch)))
-        said.append(f"train.epochs={train.epochs} ({SIZED_STEPS:,} steps of {per_epoch} an epoch, "
-                    f"{low} to {high} epochs)")
-    return said
+    for ``n_train`` training sentences, in place, by :func:`convkit.config.size_training`:
+    the batch Kim's 50, at most a tenth of the sentences, at least 8 (:data:`SIZED_BATCH`); epochs enough
+    for :data:`SIZED_STEPS` optimizer steps, within :data:`SIZED_EPOCHS`. Returns the
+    rules applied, as said in the log."""
+    return config_size_training(train, n_train, SIZED_BATCH, SIZED_STEPS, SIZED_EPOCHS, "sentences")
 
 
 @dataclass
